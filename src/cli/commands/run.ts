@@ -1,0 +1,207 @@
+/**
+ * `flyte run <file> <task> [--<input> value ...]` and `flyte recover <run>`: start a run in this process,
+ * show the live action tree, print the outputs (or a one-paragraph error) and exit with the run's status.
+ */
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import type { TaskTemplate } from "../../authoring/task-template.ts";
+import { setLogEcho } from "../../controller/log-capture.ts";
+import { RunNotFoundError } from "../../errors.ts";
+import { getRun, withRunContext, type RunContextOptions } from "../../run/run.ts";
+import { getRuntime } from "../../run/runtime.ts";
+import type { Run } from "../../run/run-handle.ts";
+import { openRuntime } from "../context.ts";
+import { EXIT } from "../errors.ts";
+import { findTask, inputSpecs, loadModule, parseInputValue, UsageError, type InputSpec } from "../load-task.ts";
+import { ActionTree } from "../render/action-tree.ts";
+import { color, formatDuration, formatValue, toJson } from "../render/format.ts";
+
+const RUN_FLAGS = new Set(["name", "inputs-file", "recover-from", "input", "env", "label", "overwrite-cache", "max-action-concurrency", "help", "local", "follow", "f", "quiet", "raw-data-path", "queue", "h"]);
+
+function keyValues(list: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list ?? []) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new UsageError(`${flag} expects KEY=VALUE, got ${JSON.stringify(kv)}.`);
+    out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** Splits `--x 3 --flag` style arguments into input values according to the task's inputs. */
+export function parseTaskInputs(task: TaskTemplate, args: string[], o: { input?: string[]; inputsFile?: string }): Record<string, unknown> {
+  const specs = inputSpecs(task);
+  const byName = new Map(specs.map((s) => [s.name, s]));
+  const inputs: Record<string, unknown> = {};
+  if (o.inputsFile) {
+    try {
+      Object.assign(inputs, JSON.parse(readFileSync(o.inputsFile, "utf8")) as Record<string, unknown>);
+    } catch (e) {
+      throw new UsageError(`--inputs-file ${o.inputsFile} could not be read as a JSON object: ${(e as Error).message}`);
+    }
+  }
+  for (const kv of o.input ?? []) {
+    const i = kv.indexOf("=");
+    if (i <= 0) throw new UsageError(`--input expects name=value, got ${JSON.stringify(kv)}.`);
+    const name = kv.slice(0, i);
+    inputs[name] = parseInputValue(byName.get(name), kv.slice(i + 1));
+  }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith("--")) throw new UsageError(`Unexpected argument ${JSON.stringify(arg)}. Inputs are given as --<name> <value>.`);
+    let name = arg.slice(2);
+    let value: string | undefined;
+    const eq = name.indexOf("=");
+    if (eq >= 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)];
+    const spec = byName.get(name);
+    if (specs.length > 0 && !spec) {
+      throw new UsageError(`Task "${task.taskName}" has no input "${name}". Inputs: ${specs.map((s) => s.name).join(", ")}.`);
+    }
+    if (value === undefined) {
+      const next = args[i + 1];
+      if (spec?.type === "boolean" && (next === undefined || next.startsWith("--"))) value = "true";
+      else if (next === undefined) throw new UsageError(`--${name} needs a value.`);
+      else value = args[++i]!;
+    }
+    inputs[name] = parseInputValue(spec, value);
+  }
+  const missing = specs.filter((s) => s.required && !(s.name in inputs)).map((s) => s.name);
+  if (missing.length) {
+    throw new UsageError(`Missing required input${missing.length > 1 ? "s" : ""} ${missing.map((m) => `--${m}`).join(", ")} for task "${task.taskName}". See: flyte run <file> ${task.taskName} --help`);
+  }
+  return inputs;
+}
+
+export function taskHelp(task: TaskTemplate, specs: InputSpec[]): string {
+  const lines = [`Usage: flyte run <file> ${task.taskName} [inputs]`, "", `Task ${task.name}${task.docs.description ? `: ${task.docs.description}` : ""}`, "", "Inputs:"];
+  if (specs.length === 0) lines.push("  (none)");
+  for (const s of specs) {
+    const flag = RUN_FLAGS.has(s.name) ? `--input ${s.name}=<value>` : `--${s.name} <${s.type === "unknown" ? "value" : s.type}>`;
+    lines.push(`  ${flag.padEnd(32)} ${s.required ? "(required)" : "(optional)"}${s.description ? ` ${s.description}` : ""}`);
+  }
+  lines.push("", "Values are parsed by type; untyped inputs accept JSON (e.g. --cfg '{\"k\":1}') or plain strings.");
+  return lines.join("\n");
+}
+
+/** Waits for a run while rendering it, then prints outputs or the error; returns the exit code. */
+export async function followRun(r: Run, o: { quiet?: boolean; json?: boolean } = {}): Promise<number> {
+  const tty = Boolean(process.stdout.isTTY) && !o.quiet;
+  const tree = new ActionTree(tty);
+  const off = getRuntime().controller.onActionEvent((e) => {
+    if (e.run === r.name) tree.update(e);
+  });
+  setLogEcho((stream, label, line) => tree.log(label, line, stream));
+  const t0 = Date.now();
+  const onSigint = () => {
+    void r.abort("interrupted (Ctrl-C)");
+  };
+  process.once("SIGINT", onSigint);
+  try {
+    const phase = await r.wait();
+    tree.stop();
+    const took = formatDuration(Date.now() - t0);
+    if (phase === "succeeded") {
+      const out = await r.outputs();
+      if (o.json) process.stdout.write(`${toJson({ run: r.name, phase, outputs: out })}\n`);
+      else process.stdout.write(`${color(tty, "green", "✔")} Run ${r.name} succeeded in ${took}\nOutputs: ${formatValue(out)}\n`);
+      return EXIT.ok;
+    }
+    const d = await r.details();
+    const failed = findFailed(d.root) ?? d.root;
+    const err = d.error ?? failed.error;
+    process.stderr.write(
+      `${color(tty, "red", "✖")} Run ${r.name} ${phase} after ${took}. ` +
+        `Action ${failed.name} (${failed.taskName}) ${failed.phase}` +
+        `${failed.attempts.length ? ` after ${failed.attempts.length} attempt${failed.attempts.length > 1 ? "s" : ""}` : ""}: ` +
+        `${err ? `${err.name}${err.code !== err.name ? ` (${err.code})` : ""}: ${err.message}` : "no error recorded"}. ` +
+        `Logs: flyte get logs ${r.name} ${failed.name}; details: flyte get run ${r.name}; retry from here: flyte recover ${r.name}\n`,
+    );
+    return err?.kind === "system" ? EXIT.system : EXIT.user;
+  } finally {
+    process.off("SIGINT", onSigint);
+    off();
+    setLogEcho(null);
+  }
+}
+
+function findFailed(a: Awaited<ReturnType<Run["details"]>>["root"]): typeof a | undefined {
+  for (const c of a.children) {
+    const f = findFailed(c);
+    if (f) return f;
+  }
+  return a.phase === "failed" || a.phase === "timed_out" ? a : undefined;
+}
+
+export function registerRunCommands(program: Command): void {
+  program
+    .command("run")
+    .description("Run a task of a file on the embedded runtime and follow it")
+    .argument("<file>", "TypeScript or JavaScript file defining the task")
+    .argument("[task]", "task name, export name or FQN (env.task)")
+    .option("--name <run>", "run name (default: generated)")
+    .option("--inputs-file <file>", "JSON file with the inputs object")
+    .option("--input <name=value...>", "an input by name (for inputs that collide with flags)")
+    .option("--recover-from <run>", "reuse the succeeded actions of an earlier run")
+    .option("--overwrite-cache", "execute cached tasks again and replace their entries")
+    .option("--env <KEY=VALUE...>", "environment variable for every action")
+    .option("--label <k=v...>", "label on the run")
+    .option("--max-action-concurrency <n>", "actions running at once (0 = unlimited)")
+    .option("--local", "run in this process (the default on the embedded backend)")
+    .option("-q, --quiet", "no live tree, plain progress lines")
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
+    .helpOption(false)
+    .option("-h, --help", "show help (with a task: its inputs)")
+    .action(async (file: string, taskName: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
+      const g = await openRuntime(cmd);
+      const rest = cmd.args.slice(taskName === undefined ? 1 : 2);
+      if (taskName === undefined || (opts.help && taskName === undefined)) {
+        process.stdout.write(`${cmd.helpInformation()}\n`);
+        return void (process.exitCode = taskName === undefined && !opts.help ? EXIT.usage : EXIT.ok);
+      }
+      const mod = await loadModule(file);
+      const task = findTask(mod, file, taskName);
+      if (opts.help || rest.includes("--help") || rest.includes("-h")) {
+        process.stdout.write(`${taskHelp(task, inputSpecs(task))}\n`);
+        return;
+      }
+      const inputs = parseTaskInputs(task, rest, { input: opts.input as string[] | undefined, inputsFile: opts.inputsFile as string | undefined });
+      const ctxOpts: RunContextOptions = {
+        envVars: keyValues(opts.env as string[] | undefined, "--env"),
+        labels: keyValues(opts.label as string[] | undefined, "--label"),
+      };
+      if (opts.name) ctxOpts.name = opts.name as string;
+      if (opts.recoverFrom) ctxOpts.recoverFrom = opts.recoverFrom as string;
+      if (opts.overwriteCache) ctxOpts.overwriteCache = true;
+      if (opts.maxActionConcurrency !== undefined) ctxOpts.maxActionConcurrency = Number(opts.maxActionConcurrency);
+      const r = await withRunContext(ctxOpts).run(task as TaskTemplate<unknown, unknown>, inputs);
+      process.stderr.write(`Run ${r.name} started${r.url ? ` (${r.url})` : ""}\n`);
+      process.exitCode = await followRun(r, { quiet: Boolean(opts.quiet), json: g.outputFormat === "json" });
+    });
+
+  program
+    .command("recover")
+    .description("Start a new run of a run's task and inputs, reusing its succeeded actions")
+    .argument("<run>", "the run to recover")
+    .option("--force-rerun <actions>", "comma-separated action names to execute again (with their descendants)")
+    .option("--name <run>", "name of the new run")
+    .option("-q, --quiet", "no live tree, plain progress lines")
+    .action(async (runName: string, opts: { forceRerun?: string; name?: string; quiet?: boolean }, cmd: Command) => {
+      const g = await openRuntime(cmd);
+      await getRun(runName);
+      const row = getRuntime().store.getRun({ project: "", domain: "", name: runName });
+      if (!row) throw new RunNotFoundError(`Run "${runName}" was not found.`);
+      if (!row.source?.file) {
+        throw new UsageError(`Run "${runName}" does not record the file its task came from. Use: flyte run <file> ${row.taskName} --recover-from ${runName}`);
+      }
+      const mod = await loadModule(row.source.file);
+      const task = findTask(mod, row.source.file, row.taskName);
+      const options = row.options as { customContext?: Record<string, string>; envVars?: Record<string, string> };
+      const ctxOpts: RunContextOptions = { recoverFrom: runName, customContext: options.customContext ?? {}, envVars: options.envVars ?? {} };
+      if (opts.forceRerun) ctxOpts.forceRerunActions = opts.forceRerun.split(",").map((s) => s.trim()).filter(Boolean);
+      if (opts.name) ctxOpts.name = opts.name;
+      const r = await withRunContext(ctxOpts).run(task as TaskTemplate<unknown, unknown>, undefined);
+      process.stderr.write(`Run ${r.name} started, recovering from ${runName}\n`);
+      process.exitCode = await followRun(r, { quiet: Boolean(opts.quiet), json: g.outputFormat === "json" });
+    });
+}

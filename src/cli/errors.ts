@@ -1,0 +1,25 @@
+/** Maps failures to exit codes and one-paragraph messages (no stack traces for user mistakes). */
+import { FlyteError } from "../errors.ts";
+import { rawWrite } from "../controller/log-capture.ts";
+import { UsageError } from "./load-task.ts";
+
+export const EXIT = { ok: 0, user: 1, usage: 2, system: 3 } as const;
+
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof UsageError) return EXIT.usage;
+  if (e instanceof FlyteError) return e.kind === "user" ? EXIT.user : EXIT.system;
+  return EXIT.system;
+}
+
+export function reportError(e: unknown, verbose: boolean): number {
+  const code = exitCodeFor(e);
+  if (e instanceof UsageError) rawWrite("stderr", `error: ${e.message}\n`);
+  else if (e instanceof FlyteError) {
+    rawWrite("stderr", `${e.name}${e.code !== e.name ? ` (${e.code})` : ""}: ${e.message}\n`);
+    if (verbose && e.stack) rawWrite("stderr", `${e.stack}\n`);
+  } else {
+    const err = e as Error;
+    rawWrite("stderr", `Internal error: ${err?.message ?? String(e)}\n${err?.stack ?? ""}\nPlease report this at the flyte-ts issue tracker.\n`);
+  }
+  return code;
+}

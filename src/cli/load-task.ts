@@ -1,0 +1,149 @@
+/**
+ * Loads a user's TypeScript/JavaScript file and finds a task in it (by export name, task name or FQN),
+ * and describes a task's inputs for flag parsing and `--help`.
+ */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import * as acorn from "acorn";
+import { listLoadedEnvironments } from "../authoring/environment.ts";
+import { TaskTemplate, declaredInputs } from "../authoring/task-template.ts";
+import { ModuleLoadError } from "../errors.ts";
+import { schemaToJsonSchema } from "../types/schema.ts";
+
+export async function loadModule(file: string): Promise<Record<string, unknown>> {
+  const abs = resolve(file);
+  if (!existsSync(abs)) throw new ModuleLoadError(`File ${file} does not exist (looked at ${abs}). Pass the path of a .ts or .js file that defines your tasks.`);
+  try {
+    return (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
+  } catch (e) {
+    const err = e as Error;
+    throw new ModuleLoadError(`Cannot load ${file}: ${err.message}${err.stack ? `\n${err.stack.split("\n").slice(1, 4).join("\n")}` : ""}`, { cause: e });
+  }
+}
+
+/** Every task the module exported or its environments declared. */
+export function tasksOf(mod: Record<string, unknown>): Map<string, TaskTemplate> {
+  const out = new Map<string, TaskTemplate>();
+  for (const [exportName, v] of Object.entries(mod)) if (v instanceof TaskTemplate) out.set(exportName, v);
+  for (const env of listLoadedEnvironments()) {
+    const tasks = (env as { tasks?: ReadonlyMap<string, TaskTemplate> }).tasks;
+    if (tasks) for (const t of tasks.values()) if (!out.has(t.name)) out.set(t.name, t);
+  }
+  return out;
+}
+
+export function findTask(mod: Record<string, unknown>, file: string, name: string): TaskTemplate {
+  const tasks = tasksOf(mod);
+  const exact = tasks.get(name);
+  if (exact) return exact;
+  const matches = [...new Set([...tasks.values()].filter((t) => t.name === name || t.taskName === name))];
+  if (matches.length === 1) return matches[0]!;
+  const known = [...new Set([...tasks.values()].map((t) => t.taskName))].sort();
+  if (matches.length > 1) {
+    throw new ModuleLoadError(`Task name "${name}" is ambiguous in ${file}: ${matches.map((t) => t.name).join(", ")}. Use the full name (env.task).`);
+  }
+  throw new ModuleLoadError(`Task "${name}" was not found in ${file}. ${known.length ? `Tasks in the file: ${known.join(", ")}.` : "The file defines no tasks (use env.task(...))."}`);
+}
+
+export interface InputSpec {
+  name: string;
+  type: "string" | "number" | "integer" | "boolean" | "array" | "object" | "file" | "dir" | "unknown";
+  required: boolean;
+  description?: string;
+}
+
+/** The inputs of a task: from its inputs schema, else from the destructured parameter of its function. */
+export function inputSpecs(task: TaskTemplate): InputSpec[] {
+  const declared = declaredInputs(task);
+  if (declared && task.interface.inputs) {
+    const js = schemaToJsonSchema(task.interface.inputs) as { properties?: Record<string, { type?: unknown; description?: string }> } | undefined;
+    return declared.names.map((name) => {
+      const p = js?.properties?.[name] ?? {};
+      const t = Array.isArray(p.type) ? p.type.find((x) => x !== "null") : p.type;
+      const type = (["string", "number", "integer", "boolean", "array", "object"].includes(t as string) ? t : "unknown") as InputSpec["type"];
+      return { name, type, required: declared.required.includes(name), ...(p.description ? { description: p.description } : {}) };
+    });
+  }
+  const fn = (task as { fn?: Function }).fn;
+  return fn ? paramsFromSource(fn) : [];
+}
+
+/** Reads `{ a, b = 1 }` from a function's first parameter (types are gone after transpiling). */
+function paramsFromSource(fn: Function): InputSpec[] {
+  const src = fn.toString();
+  let program: acorn.Program | undefined;
+  for (const candidate of [`(${src})`, `({${src}})`]) {
+    try {
+      program = acorn.parse(candidate, { ecmaVersion: "latest" });
+      break;
+    } catch {
+      // try the next wrapping (method shorthand)
+    }
+  }
+  if (!program) return [];
+  let param: acorn.Pattern | undefined;
+  const visit = (node: acorn.Node | null | undefined): void => {
+    if (!node || param) return;
+    const n = node as acorn.Node & { params?: acorn.Pattern[]; expression?: acorn.Node; properties?: acorn.Node[]; value?: acorn.Node };
+    if (n.params) param = n.params[0];
+    else if (n.expression) visit(n.expression);
+    else if (n.properties) n.properties.forEach((p) => visit((p as { value?: acorn.Node }).value));
+  };
+  visit(program.body[0]);
+  if (!param) return [];
+  const pattern = param.type === "AssignmentPattern" ? param.left : param;
+  if (pattern.type !== "ObjectPattern") return [];
+  const specs: InputSpec[] = [];
+  for (const prop of pattern.properties) {
+    if (prop.type !== "Property" || prop.key.type !== "Identifier") continue;
+    specs.push({ name: prop.key.name, type: "unknown", required: prop.value.type !== "AssignmentPattern" });
+  }
+  return specs;
+}
+
+/** Parses a flag value according to the input's type; untyped values are JSON when they parse, else strings. */
+export function parseInputValue(spec: InputSpec | undefined, raw: string): unknown {
+  const type = spec?.type ?? "unknown";
+  switch (type) {
+    case "string":
+      return raw;
+    case "number":
+    case "integer": {
+      const n = Number(raw);
+      if (raw.trim() === "" || Number.isNaN(n)) throw new UsageError(`--${spec!.name} expects a number, got ${JSON.stringify(raw)}.`);
+      return n;
+    }
+    case "boolean":
+      if (["true", "1", "yes", ""].includes(raw.toLowerCase())) return true;
+      if (["false", "0", "no"].includes(raw.toLowerCase())) return false;
+      throw new UsageError(`--${spec!.name} expects true or false, got ${JSON.stringify(raw)}.`);
+    case "array":
+      if (raw.trim().startsWith("[")) return parseJson(spec!.name, raw);
+      return raw === "" ? [] : raw.split(",").map((s) => {
+        const n = Number(s);
+        return s.trim() !== "" && !Number.isNaN(n) ? n : s;
+      });
+    case "object":
+      return parseJson(spec!.name, raw);
+    default:
+      try {
+        return JSON.parse(raw);
+      } catch {
+        return raw;
+      }
+  }
+}
+
+function parseJson(name: string, raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    throw new UsageError(`--${name} expects JSON, got ${JSON.stringify(raw)} (${(e as Error).message}).`);
+  }
+}
+
+/** A mistake in how the command was invoked (exit code 2). */
+export class UsageError extends Error {
+  override name = "UsageError";
+}

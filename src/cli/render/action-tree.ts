@@ -1,0 +1,99 @@
+/**
+ * The live view of a run: a tree of actions with phase, duration, attempt and cache hit. On a TTY it is
+ * redrawn in place (log lines are printed above it); otherwise each phase change is one plain line.
+ */
+import type { ActionEvent } from "../../controller/controller.ts";
+import { rawWrite } from "../../controller/log-capture.ts";
+import { color, formatDuration } from "./format.ts";
+
+const ICON: Record<string, string> = {
+  queued: "·", waiting_for_resources: "·", initializing: "·", running: "▶", succeeded: "✔", failed: "✖", aborted: "■", timed_out: "⏱",
+};
+const MAX_LINES = 30;
+
+export class ActionTree {
+  readonly #actions = new Map<string, ActionEvent>();
+  readonly #order: string[] = [];
+  readonly #tty: boolean;
+  #drawn = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #lastPhase = new Map<string, string>();
+
+  constructor(tty: boolean) {
+    this.#tty = tty;
+    if (tty) this.#timer = setInterval(() => this.redraw(), 120);
+  }
+
+  update(e: ActionEvent): void {
+    if (!this.#actions.has(e.action)) this.#order.push(e.action);
+    this.#actions.set(e.action, e);
+    if (!this.#tty) {
+      const key = `${e.phase}:${e.attempt}`;
+      if (this.#lastPhase.get(e.action) === key) return;
+      this.#lastPhase.set(e.action, key);
+      rawWrite("stdout", `${this.#line(e, "")}\n`);
+    }
+  }
+
+  /** Prints a captured log line without breaking the tree. */
+  log(label: string, line: string, stream: "stdout" | "stderr"): void {
+    this.#clear();
+    rawWrite(stream, `${color(this.#tty, "gray", `[${label}]`)} ${line}\n`);
+    if (this.#tty) this.redraw();
+  }
+
+  #line(e: ActionEvent, indent: string): string {
+    const dur = e.startedAt ? formatDuration((e.endedAt ?? Date.now()) - e.startedAt) : "";
+    const tags = [
+      e.attempt > 0 ? `attempt ${e.attempt + 1}` : "",
+      e.cacheHit ? "cache hit" : "",
+      e.recovered ? "recovered" : "",
+      e.group ? `group ${e.group}` : "",
+    ].filter(Boolean).join(", ");
+    const c = e.phase === "succeeded" ? "green" : e.phase === "running" ? "cyan" : e.phase === "queued" ? "gray" : "red";
+    const name = e.parent === null ? `${e.shortName} (${e.run})` : `${e.shortName} ${color(this.#tty, "gray", e.action.slice(0, 8))}`;
+    return `${indent}${color(this.#tty, c, `${ICON[e.phase] ?? "?"} ${e.phase.padEnd(9)}`)} ${name} ${dur}${tags ? ` [${tags}]` : ""}`;
+  }
+
+  #lines(): string[] {
+    const children = new Map<string | null, string[]>();
+    for (const id of this.#order) {
+      const e = this.#actions.get(id)!;
+      (children.get(e.parent) ?? children.set(e.parent, []).get(e.parent)!).push(id);
+    }
+    const out: string[] = [];
+    const walk = (parent: string | null, depth: number) => {
+      const ids = children.get(parent) ?? [];
+      const shown = ids.length > MAX_LINES ? ids.filter((id) => this.#actions.get(id)!.phase !== "succeeded").slice(0, MAX_LINES) : ids;
+      for (const id of shown) {
+        out.push(this.#line(this.#actions.get(id)!, "  ".repeat(depth)));
+        walk(id, depth + 1);
+      }
+      if (shown.length < ids.length) {
+        const done = ids.filter((id) => this.#actions.get(id)!.phase === "succeeded").length;
+        out.push(`${"  ".repeat(depth)}… ${ids.length} actions (${done} succeeded)`);
+      }
+    };
+    walk(null, 0);
+    return out;
+  }
+
+  #clear(): void {
+    if (!this.#tty || this.#drawn === 0) return;
+    rawWrite("stdout", `\x1b[${this.#drawn}A\x1b[0J`);
+    this.#drawn = 0;
+  }
+
+  redraw(): void {
+    if (!this.#tty) return;
+    this.#clear();
+    const lines = this.#lines();
+    if (lines.length) rawWrite("stdout", `${lines.join("\n")}\n`);
+    this.#drawn = lines.length;
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.redraw();
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * Executes one action: replay/recovery lookup → cache lookup → attempts (retries, backoff, timeouts) →
+ * record. Every task call made inside an attempt comes back here as a child action.
+ */
+import type { TaskTemplate } from "../authoring/task-template.ts";
+import {
+  ActionAbortedError, FlyteError, NonRecoverableError, SecretNotFoundError, StoreError, TaskTimeoutError,
+  errorFromRecord, errorToRecord, type ErrorRecord,
+} from "../errors.ts";
+import { actionScopeStorage, currentActionScope, type ActionScope } from "../internal/action-scope.ts";
+import { withIoScope } from "../io/io-scope.ts";
+import { Report } from "../report/report.ts";
+import type { ActionPhase, ActionRow } from "../store/store.ts";
+import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
+import { fromLiteral, toLiteral, type Literal } from "../types/literal.ts";
+import { packIo, unpackIo } from "../types/offload.ts";
+import { ROOT_ACTION } from "./action-id.ts";
+import { cacheKey, cacheVersion, inputsHash } from "./cache-key.ts";
+import { leaseEnv } from "./env-lease.ts";
+import { flushLogSink, withLogSink, type LogSink } from "./log-capture.ts";
+import type { RunState } from "./run-state.ts";
+import { resolveSecrets } from "./secrets.ts";
+import { makeTraceHost } from "./trace-host.ts";
+
+/** Identical concurrent executions of `serialize: true` caches, process-wide: key → settled output. */
+const serialized = new Map<string, Promise<Literal>>();
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+
+/** Submits a task call made inside an attempt of `parent`. */
+export async function submitChild(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
+  const group = currentActionScope()?.group ?? null;
+  const inputs = await task.validateInputs(rawInputs);
+  const lit = await toLiteral(inputs, { taskName: task.name, direction: "input" });
+  const ih = inputsHash(lit);
+  const name = run.sequencer.next(parent, task.name, ih, group);
+  const customContext = currentActionScope()?.customContext ?? run.options.customContext;
+  const out = await executeAction(run, { name, parent, task, inputs, lit, inputsHash: ih, group, customContext });
+  return out;
+}
+
+export interface ActionRequest {
+  name: string;
+  parent: string | null;
+  task: TaskTemplate;
+  inputs: unknown;
+  lit: Literal;
+  inputsHash: string;
+  group: string | null;
+  customContext: Record<string, string>;
+}
+
+/** Runs (or replays) one action and resolves to its decoded output; rejects with its re-created error. */
+export async function executeAction(run: RunState, req: ActionRequest): Promise<unknown> {
+  const existing = run.actions.get(req.name);
+  if (existing?.row.phase === "succeeded" && existing.output !== undefined) return fromLiteral(await unpackIo(existing.output));
+  if (existing?.done && (existing.row.phase === "running" || existing.row.phase === "queued")) {
+    return existing.done;
+  }
+  const done = runAction(run, req, existing?.row);
+  const state = run.actions.get(req.name)!;
+  state.done = done;
+  return done;
+}
+
+function newRow(run: RunState, req: ActionRequest, prev: ActionRow | undefined): ActionRow {
+  return {
+    runName: run.name, name: req.name, parent: req.parent, taskName: req.task.name, shortName: req.task.shortName, group: req.group,
+    phase: "queued", cacheHit: false, recovered: false, inputsHash: req.inputsHash, inputs: null, outputs: null, error: null,
+    createdAt: prev?.createdAt ?? Date.now(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
+  };
+}
+
+async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | undefined): Promise<unknown> {
+  const { task } = req;
+  const row = newRow(run, req, prev);
+  run.actions.set(req.name, { row });
+  const key = run.actionKey(req.name);
+  const packedInputs = await withIoScope({ blobStore: run.blobStore, rawDataPrefix: run.rawDataPrefix }, () =>
+    packIo(req.lit, { maxInlineIoBytes: task.maxInlineIoBytes, offload: run.offload, blobKey: `${key}/inputs`, taskName: task.name, direction: "input" }),
+  );
+  row.inputs = encodeLiteral(packedInputs);
+
+  const finish = async (phase: ActionPhase, output: Literal | undefined, error: ErrorRecord | null, extra: Partial<ActionRow> = {}) => {
+    Object.assign(row, { phase, error, endedAt: Date.now(), ...extra });
+    if (output !== undefined) row.outputs = encodeLiteral(output);
+    run.store.upsertAction(row);
+    run.event(row, Math.max(0, row.attemptCount - 1));
+    const state = run.actions.get(req.name)!;
+    if (output !== undefined) state.output = output;
+  };
+
+  // A succeeded action of the run we recover from, with the same inputs, is reused as is.
+  const forced = run.options.forceRerunActions.includes(req.name) || (req.parent !== null && isForcedDescendant(run, req.parent));
+  const rec = run.recovered.get(req.name);
+  if (rec && rec.inputsHash === req.inputsHash && rec.outputs && !forced) {
+    const output = decodeLiteral(rec.outputs);
+    row.startedAt = Date.now();
+    await finish("succeeded", output, null, { recovered: true });
+    return fromLiteral(await unpackIo(output));
+  }
+
+  const cacheOn = task.cache.isEnabled() && !run.options.disableRunCache;
+  const ckey = cacheOn ? cacheKey(task, req.lit) : undefined;
+  if (ckey && task.cache.behavior === "auto" && !run.options.overwriteCache) {
+    const hit = run.store.getCache(ckey);
+    if (hit) {
+      const output = decodeLiteral(hit.outputs);
+      row.startedAt = Date.now();
+      await finish("succeeded", output, null, { cacheHit: true });
+      return fromLiteral(await unpackIo(output));
+    }
+    const pending = task.cache.serialize ? serialized.get(ckey) : undefined;
+    if (pending) {
+      const output = await pending.catch(() => undefined);
+      if (output !== undefined) {
+        row.startedAt = Date.now();
+        await finish("succeeded", output, null, { cacheHit: true });
+        return fromLiteral(await unpackIo(output));
+      }
+    }
+  }
+
+  run.store.upsertAction(row);
+  run.event(row, 0);
+  let settle: ((v: Literal | undefined) => void) | undefined;
+  if (ckey && task.cache.serialize) {
+    serialized.set(ckey, new Promise<Literal>((resolve, reject) => (settle = (v) => (v === undefined ? reject(new Error("failed")) : resolve(v)))));
+    serialized.get(ckey)!.catch(() => undefined);
+  }
+  try {
+    const output = await attemptLoop(run, req, row, key);
+    if (ckey) run.store.putCache({ key: ckey, taskName: task.name, outputs: encodeLiteral(output), createdAt: Date.now(), runName: run.name, action: req.name });
+    await finish("succeeded", output, null);
+    settle?.(output);
+    return fromLiteral(await unpackIo(output));
+  } catch (e) {
+    settle?.(undefined);
+    const record = redactRecord(run, errorToRecord(e));
+    const phase: ActionPhase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
+    await finish(phase, undefined, record);
+    throw errorFromRecord(record);
+  } finally {
+    if (ckey && task.cache.serialize) serialized.delete(ckey);
+  }
+}
+
+function isForcedDescendant(run: RunState, parent: string): boolean {
+  for (let p: string | null = parent; p; p = run.actions.get(p)?.row.parent ?? null) {
+    if (run.options.forceRerunActions.includes(p)) return true;
+  }
+  return false;
+}
+
+function redactRecord(run: RunState, r: ErrorRecord): ErrorRecord {
+  if (run.secretValues.size === 0) return r;
+  return { ...r, message: run.redact(r.message), ...(r.stack ? { stack: run.redact(r.stack) } : {}) };
+}
+
+/** Attempts until success, a non-retryable error, or the retry budgets are spent (API.md §6). */
+async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, key: string): Promise<Literal> {
+  const { task } = req;
+  const deadlineMs = (task.timeout.deadline ?? 0) * 1000;
+  const deadlineAt = deadlineMs > 0 ? Date.now() + deadlineMs : Infinity;
+  let userFailures = 0;
+  let systemFailures = 0;
+  for (;;) {
+    const attempt = row.attemptCount;
+    row.attemptCount++;
+    try {
+      return await runAttempt(run, req, row, key, attempt, deadlineAt);
+    } catch (e) {
+      if (run.abort.signal.aborted) throw abortedError(run, task);
+      const retryable = !(e instanceof NonRecoverableError) && !(e instanceof SecretNotFoundError) &&
+        !(e instanceof TaskTimeoutError && e.bound === "deadline") && !(e instanceof StoreError);
+      const system = e instanceof FlyteError && e.kind === "system";
+      if (system) systemFailures++;
+      else userFailures++;
+      const budgetLeft = system ? systemFailures <= run.systemRetries : userFailures <= task.retries.count;
+      if (!retryable || !budgetLeft) throw e;
+      const delayS = task.retries.backoff ? task.retries.backoff.computeDelay(userFailures - 1) : 0;
+      if (Date.now() + delayS * 1000 >= deadlineAt) throw deadlineError(task, deadlineMs);
+      if (delayS > 0) {
+        try {
+          await sleep(delayS * 1000, run.abort.signal);
+        } catch {
+          throw abortedError(run, task);
+        }
+      }
+    }
+  }
+}
+
+const abortedError = (run: RunState, task: TaskTemplate) =>
+  new ActionAbortedError(`Action of task "${task.name}" was aborted: ${String(run.abort.signal.reason ?? "run aborted")}.`);
+
+const deadlineError = (task: TaskTemplate, ms: number) =>
+  new TaskTimeoutError(`Task "${task.name}" exceeded its deadline of ${ms / 1000}s across all attempts. Raise timeout.deadline or make the task faster.`, { bound: "deadline" });
+
+/** One attempt: context, env/secrets, log capture, the body raced against timeouts and abort. */
+async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key: string, attempt: number, deadlineAt: number): Promise<Literal> {
+  const { task } = req;
+  const queuedAt = Date.now();
+  const attemptAbort = new AbortController();
+  const signal = AbortSignal.any([run.abort.signal, attemptAbort.signal]);
+  const timers: NodeJS.Timeout[] = [];
+  const fail = (e: Error) => attemptAbort.abort(e);
+  const maxQueued = (task.timeout.maxQueuedTime ?? 0) * 1000;
+  if (maxQueued > 0) {
+    timers.push(setTimeout(() => fail(new TaskTimeoutError(`Task "${task.name}" waited more than ${maxQueued / 1000}s in the queue (maxQueuedTime). Raise timeout.maxQueuedTime or maxActionConcurrency.`, { bound: "maxQueuedTime" })), maxQueued));
+  }
+  if (deadlineAt !== Infinity) {
+    timers.push(setTimeout(() => fail(deadlineError(task, deadlineAt - queuedAt)), Math.max(0, deadlineAt - Date.now())));
+  }
+  const attemptRow = { runName: run.name, action: req.name, attempt, phase: "queued" as ActionPhase, startedAt: null as number | null, endedAt: null as number | null, error: null as ErrorRecord | null };
+  let releaseEnv: (() => void) | undefined;
+  let cleanupSecrets: (() => void) | undefined;
+  const sink = makeSink(run, req.name, attempt, task.shortName);
+  const report = new Report(req.name);
+  try {
+    await raceSignal(run.semaphore.acquire(signal), signal);
+  } catch (e) {
+    timers.forEach(clearTimeout);
+    throw signal.reason ?? e;
+  }
+  try {
+    if (timers.length && maxQueued > 0) clearTimeout(timers.shift()!);
+    const maxRuntime = (task.timeout.maxRuntime ?? 0) * 1000;
+    if (maxRuntime > 0) {
+      timers.push(setTimeout(() => fail(new TaskTimeoutError(`Task "${task.name}" attempt ${attempt + 1} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
+    }
+    attemptRow.phase = "running";
+    attemptRow.startedAt = Date.now();
+    row.phase = "running";
+    row.startedAt ??= attemptRow.startedAt;
+    run.store.upsertAttempt(attemptRow);
+    run.store.updateAction(run.name, req.name, { phase: "running", startedAt: row.startedAt, attemptCount: row.attemptCount });
+    run.event(row, attempt);
+
+    const secrets = resolveSecrets(run, task);
+    cleanupSecrets = secrets.cleanup;
+    releaseEnv = leaseEnv({ ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env }, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
+    run.sequencer.resetParent(req.name);
+
+    const baseDir = run.blobStore.uriFor(`${run.options.project}/${run.options.domain}/${run.name}`);
+    const reportHost = {
+      report,
+      enabled: task.report,
+      flush: async () => {
+        if (!task.report) return;
+        const put = await run.blobStore.put(`${key}/report.html`, Buffer.from(run.redact(report.getFinalReport())));
+        row.reportUri = put.uri;
+        run.store.updateAction(run.name, req.name, { reportUri: put.uri });
+      },
+    };
+    const context = {
+      action: { name: req.name, runName: run.name, project: run.options.project, domain: run.options.domain },
+      actionName: req.name, runName: run.name, attempt,
+      version: task.cache.isEnabled() ? cacheVersion(task) : req.name === ROOT_ACTION ? "na" : "",
+      rawDataPath: run.rawDataPrefix, runBaseDir: baseDir, mode: run.options.mode, customContext: Object.freeze({ ...req.customContext }),
+      report, checkpoints: { previous: attempt > 0 ? `${baseDir}/${req.name}/_flytecheckpoints/${attempt - 1}` : null, current: `${baseDir}/${req.name}/_flytecheckpoints/${attempt}` },
+      group: req.group, runStartTime: new Date(run.startedAt), signal, inputPath: `${baseDir}/${req.name}/inputs`,
+      outputPath: `${baseDir}/${req.name}/outputs`, codeBundle: null, imageCache: {}, data: {} as Record<string, unknown>,
+      _reportHost: reportHost, _secrets: secrets.byId,
+      _trace: makeTraceHost(run, req.name, attempt),
+    };
+    const scope: ActionScope = {
+      submit: (t, i) => submitChild(run, req.name, t as TaskTemplate, i),
+      inTrace: false, group: null, customContext: context.customContext, context,
+    };
+    const body = withLogSink(sink, () =>
+      actionScopeStorage.run(scope, () =>
+        withIoScope({ blobStore: run.blobStore, rawDataPrefix: run.rawDataPrefix }, async () => {
+          context.data = Object.freeze(await task.pre(req.inputs));
+          const raw = await task.post(await task.execute(req.inputs));
+          const out = await task.validateOutput(raw);
+          const lit = await toLiteral(out, { taskName: task.name, direction: "output" });
+          return packIo(lit, { maxInlineIoBytes: task.maxInlineIoBytes, offload: run.offload, blobKey: `${key}/outputs`, taskName: task.name, direction: "output" });
+        }),
+      ),
+    );
+    try {
+      const out = await raceSignal(body, signal);
+      await reportHost.flush();
+      attemptRow.phase = "succeeded";
+      return out;
+    } catch (e) {
+      const err = signal.aborted && signal.reason instanceof Error ? signal.reason : e;
+      await reportHost.flush().catch(() => undefined);
+      attemptRow.phase = err instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
+      attemptRow.error = redactRecord(run, errorToRecord(err));
+      throw err;
+    }
+  } finally {
+    timers.forEach(clearTimeout);
+    flushLogSink(sink);
+    releaseEnv?.();
+    cleanupSecrets?.();
+    run.semaphore.release();
+    if (attemptRow.startedAt !== null) {
+      attemptRow.endedAt = Date.now();
+      run.store.upsertAttempt(attemptRow);
+    }
+  }
+}
+
+/** Settles with `p`, or rejects as soon as `signal` aborts (the body keeps running but its result is discarded). */
+function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
+      (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
+    );
+  });
+}
+
+function makeSink(run: RunState, action: string, attempt: number, label: string): LogSink {
+  return {
+    label,
+    redact: (line) => run.redact(line),
+    line(stream, message) {
+      run.store.appendLogs([{ runName: run.name, action, attempt, time: Date.now(), stream, message: run.redact(message) }]);
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * Cache keys (API.md §5): hex SHA-256 of inputs hash + task FQN + interface hash + cache version.
+ * Versions and interface hashes are memoised per template because tokenising a function body on every
+ * call would dominate cache-hit latency.
+ */
+import { createHash } from "node:crypto";
+import type { TaskTemplate } from "../authoring/task-template.ts";
+import { canonicalJson } from "../types/codec.ts";
+import { schemaToJsonSchema } from "../types/schema.ts";
+import type { Literal } from "../types/literal.ts";
+
+const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
+
+const versions = new WeakMap<object, string>();
+const interfaces = new WeakMap<object, string>();
+
+/** The cache version of a task (versionOverride, or the hash of its policies). */
+export function cacheVersion(task: TaskTemplate): string {
+  let v = versions.get(task);
+  if (v === undefined) {
+    const fn = (task as { fn?: Function }).fn;
+    v = task.cache.getVersion({ fn, get image() { return task.image; } });
+    versions.set(task, v);
+  }
+  return v;
+}
+
+/** Hash of the task's input/output JSON schemas ("" when it declares none). */
+export function interfaceHash(task: TaskTemplate): string {
+  let h = interfaces.get(task);
+  if (h === undefined) {
+    const { inputs, output } = task.interface;
+    const schema = {
+      inputs: inputs ? (schemaToJsonSchema(inputs) ?? null) : null,
+      output: output ? (schemaToJsonSchema(output) ?? null) : null,
+    };
+    h = inputs || output ? sha256(canonicalJson(schema as Literal)) : "";
+    interfaces.set(task, h);
+  }
+  return h;
+}
+
+/** Hash of the literal inputs (keys sorted); `ignored` inputs are left out. */
+export function inputsHash(inputs: Literal, ignored: readonly string[] = []): string {
+  if (inputs === null || inputs === undefined) return "";
+  let lit: Literal = inputs;
+  if (ignored.length > 0 && typeof inputs === "object" && !Array.isArray(inputs)) {
+    lit = Object.fromEntries(Object.entries(inputs).filter(([k]) => !ignored.includes(k))) as Literal;
+  }
+  return sha256(canonicalJson(lit));
+}
+
+export function cacheKey(task: TaskTemplate, inputs: Literal): string {
+  return sha256(inputsHash(inputs, task.cache.ignoredInputs) + task.name + interfaceHash(task) + cacheVersion(task));
+}

@@ -1,0 +1,58 @@
+/**
+ * The controller contract: what `run()` and the `Run` handle need from whatever executes actions.
+ * `LocalController` executes everything in this process over a `RunStore`; a cluster controller
+ * (PostgreSQL-coordinated workers) implements the same interface.
+ */
+import type { TaskTemplate } from "../authoring/task-template.ts";
+import type { ActionPhase } from "../store/store.ts";
+
+export interface RunOptionsResolved {
+  name: string;
+  project: string;
+  domain: string;
+  mode: "local" | "remote" | "hybrid";
+  overwriteCache: boolean;
+  disableRunCache: boolean;
+  envVars: Record<string, string>;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  interruptible?: boolean;
+  queue?: string;
+  rawDataPath?: string;
+  maxActionConcurrency: number;
+  customContext: Record<string, string>;
+  recoverFrom?: string;
+  forceRerunActions: string[];
+  version: string;
+  /** The user file the task came from, for `flyte recover`. */
+  sourceFile?: string;
+}
+
+/** An event for live displays (the CLI tree). */
+export interface ActionEvent {
+  run: string;
+  action: string;
+  parent: string | null;
+  shortName: string;
+  taskName: string;
+  group: string | null;
+  phase: ActionPhase;
+  attempt: number;
+  cacheHit: boolean;
+  recovered: boolean;
+  startedAt: number | null;
+  endedAt: number | null;
+}
+
+export interface Controller {
+  /** Records the run and starts executing its root action; resolves once recorded. */
+  startRun(task: TaskTemplate, inputs: unknown, options: RunOptionsResolved): Promise<void>;
+  /** Resolves when the run reaches a terminal phase (immediately if it already has). */
+  waitRun(name: string): Promise<ActionPhase>;
+  /** Aborts a run owned by this process, or asks its owner to. */
+  abortRun(name: string, reason: string): Promise<void>;
+  /** Subscribes to action updates; returns an unsubscribe function. */
+  onActionEvent(listener: (e: ActionEvent) => void): () => void;
+  /** Stops background timers (heartbeats) once no run is active. */
+  close(): Promise<void>;
+}

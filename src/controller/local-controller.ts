@@ -1,0 +1,222 @@
+/**
+ * `LocalController`: executes runs in this process over a `RunStore` (the embedded default).
+ *
+ * Ownership: a run records this process's pid and host and a heartbeat (every 2 s). Another process that
+ * opens the store and finds the owner gone marks the run failed (`OwnerLost`), so no run stays `running`
+ * forever after a kill -9. `flyte abort` from another process sets `abortRequested`; the heartbeat picks it up.
+ */
+import { hostname } from "node:os";
+import type { TaskTemplate } from "../authoring/task-template.ts";
+import { ActionAbortedError, RunAlreadyExistsError, RuntimeSystemError, ValidationError, errorToRecord } from "../errors.ts";
+import type { BlobStore } from "../io/blob-store.ts";
+import { withIoScope } from "../io/io-scope.ts";
+import type { SecretStore } from "../secrets/secret-store.ts";
+import { isTerminal, type ActionPhase, type RunStore } from "../store/store.ts";
+import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
+import { toLiteral, type Literal } from "../types/literal.ts";
+import { ROOT_ACTION } from "./action-id.ts";
+import { executeAction } from "./action-executor.ts";
+import { inputsHash } from "./cache-key.ts";
+import type { ActionEvent, Controller, RunOptionsResolved } from "./controller.ts";
+import { RunState } from "./run-state.ts";
+
+const HEARTBEAT_MS = 2000;
+/** A run on another host is considered lost after this long without a heartbeat. */
+export const LEASE_MS = 30_000;
+
+export interface LocalControllerOptions {
+  store: RunStore;
+  blobStore: BlobStore;
+  secrets: SecretStore;
+  rawDataPath: string;
+  systemRetries: number;
+  offload: boolean;
+}
+
+/** Whether the process that owns a run is still there. */
+export function isOwnerAlive(pid: number, host: string, heartbeatAt: number): boolean {
+  if (host === hostname()) {
+    if (pid === process.pid) return true;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "EPERM";
+    }
+  }
+  return Date.now() - heartbeatAt < LEASE_MS;
+}
+
+export const ownerLostError = () =>
+  errorToRecord(new RuntimeSystemError("OwnerLost", "The process running this run stopped (killed or crashed) before it finished. Start it again with: flyte recover <run>"));
+
+export class LocalController implements Controller {
+  readonly #o: LocalControllerOptions;
+  readonly #runs = new Map<string, RunState>();
+  readonly #listeners = new Set<(e: ActionEvent) => void>();
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(o: LocalControllerOptions) {
+    this.#o = o;
+  }
+
+  get store(): RunStore {
+    return this.#o.store;
+  }
+
+  onActionEvent(listener: (e: ActionEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async startRun(task: TaskTemplate, rawInputs: unknown, o: RunOptionsResolved): Promise<void> {
+    const store = this.#o.store;
+    let recoverSource: ReturnType<RunStore["getRun"]>;
+    if (o.recoverFrom) {
+      recoverSource = store.getRun({ project: o.project, domain: o.domain, name: o.recoverFrom });
+      if (!recoverSource) throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" does not exist. List runs with: flyte get runs`);
+      if (recoverSource.taskName !== task.name) {
+        throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" ran task "${recoverSource.taskName}", not "${task.name}". Recover it with the same task.`);
+      }
+    }
+    if (store.getRun({ project: o.project, domain: o.domain, name: o.name })) {
+      throw new RunAlreadyExistsError(`A run named "${o.name}" already exists in ${o.project}/${o.domain}. Choose another name, or omit it to get a generated one.`);
+    }
+    const rawDataPrefix = o.rawDataPath ?? this.#o.rawDataPath;
+    const emit = (e: ActionEvent) => this.#listeners.forEach((l) => l(e));
+    const run = new RunState(o.name, task, o, store, this.#o.blobStore, this.#o.secrets, rawDataPrefix, emit, this.#o.systemRetries, this.#o.offload);
+    const now = Date.now();
+    store.createRun({
+      project: o.project, domain: o.domain, name: o.name, taskName: task.name, phase: "queued", mode: o.mode, inputs: null, outputs: null,
+      error: null, createdAt: now, startedAt: null, endedAt: null, ownerPid: process.pid, ownerHost: hostname(), heartbeatAt: now,
+      recoverFrom: o.recoverFrom ?? null, abortRequested: null, labels: o.labels,
+      source: { ...(o.sourceFile ? { file: o.sourceFile } : {}), task: task.name },
+      options: { customContext: o.customContext, envVars: o.envVars, overwriteCache: o.overwriteCache, disableRunCache: o.disableRunCache },
+    });
+    this.#runs.set(o.name, run);
+    this.#ensureHeartbeat();
+    if (recoverSource) {
+      for (const a of store.listActions(recoverSource.name)) {
+        if (a.phase === "succeeded") run.recovered.set(a.name, { inputsHash: a.inputsHash, outputs: a.outputs });
+      }
+    }
+    void this.#execute(run, task, rawInputs);
+  }
+
+  async #execute(run: RunState, task: TaskTemplate, rawInputs: unknown): Promise<void> {
+    const store = this.#o.store;
+    const key = { project: run.options.project, domain: run.options.domain, name: run.name };
+    try {
+      const inputs = await task.validateInputs(rawInputs);
+      const lit = await withIoScope({ blobStore: this.#o.blobStore, rawDataPrefix: run.rawDataPrefix }, () =>
+        toLiteral(inputs, { taskName: task.name, direction: "input" }),
+      );
+      store.updateRun(key, { phase: "running", startedAt: Date.now(), inputs: encodeLiteral(lit) });
+      await executeAction(run, {
+        name: ROOT_ACTION, parent: null, task, inputs, lit, inputsHash: inputsHash(lit), group: null, customContext: run.options.customContext,
+      });
+      const root = run.actions.get(ROOT_ACTION)!;
+      store.updateRun(key, { phase: "succeeded", endedAt: Date.now(), outputs: root.row.outputs });
+    } catch (e) {
+      const root = run.actions.get(ROOT_ACTION)?.row;
+      const error = root?.error ?? errorToRecord(e);
+      const phase: ActionPhase = run.abort.signal.aborted ? "aborted" : (root?.phase && isTerminal(root.phase) ? root.phase : "failed");
+      try {
+        store.updateRun(key, { phase, endedAt: Date.now(), error: { ...error, message: run.redact(error.message) } });
+      } catch {
+        // The store itself failed; nothing more can be recorded.
+      }
+    } finally {
+      try {
+        store.flush();
+      } catch {
+        // Reported by the next store call.
+      }
+      this.#runs.delete(run.name);
+      run.resolveFinished();
+      if (this.#runs.size === 0) this.#stopHeartbeat();
+    }
+  }
+
+  #ensureHeartbeat(): void {
+    if (this.#heartbeat) return;
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  #beat(): void {
+    const now = Date.now();
+    for (const run of this.#runs.values()) {
+      const key = { project: run.options.project, domain: run.options.domain, name: run.name };
+      try {
+        this.#o.store.updateRun(key, { heartbeatAt: now });
+        const row = this.#o.store.getRun(key);
+        if (row?.abortRequested && !run.abort.signal.aborted) void this.#abortOwned(run, row.abortRequested);
+      } catch {
+        // A failing store surfaces through the run's own writes.
+      }
+    }
+  }
+
+  async #abortOwned(run: RunState, reason: string): Promise<void> {
+    run.abort.abort(new ActionAbortedError(`Run "${run.name}" was aborted: ${reason}`));
+    const now = Date.now();
+    const error = errorToRecord(new ActionAbortedError(`Run "${run.name}" was aborted: ${reason}`));
+    for (const a of run.actions.values()) {
+      if (!isTerminal(a.row.phase)) {
+        a.row.phase = "aborted";
+        a.row.endedAt = now;
+        a.row.error = error;
+        this.#o.store.updateAction(run.name, a.row.name, { phase: "aborted", endedAt: now, error });
+        run.event(a.row, Math.max(0, a.row.attemptCount - 1));
+      }
+    }
+    this.#o.store.updateRun({ project: run.options.project, domain: run.options.domain, name: run.name }, { phase: "aborted", endedAt: now, error, abortRequested: reason });
+    await run.finished;
+  }
+
+  async abortRun(name: string, reason: string): Promise<void> {
+    const owned = this.#runs.get(name);
+    if (owned) return this.#abortOwned(owned, reason);
+    const row = this.#findRun(name);
+    if (!row || isTerminal(row.phase)) return;
+    this.#o.store.updateRun(row, { abortRequested: reason });
+    this.#o.store.flush();
+  }
+
+  #findRun(name: string) {
+    return this.#o.store.getRun({ project: "", domain: "", name });
+  }
+
+  async waitRun(name: string, timeoutMs?: number): Promise<ActionPhase> {
+    const owned = this.#runs.get(name);
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    if (owned) {
+      if (timeoutMs === undefined) await owned.finished;
+      else await Promise.race([owned.finished, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    }
+    // Runs owned by another process: poll the store.
+    for (;;) {
+      const row = this.#findRun(name);
+      if (!row) throw new ValidationError(`Run "${name}" does not exist.`);
+      if (isTerminal(row.phase)) return row.phase;
+      if (Date.now() >= deadline) return row.phase;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** The decoded root output literal of a finished run. */
+  outputLiteral(name: string): Literal | undefined {
+    const row = this.#findRun(name);
+    return row?.outputs ? decodeLiteral(row.outputs) : undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#runs.values()].map((r) => r.finished));
+    this.#stopHeartbeat();
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Captures what each attempt writes to `console.*`/stdout/stderr. `process.stdout.write` and
+ * `process.stderr.write` are wrapped once; a write made inside an attempt (found through
+ * AsyncLocalStorage, so it follows awaits and timers) goes to that attempt's sink, line by line.
+ * Whether the text also reaches the terminal is decided by the echo hook (the CLI prefixes it with the action).
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+
+export interface LogSink {
+  /** One complete line (without the newline). */
+  line(stream: "stdout" | "stderr", message: string): void;
+  /** Label shown when echoing, e.g. the action's short name. */
+  readonly label: string;
+  /** Applied to a line before it is echoed (hides secret values). */
+  redact?(line: string): string;
+}
+
+export type EchoHook = (stream: "stdout" | "stderr", label: string, line: string) => void;
+
+const KEY = Symbol.for("flyte-ts.log-capture");
+interface CaptureState {
+  storage: AsyncLocalStorage<LogSink>;
+  echo: EchoHook | null;
+  installed: boolean;
+  partial: WeakMap<LogSink, { stdout: string; stderr: string }>;
+  rawStdout: (s: string) => void;
+  rawStderr: (s: string) => void;
+}
+const holder = globalThis as unknown as { [KEY]?: CaptureState };
+const state: CaptureState = (holder[KEY] ??= {
+  storage: new AsyncLocalStorage<LogSink>(),
+  echo: (stream, _label, line) => (stream === "stdout" ? state.rawStdout : state.rawStderr)(`${line}\n`),
+  installed: false,
+  partial: new WeakMap(),
+  rawStdout: (s) => void process.stdout.write(s),
+  rawStderr: (s) => void process.stderr.write(s),
+});
+
+function install(): void {
+  if (state.installed) return;
+  state.installed = true;
+  for (const stream of ["stdout", "stderr"] as const) {
+    const target = process[stream];
+    const original = target.write.bind(target) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    if (stream === "stdout") state.rawStdout = (s) => void original(s);
+    else state.rawStderr = (s) => void original(s);
+    target.write = function (chunk: unknown, ...rest: unknown[]): boolean {
+      const sink = state.storage.getStore();
+      if (!sink) return original(chunk, ...rest);
+      const text = typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
+      const buf = state.partial.get(sink) ?? { stdout: "", stderr: "" };
+      state.partial.set(sink, buf);
+      const lines = (buf[stream] + text).split("\n");
+      buf[stream] = lines.pop()!;
+      for (const line of lines) {
+        sink.line(stream, line);
+        state.echo?.(stream, sink.label, sink.redact ? sink.redact(line) : line);
+      }
+      const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+      cb?.();
+      return true;
+    } as typeof target.write;
+  }
+}
+
+/** Runs `fn` with its output captured into `sink`. */
+export function withLogSink<T>(sink: LogSink, fn: () => T): T {
+  install();
+  return state.storage.run(sink, fn);
+}
+
+/** Emits any unterminated last line of the sink. */
+export function flushLogSink(sink: LogSink): void {
+  const buf = state.partial.get(sink);
+  if (!buf) return;
+  for (const stream of ["stdout", "stderr"] as const) {
+    if (buf[stream]) {
+      sink.line(stream, buf[stream]);
+      state.echo?.(stream, sink.label, sink.redact ? sink.redact(buf[stream]) : buf[stream]);
+      buf[stream] = "";
+    }
+  }
+}
+
+/** Replaces how captured lines are echoed to the terminal (`null` = not at all). */
+export function setLogEcho(hook: EchoHook | null): void {
+  state.echo = hook;
+}
+
+/** Writes to the real stdout/stderr, bypassing capture. */
+export function rawWrite(stream: "stdout" | "stderr", s: string): void {
+  install();
+  (stream === "stdout" ? state.rawStdout : state.rawStderr)(s);
+}

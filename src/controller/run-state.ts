@@ -1,0 +1,109 @@
+/**
+ * In-memory state of one run owned by this process. The store is written through, but this state is
+ * authoritative while the run lives: finished children are found here when a parent is re-executed,
+ * without a read (and a flush) per call.
+ */
+import type { TaskTemplate } from "../authoring/task-template.ts";
+import type { BlobStore } from "../io/blob-store.ts";
+import type { SecretStore } from "../secrets/secret-store.ts";
+import type { RunStore, ActionRow } from "../store/store.ts";
+import type { Literal } from "../types/literal.ts";
+import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
+import { ActionSequencer } from "./action-id.ts";
+
+export interface ActionState {
+  row: ActionRow;
+  /** Output literal (packed) of a succeeded action. */
+  output?: Literal;
+  /** Settles when the current execution ends. */
+  done?: Promise<unknown>;
+}
+
+export interface RecoveredAction {
+  inputsHash: string;
+  outputs: Uint8Array | null;
+}
+
+/** A counting semaphore for `maxActionConcurrency`. */
+export class Semaphore {
+  #free: number;
+  readonly #waiters: Array<() => void> = [];
+  constructor(readonly size: number) {
+    this.#free = size;
+  }
+  async acquire(signal?: AbortSignal): Promise<void> {
+    if (this.size <= 0) return;
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const go = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const i = this.#waiters.indexOf(go);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(go);
+    });
+  }
+  release(): void {
+    if (this.size <= 0) return;
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+export class RunState {
+  readonly actions = new Map<string, ActionState>();
+  readonly sequencer = new ActionSequencer();
+  readonly abort = new AbortController();
+  readonly semaphore: Semaphore;
+  /** Secret values resolved in this run; redacted from logs and errors. */
+  readonly secretValues = new Set<string>();
+  /** Succeeded actions of the `recoverFrom` run, by name. */
+  recovered = new Map<string, RecoveredAction>();
+  readonly startedAt = Date.now();
+  finished!: Promise<void>;
+  resolveFinished!: () => void;
+
+  constructor(
+    readonly name: string,
+    readonly task: TaskTemplate,
+    readonly options: RunOptionsResolved,
+    readonly store: RunStore,
+    readonly blobStore: BlobStore,
+    readonly secrets: SecretStore,
+    readonly rawDataPrefix: string,
+    readonly emit: (e: ActionEvent) => void,
+    readonly systemRetries: number,
+    readonly offload: boolean,
+  ) {
+    this.semaphore = new Semaphore(options.maxActionConcurrency);
+    this.finished = new Promise((r) => (this.resolveFinished = r));
+  }
+
+  /** Replaces secret values in text that is about to be stored or shown. */
+  redact(text: string): string {
+    let out = text;
+    for (const v of this.secretValues) if (v.length >= 3) out = out.split(v).join("****");
+    return out;
+  }
+
+  /** The blob key prefix of an action: `<project>/<domain>/<run>/<action>`. */
+  actionKey(action: string): string {
+    return `${this.options.project}/${this.options.domain}/${this.name}/${action}`;
+  }
+
+  event(row: ActionRow, attempt: number): void {
+    this.emit({
+      run: this.name, action: row.name, parent: row.parent, shortName: row.shortName, taskName: row.taskName, group: row.group,
+      phase: row.phase, attempt, cacheHit: row.cacheHit, recovered: row.recovered, startedAt: row.startedAt, endedAt: row.endedAt,
+    });
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Trace checkpoints (API.md §11.4): each `trace()` call inside an attempt is keyed by its name, inputs hash
+ * and position among identical calls, and recorded with its output or error. A later attempt of the same
+ * action, or the same action in a run recovering from this one, finds the entry and replays it.
+ */
+import { errorFromRecord, errorToRecord, NonRecoverableError } from "../errors.ts";
+import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
+import { fromLiteral, toLiteral } from "../types/literal.ts";
+import type { TraceHost } from "../run/context.ts";
+import type { RunState } from "./run-state.ts";
+
+export function makeTraceHost(run: RunState, action: string, _attempt: number): TraceHost {
+  const counters = new Map<string, number>();
+  return {
+    nextKey(name, inputsHash) {
+      const base = `${name}:${inputsHash}`;
+      const seq = (counters.get(base) ?? 0) + 1;
+      counters.set(base, seq);
+      return `${base}:${seq}`;
+    },
+    async lookup(key) {
+      const sources = [run.name, ...(run.options.recoverFrom ? [run.options.recoverFrom] : [])];
+      for (const source of sources) {
+        const row = run.store.getTrace(source, action, key);
+        if (!row) continue;
+        if (row.output) return { found: true, output: await fromLiteral(decodeLiteral(row.output)) };
+        // Only a non-recoverable failure is replayed; anything else runs again.
+        if (row.error?.name === NonRecoverableError.name) return { found: true, error: errorFromRecord(row.error) };
+      }
+      return { found: false };
+    },
+    async record(key, name, result, durationMs) {
+      // An undefined result is not recorded, so such a trace runs again (as flyte-sdk does for None).
+      const output = result.output !== undefined ? encodeLiteral(await toLiteral(result.output, { taskName: `trace ${name}`, direction: "output" })) : null;
+      const error = "error" in result ? errorToRecord(result.error) : null;
+      run.store.putTrace({ runName: run.name, action, key, name, output, error, durationMs });
+    },
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * `run()`, `withRunContext()` and `getRun()`: start a run of a task and get handles on recorded runs.
+ */
+import { randomBytes } from "node:crypto";
+import { TaskTemplate } from "../authoring/task-template.ts";
+import { checkKeys, show, validateRunName, validateStringRecord } from "../authoring/options.ts";
+import type { RunOptionsResolved } from "../controller/controller.ts";
+import { RunNotFoundError, ValidationError } from "../errors.ts";
+import { Run } from "./run-handle.ts";
+import { getRuntime } from "./runtime.ts";
+import { version as packageVersion } from "../version.ts";
+
+export interface RunContextOptions {
+  mode?: "local" | "remote" | "hybrid";
+  name?: string;
+  project?: string;
+  domain?: string;
+  version?: string;
+  overwriteCache?: boolean;
+  disableRunCache?: boolean;
+  envVars?: Record<string, string>;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  interruptible?: boolean;
+  queue?: string;
+  rawDataPath?: string;
+  runBaseDir?: string;
+  maxActionConcurrency?: number;
+  customContext?: Record<string, string>;
+  serviceAccount?: string;
+  dryRun?: boolean;
+  copyStyle?: "loaded_modules" | "all" | "none";
+  logLevel?: "debug" | "info" | "warn" | "error";
+  cacheLookupScope?: "global" | "project-domain";
+  recoverFrom?: string;
+  forceRerunActions?: string[];
+}
+
+const KEYS = [
+  "mode", "name", "project", "domain", "version", "overwriteCache", "disableRunCache", "envVars", "labels", "annotations",
+  "interruptible", "queue", "rawDataPath", "runBaseDir", "maxActionConcurrency", "customContext", "serviceAccount", "dryRun",
+  "copyStyle", "logLevel", "cacheLookupScope", "recoverFrom", "forceRerunActions",
+] as const;
+
+/** `r` + 19 lowercase base36 characters. */
+export function generateRunName(): string {
+  const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
+  const bytes = randomBytes(19);
+  return `r${Array.from(bytes, (b) => alphabet[b % 36]).join("")}`;
+}
+
+function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
+  checkKeys(o, KEYS, "withRunContext");
+  const rt = getRuntime();
+  const mode = o.mode ?? rt.config.mode;
+  if (mode === "hybrid" && (!o.name || !o.runBaseDir)) {
+    throw new ValidationError('withRunContext: mode "hybrid" requires both name and runBaseDir. Pass { mode: "hybrid", name: "...", runBaseDir: "..." }.');
+  }
+  if (mode !== "local") {
+    throw new ValidationError(`withRunContext: mode ${show(mode)} needs the cluster backend (workers), which this version of flyte-ts does not provide. Use mode: "local".`, { field: "mode" });
+  }
+  if (o.copyStyle === "none" && !o.version) {
+    throw new ValidationError('withRunContext: copyStyle "none" requires an explicit version. Pass { copyStyle: "none", version: "v1" }.', { field: "version" });
+  }
+  const mac = o.maxActionConcurrency ?? rt.config.maxActionConcurrency;
+  if (!Number.isInteger(mac) || mac < 0 || mac === 1) {
+    throw new ValidationError(`withRunContext: maxActionConcurrency must be 0 (no limit) or an integer >= 2, got ${show(mac)}. A limit of 1 would deadlock a parent waiting for its children.`, {
+      field: "maxActionConcurrency",
+    });
+  }
+  if (o.cacheLookupScope !== undefined && !["global", "project-domain"].includes(o.cacheLookupScope)) {
+    throw new ValidationError(`withRunContext: cacheLookupScope must be "global" or "project-domain", got ${show(o.cacheLookupScope)}.`);
+  }
+  const r: RunOptionsResolved = {
+    name: o.name === undefined ? generateRunName() : validateRunName(o.name),
+    project: o.project ?? rt.config.project,
+    domain: o.domain ?? rt.config.domain,
+    mode,
+    overwriteCache: o.overwriteCache ?? false,
+    disableRunCache: o.disableRunCache ?? false,
+    envVars: { ...(validateStringRecord(o.envVars, "withRunContext", "envVars") ?? {}) },
+    labels: { ...(validateStringRecord(o.labels, "withRunContext", "labels") ?? {}) },
+    annotations: { ...(validateStringRecord(o.annotations, "withRunContext", "annotations") ?? {}) },
+    maxActionConcurrency: mac,
+    customContext: { ...(validateStringRecord(o.customContext, "withRunContext", "customContext") ?? {}) },
+    forceRerunActions: [...(o.forceRerunActions ?? [])],
+    version: o.version ?? packageVersion,
+  };
+  if (o.forceRerunActions && !o.recoverFrom) {
+    throw new ValidationError("withRunContext: forceRerunActions only applies together with recoverFrom.", { field: "forceRerunActions" });
+  }
+  if (o.interruptible !== undefined) r.interruptible = o.interruptible;
+  if (o.queue !== undefined) r.queue = o.queue;
+  if (o.rawDataPath !== undefined) r.rawDataPath = o.rawDataPath;
+  if (o.recoverFrom !== undefined) r.recoverFrom = o.recoverFrom;
+  return r;
+}
+
+async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o: RunContextOptions): Promise<Run<O>> {
+  if (!(task instanceof TaskTemplate)) {
+    throw new ValidationError(`run: expected a task (made with env.task), got ${show(task)}.`);
+  }
+  const resolved = resolveRunOptions(o);
+  if (task.sourceFile) resolved.sourceFile = task.sourceFile;
+  const rt = getRuntime();
+  let runInputs: unknown = inputs;
+  if (inputs === undefined && o.recoverFrom) {
+    // Recovering without inputs reuses the inputs of the run being recovered.
+    const source = await new Run(o.recoverFrom, resolved.mode).details().catch(() => undefined);
+    runInputs = source?.inputs;
+  }
+  if (o.dryRun) return new Run<O>(resolved.name, resolved.mode);
+  await rt.controller.startRun(task, runInputs, resolved);
+  return new Run<O>(resolved.name, resolved.mode);
+}
+
+/** Starts a run of `task`; resolves once the run is recorded (execution continues in this process). */
+export function run<I, O>(task: TaskTemplate<I, O>, inputs?: I): Promise<Run<O>> {
+  return startRun(task, inputs, {});
+}
+
+/** `run()` with run-level options (name, cache behaviour, env vars, recovery ...). */
+export function withRunContext(o: RunContextOptions = {}): { run<I, O>(task: TaskTemplate<I, O>, inputs?: I): Promise<Run<O>> } {
+  return { run: (task, inputs) => startRun(task, inputs, o) };
+}
+
+/** A handle on a recorded run. */
+export async function getRun(name: string, _o: { project?: string; domain?: string } = {}): Promise<Run> {
+  const rt = getRuntime();
+  const row = rt.store.getRun({ project: "", domain: "", name });
+  if (!row) throw new RunNotFoundError(`Run "${name}" was not found in ${rt.store.location}. List runs with: flyte get runs`);
+  return new Run(name, row.mode);
+}

@@ -1,0 +1,108 @@
+/**
+ * Numbered, append-only schema migrations of the embedded SQLite store. They are compiled into the code
+ * (never read from disk) and applied in order inside one transaction each; `PRAGMA user_version` records
+ * the last one applied. Never edit a released migration: add a new one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "init",
+    sql: `
+      CREATE TABLE runs (
+        name TEXT PRIMARY KEY,
+        project TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        task_name TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        inputs BLOB,
+        outputs BLOB,
+        error TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        owner_pid INTEGER,
+        owner_host TEXT,
+        heartbeat_at REAL,
+        recover_from TEXT,
+        abort_requested TEXT,
+        labels TEXT NOT NULL DEFAULT '{}',
+        source TEXT,
+        options TEXT NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX runs_by_created ON runs (project, domain, created_at DESC);
+      CREATE INDEX runs_active ON runs (phase) WHERE phase NOT IN ('succeeded','failed','aborted','timed_out');
+
+      CREATE TABLE actions (
+        run_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        parent TEXT,
+        task_name TEXT NOT NULL,
+        short_name TEXT NOT NULL,
+        group_name TEXT,
+        phase TEXT NOT NULL,
+        cache_hit INTEGER NOT NULL DEFAULT 0,
+        recovered INTEGER NOT NULL DEFAULT 0,
+        inputs_hash TEXT NOT NULL,
+        inputs BLOB,
+        outputs BLOB,
+        error TEXT,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        report_uri TEXT,
+        attempt_count INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (run_name, name)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE attempts (
+        run_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        phase TEXT NOT NULL,
+        started_at REAL,
+        ended_at REAL,
+        error TEXT,
+        PRIMARY KEY (run_name, action, attempt)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        time REAL NOT NULL,
+        stream TEXT NOT NULL,
+        message TEXT NOT NULL
+      );
+      CREATE INDEX logs_by_action ON logs (run_name, action, attempt, id);
+
+      CREATE TABLE traces (
+        run_name TEXT NOT NULL,
+        action TEXT NOT NULL,
+        key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        output BLOB,
+        error TEXT,
+        duration_ms REAL NOT NULL,
+        PRIMARY KEY (run_name, action, key)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE cache_entries (
+        key TEXT PRIMARY KEY,
+        task_name TEXT NOT NULL,
+        outputs BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        run_name TEXT,
+        action TEXT
+      );
+      CREATE INDEX cache_by_task ON cache_entries (task_name);
+    `,
+  },
+];

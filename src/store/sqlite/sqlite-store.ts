@@ -1,0 +1,359 @@
+/**
+ * The embedded metadata store: one SQLite file in WAL mode.
+ *
+ * Writes are queued and committed together once per event-loop tick in a single transaction, so
+ * persisting thousands of actions costs a handful of fsyncs instead of one per row; every read flushes
+ * the queue first, so a process always reads its own writes. A crash loses at most the current tick.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { StoreError, type ErrorRecord } from "../../errors.ts";
+import { MIGRATIONS } from "./migrations.ts";
+import type {
+  ActionRow, AttemptRow, CacheEntry, ListRunsQuery, LogRow, RunKey, RunRow, RunStore, TraceRow,
+} from "../store.ts";
+
+type Row = Record<string, unknown>;
+
+const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+const parse = <T>(v: unknown): T | null => (typeof v === "string" ? (JSON.parse(v) as T) : null);
+const bytes = (v: unknown): Uint8Array | null => (v instanceof Uint8Array ? v : null);
+const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
+
+const RUN_COLS: Record<keyof RunRow, string> = {
+  project: "project", domain: "domain", name: "name", taskName: "task_name", phase: "phase", mode: "mode",
+  inputs: "inputs", outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at",
+  endedAt: "ended_at", ownerPid: "owner_pid", ownerHost: "owner_host", heartbeatAt: "heartbeat_at",
+  recoverFrom: "recover_from", abortRequested: "abort_requested", labels: "labels", source: "source", options: "options",
+};
+const RUN_JSON = new Set(["error", "labels", "source", "options"]);
+
+const ACTION_COLS: Record<keyof ActionRow, string> = {
+  runName: "run_name", name: "name", parent: "parent", taskName: "task_name", shortName: "short_name", group: "group_name",
+  phase: "phase", cacheHit: "cache_hit", recovered: "recovered", inputsHash: "inputs_hash", inputs: "inputs",
+  outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at", endedAt: "ended_at",
+  reportUri: "report_uri", attemptCount: "attempt_count",
+};
+
+function toDb(key: string, v: unknown): unknown {
+  if (RUN_JSON.has(key)) return json(v);
+  if (typeof v === "boolean") return v ? 1 : 0;
+  return v ?? null;
+}
+
+function runFromDb(r: Row): RunRow {
+  return {
+    project: r.project as string, domain: r.domain as string, name: r.name as string, taskName: r.task_name as string,
+    phase: r.phase as RunRow["phase"], mode: r.mode as RunRow["mode"], inputs: bytes(r.inputs), outputs: bytes(r.outputs),
+    error: parse<ErrorRecord>(r.error), createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
+    ownerPid: num(r.owner_pid), ownerHost: (r.owner_host as string | null) ?? null, heartbeatAt: num(r.heartbeat_at),
+    recoverFrom: (r.recover_from as string | null) ?? null, abortRequested: (r.abort_requested as string | null) ?? null,
+    labels: parse<Record<string, string>>(r.labels) ?? {}, source: parse(r.source), options: parse(r.options) ?? {},
+  };
+}
+
+function actionFromDb(r: Row): ActionRow {
+  return {
+    runName: r.run_name as string, name: r.name as string, parent: (r.parent as string | null) ?? null,
+    taskName: r.task_name as string, shortName: r.short_name as string, group: (r.group_name as string | null) ?? null,
+    phase: r.phase as ActionRow["phase"], cacheHit: r.cache_hit === 1, recovered: r.recovered === 1,
+    inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), error: parse<ErrorRecord>(r.error),
+    createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
+    reportUri: (r.report_uri as string | null) ?? null, attemptCount: r.attempt_count as number,
+  };
+}
+
+function attemptFromDb(r: Row): AttemptRow {
+  return {
+    runName: r.run_name as string, action: r.action as string, attempt: r.attempt as number, phase: r.phase as AttemptRow["phase"],
+    startedAt: num(r.started_at), endedAt: num(r.ended_at), error: parse<ErrorRecord>(r.error),
+  };
+}
+
+/** Translates SQLite failures into messages that say which file and what to do. */
+function storeError(file: string, e: unknown): StoreError {
+  const code = (e as { code?: string }).code ?? "";
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") {
+    return new StoreError(`The store ${file} is locked by another process (${msg}). Wait for it to finish, or stop the other flyte process using this state dir.`, { cause: e });
+  }
+  if (code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB") {
+    return new StoreError(`The store ${file} is corrupted or not a flyte database (${msg}). Move it aside (e.g. mv ${file} ${file}.bad) to start a fresh store; nothing has been deleted.`, { cause: e });
+  }
+  if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_FULL" || code === "SQLITE_IOERR") {
+    return new StoreError(`The store ${file} cannot be written (${msg}). Check that the directory exists, is writable and the disk is not full.`, { cause: e });
+  }
+  return new StoreError(`The store ${file} failed: ${msg}`, { cause: e });
+}
+
+export class SqliteStore implements RunStore {
+  readonly location: string;
+  readonly #db: Database.Database;
+  #queue: Array<() => void> = [];
+  #scheduled = false;
+  #failure: StoreError | undefined;
+  readonly #stmts = new Map<string, Database.Statement>();
+
+  constructor(file: string) {
+    this.location = file;
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      this.#db = new Database(file, { timeout: 5000 });
+      this.#db.pragma("journal_mode = WAL");
+      this.#db.pragma("synchronous = NORMAL");
+      this.#db.pragma("foreign_keys = ON");
+      this.migrate();
+    } catch (e) {
+      throw e instanceof StoreError ? e : storeError(file, e);
+    }
+  }
+
+  /** Applies migrations newer than the file's `user_version`. */
+  private migrate(): void {
+    const current = this.#db.pragma("user_version", { simple: true }) as number;
+    const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+    if (current > latest) {
+      throw new StoreError(`The store ${this.location} was written by a newer flyte-ts (schema ${current}, this version knows ${latest}). Upgrade flyte-ts or use another stateDir.`);
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      this.#db.transaction(() => {
+        this.#db.exec(m.sql);
+        this.#db.pragma(`user_version = ${m.version}`);
+      })();
+    }
+  }
+
+  /** The schema version of the open file. */
+  get schemaVersion(): number {
+    return this.#db.pragma("user_version", { simple: true }) as number;
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private write(op: () => void): void {
+    if (this.#failure) throw this.#failure;
+    this.#queue.push(op);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => {
+        try {
+          this.flush();
+        } catch {
+          // Recorded in #failure and rethrown to the next caller; the run loop turns it into a StoreError.
+        }
+      });
+    }
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#failure) throw this.#failure;
+    if (this.#queue.length === 0) return;
+    const ops = this.#queue;
+    this.#queue = [];
+    try {
+      this.#db.transaction(() => {
+        for (const op of ops) op();
+      })();
+    } catch (e) {
+      this.#failure = storeError(this.location, e);
+      throw this.#failure;
+    }
+  }
+
+  private read<T>(fn: () => T): T {
+    this.flush();
+    try {
+      return fn();
+    } catch (e) {
+      throw storeError(this.location, e);
+    }
+  }
+
+  createRun(row: RunRow): void {
+    const keys = Object.keys(RUN_COLS) as (keyof RunRow)[];
+    const sql = `INSERT INTO runs (${keys.map((k) => RUN_COLS[k]).join(",")}) VALUES (${keys.map(() => "?").join(",")})`;
+    // Inserted synchronously so a duplicate name fails at the caller, not in a later batch.
+    this.flush();
+    try {
+      this.stmt(sql).run(...keys.map((k) => toDb(k, row[k])));
+    } catch (e) {
+      throw storeError(this.location, e);
+    }
+  }
+
+  updateRun(key: RunKey, patch: Partial<RunRow>): void {
+    const keys = Object.keys(patch) as (keyof RunRow)[];
+    if (keys.length === 0) return;
+    const sql = `UPDATE runs SET ${keys.map((k) => `${RUN_COLS[k]} = ?`).join(", ")} WHERE name = ?`;
+    const values = keys.map((k) => toDb(k, patch[k]));
+    this.write(() => this.stmt(sql).run(...values, key.name));
+  }
+
+  getRun(key: RunKey): RunRow | undefined {
+    return this.read(() => {
+      const r = this.stmt("SELECT * FROM runs WHERE name = ?").get(key.name) as Row | undefined;
+      // Run names are unique per store file, so project/domain only label the run.
+      return r ? runFromDb(r) : undefined;
+    });
+  }
+
+  listRuns(project: string, domain: string, q: ListRunsQuery = {}): RunRow[] {
+    return this.read(() => {
+      const where = ["project = ?", "domain = ?"];
+      const args: unknown[] = [project, domain];
+      if (q.phase) (where.push("phase = ?"), args.push(q.phase));
+      if (q.task) (where.push("task_name LIKE ?"), args.push(`%${q.task}%`));
+      if (q.label) (where.push("json_extract(labels, ?) = ?"), args.push(`$."${q.label[0]}"`, q.label[1]));
+      const sql = `SELECT * FROM runs WHERE ${where.join(" AND ")} ORDER BY created_at DESC LIMIT ?`;
+      return (this.#db.prepare(sql).all(...args, q.limit ?? 20) as Row[]).map(runFromDb);
+    });
+  }
+
+  reapLostRuns(isOwnerAlive: (pid: number, host: string, heartbeatAt: number) => boolean, error: ErrorRecord): string[] {
+    return this.read(() => {
+      const active = this.stmt(
+        "SELECT name, owner_pid, owner_host, heartbeat_at FROM runs WHERE phase NOT IN ('succeeded','failed','aborted','timed_out')",
+      ).all() as Row[];
+      const lost = active.filter((r) => !isOwnerAlive(r.owner_pid as number, r.owner_host as string, r.heartbeat_at as number));
+      if (lost.length === 0) return [];
+      const now = Date.now();
+      this.#db.transaction(() => {
+        for (const r of lost) {
+          this.stmt("UPDATE runs SET phase = 'failed', error = ?, ended_at = ? WHERE name = ?").run(JSON.stringify(error), now, r.name);
+          this.stmt(
+            "UPDATE actions SET phase = 'failed', error = ?, ended_at = ? WHERE run_name = ? AND phase NOT IN ('succeeded','failed','aborted','timed_out')",
+          ).run(JSON.stringify(error), now, r.name);
+          this.stmt(
+            "UPDATE attempts SET phase = 'failed', error = ?, ended_at = ? WHERE run_name = ? AND phase NOT IN ('succeeded','failed','aborted','timed_out')",
+          ).run(JSON.stringify(error), now, r.name);
+        }
+      })();
+      return lost.map((r) => r.name as string);
+    });
+  }
+
+  upsertAction(row: ActionRow): void {
+    const keys = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
+    const sql = `INSERT OR REPLACE INTO actions (${keys.map((k) => ACTION_COLS[k]).join(",")}) VALUES (${keys.map(() => "?").join(",")})`;
+    const values = keys.map((k) => (k === "error" ? json(row.error) : toDb(k, row[k])));
+    this.write(() => this.stmt(sql).run(...values));
+  }
+
+  updateAction(runName: string, name: string, patch: Partial<ActionRow>): void {
+    const keys = Object.keys(patch) as (keyof ActionRow)[];
+    if (keys.length === 0) return;
+    const sql = `UPDATE actions SET ${keys.map((k) => `${ACTION_COLS[k]} = ?`).join(", ")} WHERE run_name = ? AND name = ?`;
+    const values = keys.map((k) => (k === "error" ? json(patch.error) : toDb(k, patch[k])));
+    this.write(() => this.stmt(sql).run(...values, runName, name));
+  }
+
+  getAction(runName: string, name: string): ActionRow | undefined {
+    return this.read(() => {
+      const r = this.stmt("SELECT * FROM actions WHERE run_name = ? AND name = ?").get(runName, name) as Row | undefined;
+      return r ? actionFromDb(r) : undefined;
+    });
+  }
+
+  listActions(runName: string): ActionRow[] {
+    return this.read(() => (this.stmt("SELECT * FROM actions WHERE run_name = ? ORDER BY created_at, name").all(runName) as Row[]).map(actionFromDb));
+  }
+
+  upsertAttempt(row: AttemptRow): void {
+    const values = [row.runName, row.action, row.attempt, row.phase, row.startedAt, row.endedAt, json(row.error)];
+    this.write(() =>
+      this.stmt("INSERT OR REPLACE INTO attempts (run_name, action, attempt, phase, started_at, ended_at, error) VALUES (?,?,?,?,?,?,?)").run(...values),
+    );
+  }
+
+  listAttempts(runName: string, action?: string): AttemptRow[] {
+    return this.read(() => {
+      const rows = action
+        ? this.stmt("SELECT * FROM attempts WHERE run_name = ? AND action = ? ORDER BY attempt").all(runName, action)
+        : this.stmt("SELECT * FROM attempts WHERE run_name = ? ORDER BY action, attempt").all(runName);
+      return (rows as Row[]).map(attemptFromDb);
+    });
+  }
+
+  appendLogs(rows: LogRow[]): void {
+    if (rows.length === 0) return;
+    this.write(() => {
+      const s = this.stmt("INSERT INTO logs (run_name, action, attempt, time, stream, message) VALUES (?,?,?,?,?,?)");
+      for (const r of rows) s.run(r.runName, r.action, r.attempt, r.time, r.stream, r.message);
+    });
+  }
+
+  readLogs(runName: string, q: { action?: string; attempt?: number; afterId?: number } = {}): Array<LogRow & { id: number }> {
+    return this.read(() => {
+      const where = ["run_name = ?", "id > ?"];
+      const args: unknown[] = [runName, q.afterId ?? 0];
+      if (q.action !== undefined) (where.push("action = ?"), args.push(q.action));
+      if (q.attempt !== undefined) (where.push("attempt = ?"), args.push(q.attempt));
+      const rows = this.#db.prepare(`SELECT * FROM logs WHERE ${where.join(" AND ")} ORDER BY id`).all(...args) as Row[];
+      return rows.map((r) => ({
+        id: r.id as number, runName: r.run_name as string, action: r.action as string, attempt: r.attempt as number,
+        time: r.time as number, stream: r.stream as LogRow["stream"], message: r.message as string,
+      }));
+    });
+  }
+
+  putTrace(row: TraceRow): void {
+    const values = [row.runName, row.action, row.key, row.name, row.output, json(row.error), row.durationMs];
+    this.write(() =>
+      this.stmt("INSERT OR REPLACE INTO traces (run_name, action, key, name, output, error, duration_ms) VALUES (?,?,?,?,?,?,?)").run(...values),
+    );
+  }
+
+  getTrace(runName: string, action: string, key: string): TraceRow | undefined {
+    return this.read(() => {
+      const r = this.stmt("SELECT * FROM traces WHERE run_name = ? AND action = ? AND key = ?").get(runName, action, key) as Row | undefined;
+      if (!r) return undefined;
+      return {
+        runName: r.run_name as string, action: r.action as string, key: r.key as string, name: r.name as string,
+        output: bytes(r.output), error: parse<ErrorRecord>(r.error), durationMs: r.duration_ms as number,
+      };
+    });
+  }
+
+  getCache(key: string): CacheEntry | undefined {
+    return this.read(() => {
+      const r = this.stmt("SELECT * FROM cache_entries WHERE key = ?").get(key) as Row | undefined;
+      if (!r) return undefined;
+      return {
+        key: r.key as string, taskName: r.task_name as string, outputs: r.outputs as Uint8Array, createdAt: r.created_at as number,
+        runName: (r.run_name as string | null) ?? null, action: (r.action as string | null) ?? null,
+      };
+    });
+  }
+
+  putCache(e: CacheEntry): void {
+    const values = [e.key, e.taskName, e.outputs, e.createdAt, e.runName, e.action];
+    this.write(() =>
+      this.stmt("INSERT OR REPLACE INTO cache_entries (key, task_name, outputs, created_at, run_name, action) VALUES (?,?,?,?,?,?)").run(...values),
+    );
+  }
+
+  clearCache(taskName?: string): number {
+    return this.read(() => {
+      const r = taskName === undefined ? this.stmt("DELETE FROM cache_entries").run() : this.stmt("DELETE FROM cache_entries WHERE task_name = ?").run(taskName);
+      return r.changes;
+    });
+  }
+
+  close(): void {
+    try {
+      this.flush();
+    } finally {
+      if (this.#db.open) this.#db.close();
+    }
+  }
+}
