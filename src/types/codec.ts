@@ -1,0 +1,70 @@
+/**
+ * Byte encoding of literals for the store, and the canonical form used for hashing (cache keys).
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeLiteral(lit);           // compact, for inputs/outputs rows and offloaded blobs
+ * const back = decodeLiteral(bytes);
+ * const key = sha256Hex(canonicalJson(lit));  // stable across key order and file locations
+ * ```
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { Packr } from "msgpackr";
+import { StoreError } from "../errors.ts";
+import type { Literal } from "./literal.ts";
+
+// Codec choice, measured on a 9.6 MB nested literal (60k records, Node 20): JSON enc 59 ms / dec 117 ms / 9.6 MB;
+// msgpackr (records) enc 41 ms / dec 52 ms / 3.8 MB → msgpackr with records (2.2× faster decode, 2.5× smaller).
+const packr = new Packr({
+  useRecords: true, // repeated object shapes are written once: the main size and speed win
+  mapsAsObjects: true,
+  moreTypes: false, // literals are plain JSON data; no msgpackr-specific extensions
+  structuredClone: false,
+  int64AsType: "number",
+});
+
+/** Encodes a literal to bytes (msgpack with msgpackr records). */
+export function encodeLiteral(lit: Literal): Uint8Array {
+  return packr.pack(lit);
+}
+
+/** Decodes bytes written by `encodeLiteral`; damaged or truncated bytes → `StoreError` code `"CorruptLiteral"`. */
+export function decodeLiteral(bytes: Uint8Array): Literal {
+  try {
+    return packr.unpack(bytes) as Literal;
+  } catch (e) {
+    throw new StoreError(
+      `Stored inputs/outputs (${bytes.byteLength} bytes) cannot be decoded: ${(e as Error).message}. The record is truncated or corrupted; re-run the action.`,
+      { cause: e, code: "CorruptLiteral" },
+    );
+  }
+}
+
+/** Tags whose identity is their content hash (when they carry one), not where they are stored. */
+const HASHED_TAGS = new Set(["file", "dir", "dataframe", "offloaded"]);
+
+/**
+ * Deterministic JSON of a literal for hashing: object keys sorted; File/Dir/DataFrame/offloaded values reduced
+ * to `{ $flyte, hash }` when they carry a content hash, so the same bytes at two locations hash alike.
+ */
+export function canonicalJson(lit: Literal): string {
+  if (lit === null || typeof lit !== "object") return JSON.stringify(lit);
+  if (Array.isArray(lit)) return `[${lit.map(canonicalJson).join(",")}]`;
+  const tag = lit.$flyte;
+  if (typeof tag === "string" && HASHED_TAGS.has(tag) && typeof lit.hash === "string") {
+    return `{"$flyte":${JSON.stringify(tag)},"hash":${JSON.stringify(lit.hash)}}`;
+  }
+  const keys = Object.keys(lit).sort();
+  const parts: string[] = [];
+  for (const k of keys) {
+    const v = lit[k];
+    if (v !== undefined) parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+/** Hex SHA-256 of a string (UTF-8) or bytes. */
+export function sha256Hex(s: string | Uint8Array): string {
+  return createHash("sha256").update(s).digest("hex");
+}
