@@ -1,6 +1,30 @@
-import { defineConfig } from "vitest/config";
+import { transform } from "esbuild";
+import { defineConfig, type Plugin } from "vitest/config";
+
+/**
+ * Task names come from function names. Vite's own TypeScript transform forces esbuild's keepNames off, so
+ * `export const square = env.task(async function square() {})` would name the task "square2"; this plugin
+ * transforms TypeScript with keepNames on, exactly as tsx (used by the `flyte` CLI) does.
+ */
+function keepNames(): Plugin {
+  return {
+    name: "flyte-ts:keep-names",
+    enforce: "pre",
+    async transform(code, id) {
+      const file = id.split("?")[0]!;
+      if (!/\.(m?ts|tsx)$/.test(file) || file.includes("/node_modules/")) return undefined;
+      const r = await transform(code, {
+        loader: file.endsWith("x") ? "tsx" : "ts", keepNames: true, target: "es2022", format: "esm", sourcemap: true, sourcefile: file,
+        tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true } },
+      });
+      return { code: r.code, map: r.map };
+    },
+  };
+}
 
 export default defineConfig({
+  esbuild: false,
+  plugins: [keepNames()],
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     pool: "forks",

@@ -75,11 +75,18 @@ export async function executeAction(run: RunState, req: ActionRequest): Promise<
   return done;
 }
 
+let lastCreated = 0;
+/** Strictly increasing creation times, so actions list in the order they were called. */
+function creationTime(): number {
+  lastCreated = Math.max(Date.now(), lastCreated + 0.001);
+  return lastCreated;
+}
+
 function newRow(run: RunState, req: ActionRequest, prev: ActionRow | undefined): ActionRow {
   return {
     runName: run.name, name: req.name, parent: req.parent, taskName: req.task.name, shortName: req.task.shortName, group: req.group,
     phase: "queued", cacheHit: false, recovered: false, inputsHash: req.inputsHash, inputs: null, outputs: null, error: null,
-    createdAt: prev?.createdAt ?? Date.now(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
+    createdAt: prev?.createdAt ?? creationTime(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
   };
 }
 

@@ -19,20 +19,22 @@ export function base36(digest: Buffer): string {
 
 /** Per-parent counters of identical calls. */
 export class ActionSequencer {
-  readonly #counters = new Map<string, number>();
+  /** parent → (call key → count). Nested by parent so that resetting one parent does not scan every counter of the run. */
+  readonly #counters = new Map<string, Map<string, number>>();
 
   /** Returns the name of the next call of `taskName` with `inputsHash` in `group` under `parent`. */
   next(parent: string, taskName: string, inputsHash: string, group: string | null): string {
-    const key = `${parent}\u0000${taskName}:${inputsHash}:${group ?? ""}`;
-    const seq = (this.#counters.get(key) ?? 0) + 1;
-    this.#counters.set(key, seq);
+    let counters = this.#counters.get(parent);
+    if (!counters) this.#counters.set(parent, (counters = new Map()));
+    const key = `${taskName}:${inputsHash}:${group ?? ""}`;
+    const seq = (counters.get(key) ?? 0) + 1;
+    counters.set(key, seq);
     return actionName(parent, taskName, inputsHash, seq, group);
   }
 
   /** Forgets a parent's counters, so a re-executed attempt of it replays the same names. */
   resetParent(parent: string): void {
-    const prefix = `${parent}\u0000`;
-    for (const k of this.#counters.keys()) if (k.startsWith(prefix)) this.#counters.delete(k);
+    this.#counters.delete(parent);
   }
 }
 

@@ -5,6 +5,7 @@
  * Whether the text also reaches the terminal is decided by the echo hook (the CLI prefixes it with the action).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
+import { format } from "node:util";
 
 export interface LogSink {
   /** One complete line (without the newline). */
@@ -39,6 +40,16 @@ const state: CaptureState = (holder[KEY] ??= {
 function install(): void {
   if (state.installed) return;
   state.installed = true;
+  // Test runners (vitest) replace console with versions that bypass process.stdout, so console is routed too.
+  const methods = { log: "stdout", info: "stdout", debug: "stdout", warn: "stderr", error: "stderr", trace: "stderr" } as const;
+  for (const [method, stream] of Object.entries(methods) as [keyof typeof methods, "stdout" | "stderr"][]) {
+    const original = console[method].bind(console);
+    console[method] = (...args: unknown[]) => {
+      const sink = state.storage.getStore();
+      if (!sink) return original(...args);
+      writeToSink(sink, stream, `${format(...args)}\n`);
+    };
+  }
   for (const stream of ["stdout", "stderr"] as const) {
     const target = process[stream];
     const original = target.write.bind(target) as (chunk: unknown, ...rest: unknown[]) => boolean;
@@ -47,19 +58,22 @@ function install(): void {
     target.write = function (chunk: unknown, ...rest: unknown[]): boolean {
       const sink = state.storage.getStore();
       if (!sink) return original(chunk, ...rest);
-      const text = typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8");
-      const buf = state.partial.get(sink) ?? { stdout: "", stderr: "" };
-      state.partial.set(sink, buf);
-      const lines = (buf[stream] + text).split("\n");
-      buf[stream] = lines.pop()!;
-      for (const line of lines) {
-        sink.line(stream, line);
-        state.echo?.(stream, sink.label, sink.redact ? sink.redact(line) : line);
-      }
+      writeToSink(sink, stream, typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8"));
       const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
       cb?.();
       return true;
     } as typeof target.write;
+  }
+}
+
+function writeToSink(sink: LogSink, stream: "stdout" | "stderr", text: string): void {
+  const buf = state.partial.get(sink) ?? { stdout: "", stderr: "" };
+  state.partial.set(sink, buf);
+  const lines = (buf[stream] + text).split("\n");
+  buf[stream] = lines.pop()!;
+  for (const line of lines) {
+    sink.line(stream, line);
+    state.echo?.(stream, sink.label, sink.redact ? sink.redact(line) : line);
   }
 }
 

@@ -117,10 +117,10 @@ const pick = <T>(...vs: (T | undefined)[]): T | undefined => vs.find((v) => v !=
 
 /** Resolves init options over env vars over the config file over the embedded defaults. */
 export function resolveConfig(o: InitOptions = {}, configPath?: string): ResolvedConfig {
-  const file = findConfigFile(configPath);
+  const root = resolve(o.root ?? process.cwd());
+  const file = findConfigFile(configPath, root);
   const f: ConfigFile = file ? loadConfigFile(file) : {};
   const env = process.env;
-  const root = resolve(o.root ?? process.cwd());
   // Relative paths in a config file are relative to the project root that holds the .flyte folder.
   const fileBase = file && dirname(file).endsWith(".flyte") ? dirname(dirname(file)) : file ? dirname(file) : root;
   const backend = pick(o.backend, env.FLYTE_BACKEND as ResolvedConfig["backend"] | undefined, f.backend) ?? "embedded";
