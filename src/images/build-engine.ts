@@ -22,7 +22,7 @@ import type { ImageBuilder } from "./builder.ts";
 import { BUILDER_NAMES, getImageConfig, resolveImageRef, type BuilderName } from "./config.ts";
 import { stageContext } from "./context.ts";
 import { DockerBuilder } from "./docker-builder.ts";
-import { renderDockerfile } from "./dockerfile.ts";
+import { renderDockerfile, type RenderedDockerfile } from "./dockerfile.ts";
 import { Image } from "./image.ts";
 import { isLocalRegistry, parseImageReference } from "./reference.ts";
 import { manifestExists } from "./registry-check.ts";
@@ -136,8 +136,8 @@ async function buildNow(image: Image, uri: string, push: boolean, builder: Image
       dockerfile = image.base.path;
       contextDir = dirname(dockerfile);
     } else {
-      baseImage = image.base.kind === "ref" ? resolveImageRef(image.base.name) : image.baseImage!;
-      const rendered = renderDockerfile({ base: image.base, baseImage, layers: image.layers, identifier: image.identifier });
+      const rendered = dockerfileFor(image);
+      baseImage = rendered.baseImage;
       contextDir = join(work, "context");
       mkdirSync(contextDir);
       stageContext(contextDir, rendered);
@@ -169,6 +169,15 @@ async function buildNow(image: Image, uri: string, push: boolean, builder: Image
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The generated Dockerfile of a layered image (not for `fromDockerfile` images, which bring their own). */
+export function dockerfileFor(image: Image): RenderedDockerfile & { readonly baseImage: string } {
+  if (image.base.kind === "dockerfile") {
+    throw new ValidationError(`Image ${image.name}: a fromDockerfile image uses its own Dockerfile (${image.base.path}); nothing is generated.`);
+  }
+  const baseImage = image.base.kind === "ref" ? resolveImageRef(image.base.name) : image.baseImage!;
+  return { ...renderDockerfile({ base: image.base, baseImage, layers: image.layers, identifier: image.identifier }), baseImage };
 }
 
 const inFlight = new Map<string, Promise<BuildResult>>();
@@ -213,16 +222,18 @@ export function environmentImage(env: BuildableEnvironment): Image {
   return Image.fromBaseImage(env.image);
 }
 
-/** The environments and, transitively, their `dependsOn`, each once, in first-seen order. */
+/** The environments and, transitively, their `dependsOn`, each once, dependencies before their dependents. */
 export function collectEnvironments(envs: readonly BuildableEnvironment[]): BuildableEnvironment[] {
   const seen = new Set<BuildableEnvironment>();
+  const out: BuildableEnvironment[] = [];
   const visit = (e: BuildableEnvironment) => {
     if (seen.has(e)) return;
     seen.add(e);
     for (const d of e.dependsOn) if (isEnvironment(d)) visit(d);
+    out.push(e);
   };
   envs.forEach(visit);
-  return [...seen];
+  return out;
 }
 
 /**
