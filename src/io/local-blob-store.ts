@@ -146,18 +146,26 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async *list(prefixUri: string): AsyncIterable<string> {
-    // S3 semantics: a string prefix, not a directory. Walk the deepest directory the prefix names fully.
+    // S3 semantics: a string prefix, not a directory. "…/dir/" walks dir; "…/na" walks the entries of the
+    // parent directory whose names start with "na" (so siblings like "name2/" match too, as on S3).
     const prefixPath = localPathOf(prefixUri);
-    const prefixUriNorm = fileUriOf(prefixPath) + (prefixUri.endsWith("/") ? "/" : "");
-    let dir = prefixPath;
-    try {
-      if (!prefixUri.endsWith("/") && !(await fsp.stat(prefixPath)).isDirectory()) dir = path.dirname(prefixPath);
-    } catch {
-      dir = path.dirname(prefixPath);
+    if (prefixUri.endsWith("/")) {
+      for await (const f of walkFiles(prefixPath)) yield fileUriOf(f);
+      return;
     }
-    for await (const file of walkFiles(dir)) {
-      const uri = fileUriOf(file);
-      if (uri.startsWith(prefixUriNorm)) yield uri;
+    const parent = path.dirname(prefixPath);
+    const base = path.basename(prefixPath);
+    let entries: Dirent[];
+    try {
+      entries = await fsp.readdir(parent, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const ent of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (!ent.name.startsWith(base) || ent.name.includes(TMP_MARK)) continue;
+      const full = path.join(parent, ent.name);
+      if (ent.isDirectory()) for await (const f of walkFiles(full)) yield fileUriOf(f);
+      else if (ent.isFile()) yield fileUriOf(full);
     }
   }
 }

@@ -102,7 +102,7 @@ class Encoder {
     if (depth !== undefined) {
       const target = fieldOf(this.ctx, this.segs.slice(0, depth));
       throw this.fail(
-        `is a circular reference (it points back to ${this.ctx.direction === "output" ? `".${target}"` : JSON.stringify(target || "the root")}). Break the cycle, e.g. store an id instead of the object.`,
+        `is a circular reference (it points back to ${this.ctx.direction === "output" ? `".${target}"` : (target ? JSON.stringify(target) : "the inputs object")}). Break the cycle, e.g. store an id instead of the object.`,
       );
     }
     if (Array.isArray(o)) return this.nested(o, () => this.encArray(o));
@@ -272,17 +272,21 @@ function unsupported(o: object): string {
     return "is a Promise. Await it before passing or returning it.";
   }
   if (o instanceof WeakMap || o instanceof WeakSet || o instanceof WeakRef) {
-    return `is a ${ctorName || "weak collection"}, whose entries cannot be enumerated or serialized. Use a Map or Set instead.`;
+    return `is ${withArticle(ctorName || "weak collection")}, whose entries cannot be enumerated or serialized. Use a Map or Set instead.`;
   }
   if (o instanceof Error) {
     return `is an Error (${o.name}: ${o.message}). Errors cannot be passed as values; throw it, or pass { name, message } instead.`;
   }
   if (TYPED_ARRAYS.has(ctorName)) {
-    return `is a ${ctorName}; only Uint8Array/Buffer is supported as binary data. Pass Array.from(value) or new Uint8Array(value.buffer).`;
+    return `is ${withArticle(ctorName)}; only Uint8Array/Buffer is supported as binary data. Pass Array.from(value) or new Uint8Array(value.buffer).`;
   }
   if (o instanceof ArrayBuffer || o instanceof DataView || (typeof SharedArrayBuffer !== "undefined" && o instanceof SharedArrayBuffer)) {
-    return `is a ${ctorName}; wrap it as new Uint8Array(buffer) to pass binary data.`;
+    return `is ${withArticle(ctorName)}; wrap it as new Uint8Array(buffer) to pass binary data.`;
   }
   const cls = ctorName || "(anonymous)";
   return `is an instance of class ${cls}, which has no registered transformer. Use TypeEngine.registerClass(${cls}, ...)`;
+}
+
+function withArticle(name: string): string {
+  return `${/^[aeiou]/i.test(name) ? "an" : "a"} ${name}`;
 }

@@ -46,8 +46,8 @@ export async function validateWithSchema(schema: SchemaLike, value: unknown, ctx
 
 function subject(ctx: ValidationContext, field: string): string {
   const who = ctx.taskName ? `Task "${ctx.taskName}": ` : "";
-  if (field) return `${who}${ctx.direction} "${field}" is`;
-  return ctx.direction === "input" ? `${who}inputs are` : `${who}output is`;
+  const what = field ? `${ctx.direction} "${field}" is` : ctx.direction === "input" ? "inputs are" : "output is";
+  return who ? who + what : what[0]!.toUpperCase() + what.slice(1);
 }
 
 function toDataIssue(issue: StandardSchemaV1.Issue, root: unknown, prefix: string | undefined): DataIssue {
