@@ -1,0 +1,167 @@
+import { execSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { flyte, flyteAsync, REPO, waitFor } from "./helpers/runtime.ts";
+
+const FIXTURE = join(REPO, "test/fixtures/pipeline.ts");
+let root: string;
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "flyte-cli-"));
+});
+
+describe("flyte run", () => {
+  it("runs the quickstart and prints the outputs", () => {
+    const r = flyte(REPO, ["run", "examples/quickstart.ts", "main", "--n", "5", "-q"], { env: { FLYTE_STORAGE_URL: join(root, "qs-blobs") } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/succeeded .*\n/);
+    expect(r.stdout).toMatch(/Outputs: 30/);
+    expect(r.stdout).toMatch(/\[main\] sum of squares = 30/);
+  });
+
+  it("parses inputs from the task's schema", () => {
+    const r = flyte(root, ["run", FIXTURE, "typed", "--x", "3", "--tags", "a,b", "--cfg", '{"k":1}', "--loud", "--output-format", "json"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.slice(r.stdout.indexOf("{")))).toMatchObject({ phase: "succeeded", outputs: { x: 6, tags: ["a", "b"], k: 1, loud: true } });
+  });
+
+  it("--help on a task lists its inputs", () => {
+    const r = flyte(root, ["run", FIXTURE, "typed", "--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--x <number>\s+\(required\)/);
+    expect(r.stdout).toMatch(/--tags <array>\s+\(required\)/);
+    expect(r.stdout).toMatch(/--loud <boolean>\s+\(optional\)/);
+  });
+
+  it("a missing or wrong input is a usage error (exit 2) naming the input", () => {
+    const missing = flyte(root, ["run", FIXTURE, "typed", "--x", "3"]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/Missing required inputs --tags, --cfg for task "typed"/);
+    const wrong = flyte(root, ["run", FIXTURE, "typed", "--x", "abc", "--tags", "a", "--cfg", "{}"]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--x expects a number, got "abc"/);
+    const unknown = flyte(root, ["run", FIXTURE, "typed", "--y", "1"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Task "typed" has no input "y". Inputs: x, tags, cfg, loud/);
+  });
+
+  it("an unknown file or task is a ModuleLoadError (exit 1)", () => {
+    const nofile = flyte(root, ["run", "nope.ts", "main"]);
+    expect(nofile.code).toBe(1);
+    expect(nofile.stderr).toMatch(/ModuleLoadError: File nope.ts does not exist/);
+    const notask = flyte(root, ["run", FIXTURE, "nope"]);
+    expect(notask.code).toBe(1);
+    expect(notask.stderr).toMatch(/Task "nope" was not found in .*pipeline.ts. Tasks in the file: .*fanout/);
+  });
+
+  it("a failing task exits 1 with a one-paragraph summary and the run is recorded", () => {
+    const r = flyte(root, ["run", FIXTURE, "fails", "--why", "testing", "--name", "will-fail", "-q"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Run will-fail failed after .*Action a0 \(fixture-plain.fails\) failed after 1 attempt: Error: failed because testing/);
+    expect(r.stderr).toMatch(/flyte get logs will-fail a0/);
+    expect(r.stderr).not.toMatch(/at .*pipeline\.ts:\d+/);
+    const get = flyte(root, ["get", "run", "will-fail"]);
+    expect(get.stdout).toMatch(/will-fail\s+task fixture-plain.fails\s+failed/);
+    const logs = flyte(root, ["get", "logs", "will-fail", "a0", "--raw"]);
+    expect(logs.stdout.trim()).toBe("about to fail");
+  });
+});
+
+describe("flyte get", () => {
+  it("lists runs and shows a run's tree, io and logs", () => {
+    const r = flyte(root, ["run", FIXTURE, "fanout", "--n", "2", "--dir", root, "--fast", "9", "--name", "listed", "-q"]);
+    expect(r.code).toBe(0);
+    const runs = flyte(root, ["get", "runs"]);
+    expect(runs.stdout).toMatch(/NAME\s+TASK\s+PHASE/);
+    expect(runs.stdout).toMatch(/listed\s+fixture-plain.fanout\s+succeeded/);
+    const filtered = flyte(root, ["get", "runs", "--phase", "failed", "--output-format", "json"]);
+    expect((JSON.parse(filtered.stdout) as { phase: string }[]).every((x) => x.phase === "failed")).toBe(true);
+    const run = flyte(root, ["get", "run", "listed", "--outputs"]);
+    expect(run.stdout).toMatch(/Outputs: 1/);
+    expect(run.stdout.match(/succeeded\s+\S+\s+step/g)).toHaveLength(2);
+    const io = flyte(root, ["get", "io", "listed"]);
+    expect(JSON.parse(io.stdout)).toMatchObject({ inputs: { n: 2, fast: 9 }, outputs: 1 });
+    const logs = flyte(root, ["get", "logs", "listed"]);
+    expect(logs.stdout).toMatch(/step 0 ran/);
+    expect(logs.stdout).toMatch(/step 1 ran/);
+    const none = flyte(root, ["get", "run", "missing-run"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/RunNotFoundError: Run "missing-run" was not found/);
+  });
+});
+
+describe("flyte abort", () => {
+  it("aborts a run owned by another process", async () => {
+    const child = flyteAsync(root, ["run", FIXTURE, "sleeper", "--seconds", "30", "--name", "to-abort", "-q"]);
+    let out = "";
+    child.stdout!.on("data", (d) => (out += String(d)));
+    await waitFor(() => /running/.test(out), 20_000, "the run to start");
+    const a = flyte(root, ["abort", "to-abort", "--reason", "test says stop"]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toMatch(/Run to-abort aborted/);
+    const code = await new Promise<number | null>((r) => child.once("exit", r));
+    expect(code).toBe(1);
+    const d = JSON.parse(flyte(root, ["get", "run", "to-abort", "--output-format", "json"]).stdout) as { phase: string; error: { message: string } };
+    expect(d.phase).toBe("aborted");
+    expect(d.error.message).toMatch(/test says stop/);
+  }, 60_000);
+});
+
+describe("flyte cache clear", () => {
+  it("deletes cache entries", () => {
+    const dir = mkdtempSync(join(tmpdir(), "flyte-cache-"));
+    expect(flyte(dir, ["run", join(REPO, "examples/quickstart.ts"), "main", "--n", "3", "-q"]).code).toBe(0);
+    const second = flyte(dir, ["run", join(REPO, "examples/quickstart.ts"), "main", "--n", "3", "-q"]);
+    expect(second.stdout).toMatch(/cache hit/);
+    const clear = flyte(dir, ["cache", "clear", "--yes"]);
+    expect(clear.stdout).toMatch(/Deleted 4 cache entries/);
+    const third = flyte(dir, ["run", join(REPO, "examples/quickstart.ts"), "main", "--n", "3", "-q"]);
+    expect(third.stdout).not.toMatch(/cache hit/);
+    expect(flyte(dir, ["cache", "clear", "--yes", "--task", "quickstart.sum"]).stdout).toMatch(/Deleted 1 cache entry of quickstart.sum/);
+  });
+});
+
+describe("secrets", () => {
+  it("create/get/delete, injected into the task, never stored in the state dir", () => {
+    const dir = mkdtempSync(join(tmpdir(), "flyte-secret-"));
+    const value = "s3cr3t-value-7f9a";
+    const missing = flyte(dir, ["run", FIXTURE, "usesSecret", "-q"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/SecretNotFoundError.*Secret "api-token" was not found in the secret store. Create it with: flyte secret create api-token/);
+    expect(flyte(dir, ["secret", "create", "api-token"], { input: `${value}\n` }).stdout).toMatch(/Secret api-token stored/);
+    const file = join(dir, ".flyte", "secrets", "_", "api-token");
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const list = flyte(dir, ["secret", "get"]);
+    expect(list.stdout).toMatch(/api-token/);
+    expect(list.stdout).not.toContain(value);
+    const r = flyte(dir, ["run", FIXTURE, "usesSecret", "--name", "with-secret", "-q"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Outputs: 17/);
+    expect(r.stdout).toMatch(/token is \*\*\*\*/);
+    expect(r.stdout).not.toContain(value);
+    // The value is nowhere in the state dir except the secret store itself.
+    const hits = execSync(`grep -rl --exclude-dir=secrets ${value} ${join(dir, ".flyte")} || true`, { encoding: "utf8" }).trim();
+    expect(hits).toBe("");
+    expect(flyte(dir, ["secret", "delete", "api-token"]).stdout).toMatch(/deleted/);
+    const gone = flyte(dir, ["secret", "delete", "api-token"]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toMatch(/Secret "api-token" does not exist/);
+  });
+});
+
+describe("flyte gen config and configuration", () => {
+  it("writes a starter config, git-ignores .flyte and rejects unknown keys", () => {
+    const dir = mkdtempSync(join(tmpdir(), "flyte-gen-"));
+    expect(flyte(dir, ["gen", "config"]).code).toBe(0);
+    expect(existsSync(join(dir, ".flyte", "config.yaml"))).toBe(true);
+    expect(readFileSync(join(dir, ".gitignore"), "utf8")).toContain(".flyte/");
+    expect(flyte(dir, ["get", "config", "--output-format", "json"]).stdout).toMatch(/"backend": "embedded"/);
+    writeFileSync(join(dir, ".flyte", "config.yaml"), "backend: embedded\nstroe:\n  stateDir: x\n");
+    const bad = flyte(dir, ["get", "runs"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/InitializationError \(BadConfig\): Unknown key "stroe" in config file .*config.yaml/);
+    mkdirSync(join(dir, "sub"));
+    expect(readdirSync(dir)).toContain(".flyte");
+  });
+});
