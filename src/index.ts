@@ -27,6 +27,8 @@ export type {
 export { Resources, Device, GPU, TPU, Neuron, AMD_GPU, HABANA_GAUDI } from "./authoring/resources.ts";
 export type { ResourcesOptions, Accelerator, DeviceClass, CpuValue, GPUType } from "./authoring/resources.ts";
 export { Image } from "./images/image.ts";
+export { build } from "./images/build-engine.ts";
+export type { BuildOptions, BuildResult } from "./images/build-engine.ts";
 export { Cache, FunctionBodyPolicy } from "./authoring/cache.ts";
 export type { CacheOptions, CachePolicy, CacheBehavior, CacheRequest, VersionParameters } from "./authoring/cache.ts";
 export { RetryStrategy, Backoff } from "./authoring/retry-strategy.ts";

@@ -122,7 +122,7 @@ export class TaskEnvironment extends Environment {
    * Used by `env.task`, `env.sandbox.orchestrator` and clustered environments.
    */
   addTask<T extends TaskTemplate>(
-    options: TaskOptions & Record<string, unknown>,
+    options: TaskOptions,
     fn: TaskFunction | undefined,
     templateClass: new (o: never) => T,
     sourceFile?: string,
