@@ -30,7 +30,9 @@ export type TaskFunction = (inputs: never) => unknown;
 export type InputsOf<F> = F extends (...args: infer P) => unknown ? (P extends [] ? void : P[0]) : never;
 export type OutputOf<F> = F extends (...args: never[]) => infer R ? Awaited<R> : never;
 /** Arguments of a task call: none when the task declares no inputs. */
-export type CallArgs<I> = [I] extends [void] ? [inputs?: undefined] : undefined extends I ? [inputs?: I] : [inputs: I];
+export type CallArgs<I> = 0 extends 1 & I
+  ? [inputs?: I] // I is `any` (an untyped template, e.g. `new FunctionTaskTemplate({ fn })`): accept anything
+  : [I] extends [void] ? [inputs?: undefined] : undefined extends I ? [inputs?: I] : [inputs: I];
 
 /** Options of `env.task(options, fn)`. Unset fields inherit from the environment. */
 export interface TaskOptions {
@@ -175,6 +177,8 @@ export abstract class TaskTemplate<I = any, O = any> {
   /** File that defined the task, when known. */
   declare readonly sourceFile: string | undefined;
   declare readonly interface: TaskInterface;
+  /** The user function (← func); set by function-based templates (`FunctionTaskTemplate` and plugins built on it). */
+  declare readonly fn: Function;
 
   constructor(o: TaskTemplateOptions) {
     const self = makeCallable(new.target.prototype) as unknown as Record<string, unknown>;
