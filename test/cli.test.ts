@@ -26,6 +26,16 @@ describe("flyte run", () => {
     expect(JSON.parse(r.stdout.slice(r.stdout.indexOf("{")))).toMatchObject({ phase: "succeeded", outputs: { x: 6, tags: ["a", "b"], k: 1, loud: true } });
   });
 
+  it("turns an explicit path into a File input and shows File outputs by URI", () => {
+    writeFileSync(join(root, "data.csv"), "a,b\n1,2\n3,4\n");
+    const r = flyte(root, ["run", FIXTURE, "countLines", "--data", "./data.csv", "--name", "with-file", "-q"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/lines: 3/);
+    expect(r.stdout).toMatch(/upper:\s+'File\(file:\/\/.*upper.txt\)'/);
+    const got = flyte(root, ["get", "run", "with-file", "--outputs"]);
+    expect(got.stdout).toMatch(/Inputs: \{\s+data: 'File\(file:\/\/.*data.csv\)'\s+\}/);
+  });
+
   it("--help on a task lists its inputs", () => {
     const r = flyte(root, ["run", FIXTURE, "typed", "--help"]);
     expect(r.code).toBe(0);

@@ -12,7 +12,7 @@ import { getRuntime } from "../../run/runtime.ts";
 import type { Run } from "../../run/run-handle.ts";
 import { openRuntime } from "../context.ts";
 import { EXIT } from "../errors.ts";
-import { findTask, inputSpecs, loadModule, parseInputValue, UsageError, type InputSpec } from "../load-task.ts";
+import { findTask, inputSpecs, loadModule, parseInputValue, resolvePathInputs, UsageError, type InputSpec } from "../load-task.ts";
 import { ActionTree } from "../render/action-tree.ts";
 import { color, formatDuration, formatValue, toJson } from "../render/format.ts";
 
@@ -166,6 +166,7 @@ export function registerRunCommands(program: Command): void {
         return;
       }
       const inputs = parseTaskInputs(task, rest, { input: opts.input as string[] | undefined, inputsFile: opts.inputsFile as string | undefined });
+      await resolvePathInputs(inputSpecs(task), inputs);
       const ctxOpts: RunContextOptions = {
         envVars: keyValues(opts.env as string[] | undefined, "--env"),
         labels: keyValues(opts.label as string[] | undefined, "--label"),

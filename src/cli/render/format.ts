@@ -1,5 +1,25 @@
 /** Human rendering of values, durations and errors for the CLI. */
 import { inspect } from "node:util";
+import { DataFrame, Dir, File } from "../../io/index.ts";
+
+/** Files, directories and data frames are shown by where they live, not by their fields. */
+function byReference(v: unknown): string | undefined {
+  if (v instanceof File) return `File(${v.path})`;
+  if (v instanceof Dir) return `Dir(${v.path})`;
+  if (v instanceof DataFrame) return `DataFrame(${v.uri ?? "not yet written"}, ${v.format}${v.numRows !== undefined ? `, ${v.numRows} rows` : ""})`;
+  return undefined;
+}
+
+function replaceRefs(v: unknown, seen = new WeakSet<object>()): unknown {
+  const ref = byReference(v);
+  if (ref !== undefined) return ref;
+  if (typeof v !== "object" || v === null || seen.has(v)) return v;
+  seen.add(v);
+  if (Array.isArray(v)) return v.map((x) => replaceRefs(x, seen));
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, replaceRefs(x, seen)]));
+  if (Object.getPrototypeOf(v) === Object.prototype) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replaceRefs(x, seen)]));
+  return v;
+}
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
@@ -10,7 +30,7 @@ export function formatDuration(ms: number): string {
 
 /** Typed values as a developer reads them: Dates, Maps, bigint kept; files shown by URI. */
 export function formatValue(v: unknown): string {
-  return inspect(v, { depth: 6, colors: false, breakLength: 100, maxArrayLength: 50 });
+  return inspect(replaceRefs(v), { depth: 6, colors: false, breakLength: 100, maxArrayLength: 50 });
 }
 
 /** JSON for `--output-format json`: Dates as ISO strings, bigint as strings, Map/Set as arrays. */
@@ -18,6 +38,8 @@ export function toJson(v: unknown): string {
   return JSON.stringify(
     v,
     (_k, x: unknown) => {
+      const ref = byReference(x);
+      if (ref !== undefined) return ref;
       if (typeof x === "bigint") return x.toString();
       if (x instanceof Map) return Object.fromEntries(x);
       if (x instanceof Set) return [...x];
