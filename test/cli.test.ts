@@ -1,5 +1,5 @@
 import { execSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -63,6 +63,24 @@ describe("flyte run", () => {
     const notask = flyte(root, ["run", FIXTURE, "nope"]);
     expect(notask.code).toBe(1);
     expect(notask.stderr).toMatch(/Task "nope" was not found in .*pipeline.ts. Tasks in the file: .*fanout/);
+  });
+
+  it("a definition mistake or a broken file is reported without a stack trace", () => {
+    const dir = mkdtempSync(join(tmpdir(), "flyte-badfile-"));
+    writeFileSync(join(dir, "package.json"), '{"type":"module"}');
+    mkdirSync(join(dir, "node_modules"));
+    symlinkSync(REPO, join(dir, "node_modules", "flyte-ts"));
+    writeFileSync(join(dir, "bad.ts"), 'import { TaskEnvironment } from "flyte-ts";\nexport const env = new TaskEnvironment({ name: "Bad Name" });\n');
+    writeFileSync(join(dir, "syntax.ts"), "export const x = ;\n");
+    const bad = flyte(dir, ["run", "bad.ts", "main"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toBe('ValidationError: TaskEnvironment: name "Bad Name" is invalid. Use lowercase letters and digits in snake_case or kebab-case, e.g. "data-processing".');
+    const syntax = flyte(dir, ["run", "syntax.ts", "main"]);
+    expect(syntax.code).toBe(1);
+    expect(syntax.stderr).toMatch(/ModuleLoadError: Cannot load syntax.ts: [\s\S]*syntax.ts:1:17: ERROR: Unexpected ";"/);
+    writeFileSync(join(dir, "package.json"), "{}");
+    const cjs = flyte(dir, ["run", "bad.ts", "main"]);
+    expect(cjs.stderr).toMatch(/Add "type": "module" to package.json or rename the file to .mts/);
   });
 
   it("a failing task exits 1 with a one-paragraph summary and the run is recorded", () => {

@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 import * as acorn from "acorn";
 import { listLoadedEnvironments } from "../authoring/environment.ts";
 import { TaskTemplate, declaredInputs } from "../authoring/task-template.ts";
-import { ModuleLoadError } from "../errors.ts";
+import { FlyteError, ModuleLoadError } from "../errors.ts";
 import { schemaToJsonSchema } from "../types/schema.ts";
 
 export async function loadModule(file: string): Promise<Record<string, unknown>> {
@@ -17,8 +17,17 @@ export async function loadModule(file: string): Promise<Record<string, unknown>>
   try {
     return (await import(pathToFileURL(abs).href)) as Record<string, unknown>;
   } catch (e) {
+    // A definition mistake (e.g. a ValidationError from env.task) already says what to fix.
+    if (e instanceof FlyteError) throw e;
     const err = e as Error;
-    throw new ModuleLoadError(`Cannot load ${file}: ${err.message}${err.stack ? `\n${err.stack.split("\n").slice(1, 4).join("\n")}` : ""}`, { cause: e });
+    if (/require\(\) ES Module|ERR_REQUIRE/.test(`${err.message} ${(err as NodeJS.ErrnoException).code ?? ""}`)) {
+      throw new ModuleLoadError(
+        `Cannot load ${file}: it is treated as CommonJS because the nearest package.json has no "type": "module", and flyte-ts is an ES module. Add "type": "module" to package.json or rename the file to .mts.`,
+        { cause: e },
+      );
+    }
+    const where = err.stack?.split("\n").find((l) => l.includes(abs))?.trim();
+    throw new ModuleLoadError(`Cannot load ${file}: ${err.message}${where ? ` (${where.replace(/^at /, "at ")})` : ""}`, { cause: e });
   }
 }
 
