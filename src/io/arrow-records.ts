@@ -21,11 +21,12 @@ import {
   Table,
   TimestampMillisecond,
   Type,
-  Utf8,
+  type Utf8,
   type Vector,
   vectorFromArray,
 } from "apache-arrow";
 import { ValidationError } from "../errors.ts";
+import { buildUtf8Vector, readUtf8Column } from "./arrow-utf8.ts";
 
 type Kind = "number" | "string" | "boolean" | "bigint" | "date" | "bytes" | "nested";
 
@@ -107,7 +108,7 @@ function buildVector(values: unknown[], kind: Kind | undefined, noNulls: boolean
     case "bigint":
       return noNulls ? makeVector(BigInt64Array.from(values as bigint[])) : vectorFromArray(values, new Int64());
     case "string":
-      return vectorFromArray(values as (string | null)[], new Utf8());
+      return buildUtf8Vector(values as (string | null)[]);
     case "boolean":
       return vectorFromArray(values as (boolean | null)[], new Bool());
     case "date":
@@ -158,6 +159,10 @@ function columnToJs(vec: Vector, n: number): ArrayLike<unknown> {
     return vec.toArray() as ArrayLike<number>;
   }
   const out = new Array<unknown>(n);
+  if (t.typeId === Type.Utf8) {
+    readUtf8Column(vec as Vector<Utf8>, out);
+    return out;
+  }
   let i = 0;
   if (DIRECT.has(t.typeId) || isInt64) {
     for (const x of vec) out[i++] = x ?? null;

@@ -71,6 +71,17 @@ describe("DataFrame", () => {
     });
   }, 60_000);
 
+  it("string columns keep unicode and nulls, also in sliced batches", async () => {
+    const words = ["plain", "ünïcödé", "日本語", "emoji 😀", "", null];
+    const rows = Array.from({ length: 70_000 }, (_, i) => ({ i, w: words[i % words.length]! }));
+    const { tableToRecords } = await import("./arrow-records.ts");
+    const df = DataFrame.fromRecords(rows);
+    const seen: Record<string, unknown>[] = [];
+    for await (const b of df.iterBatches()) seen.push(...tableToRecords(b)); // second batch is a slice with a non-zero offset
+    expect(seen).toEqual(rows);
+    await inScope(async () => expect(await (await crossed(df)).toRecords()).toEqual(rows));
+  });
+
   it("from and to Arrow tables", async () => {
     const table = tableFromArrays({ a: Int32Array.from([1, 2, 3]), b: ["x", "y", "z"] });
     await inScope(async () => {
