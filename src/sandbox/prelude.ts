@@ -1,0 +1,191 @@
+/**
+ * The JavaScript evaluated first in every sandbox context (inside QuickJS, never in Node). It receives the
+ * host functions as arguments — so user code can never reach them by name — and then:
+ * - defines one global function per callable task and `flyteMap`, which marshal plain values to JSON;
+ * - replaces withheld host globals (`process`, `fetch`, `setTimeout`, `eval`, `Function` …), the function
+ *   constructors, `Date.now`/`new Date()`/`Math.random` with accessors that report a violation;
+ * - defines `console` (captured to the action log) and the no-op `__name` helper esbuild's keepNames emits;
+ * - returns `start(entry, inputsJson)`, which runs the orchestrator and reports its outcome through `done`.
+ *
+ * Every intrinsic it relies on is captured up front, so user code that overwrites `JSON.stringify` or
+ * `Array.prototype` inside the sandbox only changes its own results, never how results are reported.
+ * @module
+ * @internal
+ */
+
+/** Marker key of File/Dir/DataFrame handles inside the sandbox (pass-through only). */
+export const IO_HANDLE_KEY = "__flyte_io_type__";
+
+/** Globals a sandbox withholds; touching one (read, write, `typeof`) is a `SandboxViolationError`. */
+export const WITHHELD_GLOBALS: readonly string[] = [
+  "process", "require", "module", "exports", "global", "Buffer", "__dirname", "__filename",
+  "fetch", "XMLHttpRequest", "WebSocket", "EventSource", "navigator", "location", "crypto", "performance",
+  "setTimeout", "setInterval", "setImmediate", "clearTimeout", "clearInterval", "clearImmediate", "queueMicrotask",
+  "eval", "Function", "WebAssembly", "SharedArrayBuffer", "Atomics", "WeakRef", "FinalizationRegistry",
+  "Deno", "Bun", "importScripts", "std", "os", "scriptArgs", "print",
+];
+
+export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLog, hostViolation, taskNamesJson, withheldJson, typeCheck) {
+  "use strict";
+  const G = globalThis;
+  const stringify = JSON.stringify, parse = JSON.parse;
+  const isArray = Array.isArray, getProto = Object.getPrototypeOf, defineProperty = Object.defineProperty;
+  const objectKeys = Object.keys, freeze = Object.freeze, ObjectProto = Object.prototype;
+  const isFinite = Number.isFinite, StringOf = String, ErrorCtor = Error, construct = Reflect.construct;
+  const IO = "${IO_HANDLE_KEY}";
+  const taskNames = parse(taskNamesJson);
+  const hasTask = (n) => { for (let i = 0; i < taskNames.length; i++) if (taskNames[i] === n) return true; return false; };
+
+  function named(name, message) { const e = new ErrorCtor(message); defineProperty(e, "name", { value: name, writable: true, configurable: true }); return e; }
+
+  function kindOf(v) {
+    if (v === null) return "null";
+    const t = typeof v;
+    if (t !== "object") return t === "number" ? StringOf(v) : t;
+    try { const p = getProto(v); const c = p && p.constructor; return (c && typeof c.name === "string" && c.name) || "object"; } catch (e) { return "object"; }
+  }
+
+  function restricted(where, path, v) {
+    return named("RestrictedTypeError", where + (path ? " at " + path : "") + " is a " + kindOf(v) +
+      ", which cannot cross the sandbox boundary. Only null, booleans, finite numbers, strings, arrays, plain objects" +
+      " and File/Dir/DataFrame handles can; convert it first (e.g. Object.fromEntries(map), date.toISOString()).");
+  }
+
+  // Checks that v is plain data; ancestors detects cycles (which JSON cannot express).
+  function check(v, path, where, ancestors) {
+    const t = typeof v;
+    if (t === "string" || t === "boolean" || v === null || v === undefined) return;
+    if (t === "number") { if (!isFinite(v)) throw restricted(where, path, v); return; }
+    if (t !== "object") throw restricted(where, path, v);
+    for (let i = 0; i < ancestors.length; i++) {
+      if (ancestors[i] === v) throw named("RestrictedTypeError", where + (path ? " at " + path : "") + " is cyclic (an object that contains itself), which cannot cross the sandbox boundary.");
+    }
+    ancestors[ancestors.length] = v;
+    if (isArray(v)) {
+      for (let i = 0; i < v.length; i++) check(v[i], path + "[" + i + "]", where, ancestors);
+    } else {
+      const p = getProto(v);
+      if (p !== ObjectProto && p !== null) throw restricted(where, path, v);
+      const keys = objectKeys(v);
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i];
+        if (k === "__proto__") throw named("RestrictedTypeError", where + ' has a "__proto__" key, which cannot cross the sandbox boundary.');
+        check(v[k], path ? path + "." + k : k, where, ancestors);
+      }
+    }
+    ancestors.length = ancestors.length - 1;
+  }
+
+  function toJson(v, where) {
+    if (v === undefined) return undefined;
+    if (typeCheck) check(v, "", where, []);
+    try { return stringify(v); } catch (e) { throw named("RestrictedTypeError", where + " cannot be serialised: " + StringOf(e && e.message)); }
+  }
+  const fromJson = (s) => (s === undefined ? undefined : parse(s));
+
+  // Errors from the host arrive as JSON { name, message, code, id }; id lets the host rethrow the original.
+  function hostError(json) {
+    let info;
+    try { info = parse(json); } catch (e) { return named("Error", StringOf(json)); }
+    const e = named(info.name, info.message);
+    if (info.code !== undefined) e.code = info.code;
+    defineProperty(e, "__flyteHostError", { value: info.id });
+    return e;
+  }
+
+  async function callTask(name, inputs) {
+    const json = toJson(inputs, "the inputs of task " + stringify(name));
+    let out;
+    try { out = await hostCall(name, json); } catch (raw) { throw hostError(raw); }
+    return fromJson(out);
+  }
+  for (let i = 0; i < taskNames.length; i++) {
+    const name = taskNames[i];
+    if (!/^[A-Za-z_$][\w$]*$/.test(name)) continue; // reachable through flyteMap only
+    const fn = { [name]: function (inputs) { return callTask(name, inputs); } }[name];
+    defineProperty(G, name, { value: fn, writable: false, enumerable: false, configurable: false });
+  }
+
+  async function flyteMap(taskName, items, options) {
+    if (typeof taskName !== "string") throw new TypeError('flyteMap: the first argument must be a task name string, e.g. flyteMap("add", items).');
+    if (!hasTask(taskName)) {
+      throw named("UnknownTask", "flyteMap: no task named " + stringify(taskName) + " in the sandbox. Available tasks: " + (taskNames.join(", ") || "(none)") + ". Pass it in tasks: [...] or define it in the environment.");
+    }
+    if (!isArray(items)) throw new TypeError("flyteMap: items must be an array of input objects, got " + kindOf(items) + ".");
+    const itemsJson = toJson(items, "the items of flyteMap(" + stringify(taskName) + ")");
+    const optionsJson = toJson(options === undefined ? {} : options, "the options of flyteMap");
+    let out;
+    try { out = await hostMap(taskName, itemsJson, optionsJson); } catch (raw) { throw hostError(raw); }
+    const results = parse(out);
+    const values = [];
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i];
+      values[i] = r.err !== undefined ? hostError(stringify(r.err)) : r.ok;
+    }
+    return values;
+  }
+  defineProperty(G, "flyteMap", { value: flyteMap, writable: false, enumerable: false, configurable: false });
+
+  // console: one captured line per call, values shown as JSON where possible.
+  function show(v) {
+    if (typeof v === "string") return v;
+    try { const s = stringify(v); return s === undefined ? StringOf(v) : s; } catch (e) { try { return StringOf(v); } catch (e2) { return "[unprintable]"; } }
+  }
+  function logger(level) {
+    return function () { let line = ""; for (let i = 0; i < arguments.length; i++) line += (i ? " " : "") + show(arguments[i]); hostLog(level, line); };
+  }
+  defineProperty(G, "console", { value: freeze({ log: logger("log"), info: logger("info"), debug: logger("debug"), warn: logger("warn"), error: logger("error") }), writable: false, configurable: false });
+  defineProperty(G, "__name", { value: function (target) { return target; }, writable: false, configurable: false });
+
+  const poison = (label) => function () { throw hostViolation(label); };
+  const withheld = parse(withheldJson);
+  for (let i = 0; i < withheld.length; i++) {
+    const name = withheld[i];
+    try { delete G[name]; } catch (e) {}
+    defineProperty(G, name, { get: poison(name), set: poison(name), enumerable: false, configurable: false });
+  }
+  // (function(){}).constructor and friends compile code at run time: poison every function constructor.
+  const fnKinds = [[function () {}, "Function"], [async function () {}, "AsyncFunction"], [function* () {}, "GeneratorFunction"], [async function* () {}, "AsyncGeneratorFunction"]];
+  for (let i = 0; i < fnKinds.length; i++) {
+    defineProperty(getProto(fnKinds[i][0]), "constructor", { get: poison(fnKinds[i][1]), set: poison(fnKinds[i][1]), configurable: false });
+  }
+  // Time and randomness would make a replayed orchestration diverge: withhold them, keep date arithmetic.
+  defineProperty(Math, "random", { get: poison("Math.random"), configurable: false });
+  const RealDate = Date;
+  function SandboxDate() {
+    if (new.target === undefined || arguments.length === 0) throw hostViolation("new Date()");
+    return construct(RealDate, arguments, new.target);
+  }
+  SandboxDate.prototype = RealDate.prototype;
+  defineProperty(RealDate.prototype, "constructor", { value: SandboxDate, writable: false, configurable: false });
+  SandboxDate.UTC = RealDate.UTC;
+  SandboxDate.parse = RealDate.parse;
+  defineProperty(SandboxDate, "now", { get: poison("Date.now"), configurable: false });
+  defineProperty(G, "Date", { value: SandboxDate, writable: false, enumerable: false, configurable: false });
+
+  function errorInfo(e) {
+    try {
+      if (e !== null && typeof e === "object") {
+        return stringify({ name: StringOf(e.name), message: StringOf(e.message), stack: StringOf(e.stack === undefined ? "" : e.stack),
+          code: typeof e.code === "string" ? e.code : undefined, id: typeof e.__flyteHostError === "number" ? e.__flyteHostError : undefined });
+      }
+      return stringify({ name: "Error", message: StringOf(e), stack: "" });
+    } catch (x) {
+      return '{"name":"Error","message":"the sandbox threw a value that cannot be read","stack":""}';
+    }
+  }
+
+  return function start(entry, inputsJson) {
+    (async () => {
+      let ok = false, payload;
+      try {
+        const out = await entry(fromJson(inputsJson));
+        payload = toJson(out, "the output");
+        ok = true;
+      } catch (e) {
+        payload = errorInfo(e);
+      }
+      hostDone(ok, payload);
+    })();
+  };
+})`;
