@@ -16,6 +16,7 @@ import {
   TASK_OPTION_KEYS, TaskTemplate, declaredInputs, assertPluginRegistered,
   type Infer, type InputsOf, type OutputOf, type SchemaLike, type TaskFunction, type TaskOptions,
 } from "./task-template.ts";
+import { SandboxNamespace } from "../sandbox/namespace.ts";
 
 export interface TaskEnvironmentOptions extends EnvironmentOptions {
   /** Cache behaviour of every task. @default "disable" */
@@ -91,6 +92,11 @@ export class TaskEnvironment extends Environment {
       this.queue = options.queue;
     }
     this.register();
+  }
+
+  /** Declares orchestrators that run in the QuickJS sandbox (API.md §13). */
+  get sandbox(): SandboxNamespace {
+    return new SandboxNamespace(this);
   }
 
   /** Declares a task of this environment. */
