@@ -95,9 +95,9 @@ async function benchDataFrame(): Promise<BenchRow[]> {
       const readMs = performance.now() - t;
       const ok = recs.length === n && recs[n - 1]!.name === `user-${n - 1}`;
       return [
-        { name: "io: DataFrame 1M rows write (records → Arrow IPC file)", value: `${writeMs.toFixed(0)} ms, ${(size / MiB).toFixed(1)} MiB`, target: "< 5000 ms", ok: writeMs < 5000 },
+        { name: "io: DataFrame 1M rows write (records → Arrow IPC file)", value: `${writeMs.toFixed(0)} ms, ${(size / MiB).toFixed(1)} MiB`, target: "< 2000 ms", ok: writeMs < 2000 },
         { name: "io: DataFrame 1M rows lazy batch scan", value: `${scanMs.toFixed(0)} ms (${batches} batches)`, target: "< 1000 ms", ok: scanMs < 1000 },
-        { name: "io: DataFrame 1M rows read back (toRecords)", value: `${readMs.toFixed(0)} ms`, target: "< 5000 ms", ok: ok && readMs < 5000 },
+        { name: "io: DataFrame 1M rows read back (toRecords)", value: `${readMs.toFixed(0)} ms`, target: "< 2000 ms", ok: ok && readMs < 2000 },
       ];
     });
   } finally {

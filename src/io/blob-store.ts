@@ -89,6 +89,18 @@ export function toReadable(data: BlobData): Readable {
   return Readable.from(data, { objectMode: false });
 }
 
+/**
+ * `src.pipe(through)`, but an error in `src` also fails `through` (plain `pipe` would leave the reader
+ * waiting forever) and destroying `through` early releases `src` (its file handle or socket).
+ */
+export function pipeThrough<T extends NodeJS.ReadWriteStream & Readable>(src: Readable, through: T): T {
+  src.on("error", (e) => through.destroy(e));
+  through.on("close", () => {
+    if (!src.destroyed) src.destroy();
+  });
+  return src.pipe(through);
+}
+
 /** Collects a stream into one buffer (for small objects only). */
 export async function readAll(stream: AsyncIterable<Uint8Array | string>): Promise<Uint8Array> {
   const chunks: Buffer[] = [];

@@ -22,7 +22,7 @@ import path from "node:path";
 import { PassThrough, type Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { RuntimeUserError, StoreError, ValidationError } from "../errors.ts";
-import { type BlobStore, type PutResult, readAll } from "./blob-store.ts";
+import { type BlobStore, pipeThrough, type PutResult, readAll } from "./blob-store.ts";
 import { currentIoScope } from "./io-scope.ts";
 import { type IoLiteral, type IoLiteralSource, randomSegment, TO_LITERAL } from "./io-value.ts";
 import { fileUriOf, localPathOf } from "./local-blob-store.ts";
@@ -157,6 +157,7 @@ export class File implements IoLiteralSource {
 
   open(mode?: "rb"): Promise<Readable>;
   open(mode: "wb"): Promise<Writable>;
+  open(mode: "rb" | "wb"): Promise<Readable | Writable>;
   /** A stream of the bytes ("rb", verified against the content hash when known), or a writer ("wb"). */
   async open(mode: "rb" | "wb" = "rb"): Promise<Readable | Writable> {
     if (mode === "wb") return this.#openWrite();
@@ -165,7 +166,7 @@ export class File implements IoLiteralSource {
     if (this.#local) return openLocal(this.#path);
     const stream = await storeForUri(this.#path).get(this.#path);
     if (!this.#hashIsContent || this.#hash === undefined) return stream;
-    return stream.pipe(verifyHash(this.#path, this.#hash)).on("close", () => stream.destroy());
+    return pipeThrough(stream, verifyHash(this.#path, this.#hash));
   }
 
   #openWrite(): Writable {

@@ -27,6 +27,7 @@ import {
   expectLength,
   HashingStream,
   normalizeKey,
+  pipeThrough,
   type PutResult,
   readAll,
   storeFailure,
@@ -97,7 +98,7 @@ export class LocalBlobStore implements BlobStore {
     // instead of as a later stream error; the length check catches a file truncated while being read.
     const { size } = await fh.stat();
     const stream = fh.createReadStream({ highWaterMark: 1 << 20 });
-    return stream.pipe(expectLength(uri, size));
+    return pipeThrough(stream, expectLength(uri, size));
   }
 
   async getBytes(uri: string): Promise<Uint8Array> {

@@ -34,6 +34,7 @@ import {
   expectLength,
   HashingStream,
   normalizeKey,
+  pipeThrough,
   type PutResult,
   readAll,
   toReadable,
@@ -121,15 +122,14 @@ export class S3BlobStore implements BlobStore {
 
   async put(keyOrUri: string, data: BlobData): Promise<PutResult> {
     const { uri, key } = this.keyOf(keyOrUri);
+    let src: Readable | undefined;
     try {
       if (data instanceof Uint8Array) {
         await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data, ContentLength: data.byteLength }));
         return { uri, size: data.byteLength, sha256: createHash("sha256").update(data).digest("hex") };
       }
-      const src = toReadable(data);
-      const hasher = new HashingStream();
-      src.on("error", (e) => hasher.destroy(e));
-      src.pipe(hasher);
+      src = toReadable(data);
+      const hasher = pipeThrough(src, new HashingStream());
       const upload = new Upload({
         client: this.client,
         params: { Bucket: this.bucket, Key: key, Body: hasher },
@@ -140,6 +140,7 @@ export class S3BlobStore implements BlobStore {
       await upload.done();
       return { uri, size: hasher.bytes, sha256: hasher.sha256 };
     } catch (e) {
+      src?.destroy();
       throw this.mapError("write", uri, e);
     }
   }
@@ -149,7 +150,7 @@ export class S3BlobStore implements BlobStore {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       const body = res.Body as Readable;
-      return res.ContentLength === undefined ? body : body.pipe(expectLength(uri, res.ContentLength));
+      return res.ContentLength === undefined ? body : pipeThrough(body, expectLength(uri, res.ContentLength));
     } catch (e) {
       throw this.mapError("read", uri, e);
     }
