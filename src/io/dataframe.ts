@@ -16,17 +16,8 @@ import { existsSync, promises as fsp } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { Readable } from "node:stream";
-import {
-  type FileHandle as ArrowFileHandle,
-  RecordBatch,
-  RecordBatchFileWriter,
-  RecordBatchReader,
-  Table,
-  tableFromIPC,
-  tableToIPC,
-} from "apache-arrow";
+import type { FileHandle as ArrowFileHandle, RecordBatch, Table } from "apache-arrow";
 import { FlyteError, StoreError, ValidationError } from "../errors.ts";
-import { recordsToTable, tableToRecords } from "./arrow-records.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { currentIoScope } from "./io-scope.ts";
 import { type IoLiteral, type IoLiteralSource, randomSegment, TO_LITERAL } from "./io-value.ts";
@@ -37,6 +28,17 @@ export type DataFrameFormat = "arrow" | "parquet";
 
 /** Rows per stored record batch: the unit of lazy reads. */
 const BATCH_ROWS = 65_536;
+/**
+ * apache-arrow (~0.4 s to import) and the record converters load on first use, so processes that never touch
+ * a DataFrame (most task runs, the CLI) do not pay for them.
+ */
+type ArrowLib = typeof import("apache-arrow") & typeof import("./arrow-records.ts");
+let arrowLoading: Promise<ArrowLib> | undefined;
+function arrowLib(): Promise<ArrowLib> {
+  arrowLoading ??= Promise.all([import("apache-arrow"), import("./arrow-records.ts")]).then(([arrow, conv]) => ({ ...arrow, ...conv }));
+  return arrowLoading;
+}
+
 const PARQUET_MISSING = "Parquet support requires the optional dependency parquet-wasm";
 
 interface DataFrameInit {
@@ -84,7 +86,7 @@ export class DataFrame implements IoLiteralSource {
   }
 
   static fromArrow(table: Table, o: { format?: DataFrameFormat } = {}): DataFrame {
-    if (!(table instanceof Table)) throw new ValidationError("DataFrame.fromArrow: expected an apache-arrow Table.");
+    if (!isArrowTable(table)) throw new ValidationError("DataFrame.fromArrow: expected an apache-arrow Table.");
     return new DataFrame({ format: o.format ?? "arrow", table, numRows: table.numRows });
   }
 
@@ -106,6 +108,7 @@ export class DataFrame implements IoLiteralSource {
 
   async toRecords(): Promise<Record<string, unknown>[]> {
     if (this.#records) return this.#records.slice();
+    const { tableToRecords } = await arrowLib();
     if (this.#table) return tableToRecords(this.#table);
     const rows: Record<string, unknown>[] = [];
     for await (const b of this.iterBatches()) for (const r of tableToRecords(b)) rows.push(r);
@@ -114,6 +117,7 @@ export class DataFrame implements IoLiteralSource {
 
   async toArrow(): Promise<Table> {
     if (this.#table) return this.#table;
+    const { recordsToTable, Table } = await arrowLib();
     if (this.#records) return (this.#table = recordsToTable(this.#records));
     if (this.format === "parquet") return this.#readParquet();
     const batches: RecordBatch[] = [];
@@ -137,6 +141,7 @@ export class DataFrame implements IoLiteralSource {
 
   async *#readArrow(onSchema?: (s: Table["schema"]) => void): AsyncIterable<RecordBatch> {
     const uri = this.#requireUri();
+    const { RecordBatchReader } = await arrowLib();
     const handle = await openRandomAccess(uri);
     try {
       const reader = await RecordBatchReader.from(handle as unknown as ArrowFileHandle);
@@ -153,6 +158,7 @@ export class DataFrame implements IoLiteralSource {
   async #readParquet(): Promise<Table> {
     const uri = this.#requireUri();
     const pq = await loadParquet();
+    const { tableFromIPC } = await arrowLib();
     const bytes = await storeForUri(uri).getBytes(uri);
     try {
       return tableFromIPC(pq.readParquet(bytes).intoIPCStream());
@@ -180,6 +186,7 @@ export class DataFrame implements IoLiteralSource {
 
   async #doWrite(): Promise<void> {
     const table = await this.toArrow();
+    const { RecordBatchFileWriter, Table, tableToIPC } = await arrowLib();
     const scope = currentIoScope();
     const ext = this.format === "parquet" ? "parquet" : "arrow";
     const dest = `${scope.rawDataPrefix}/${randomSegment()}/data.${ext}`;
@@ -211,6 +218,11 @@ export class DataFrame implements IoLiteralSource {
   toJSON(): Record<string, string | number> {
     return { $flyte: "dataframe", format: this.format, ...(this.#uri ? { uri: this.#uri } : {}), ...(this.#numRows !== undefined ? { numRows: this.#numRows } : {}) };
   }
+}
+
+function isArrowTable(t: unknown): t is Table {
+  const x = t as Partial<Table> | null;
+  return typeof x === "object" && x !== null && Array.isArray(x.batches) && typeof x.numRows === "number" && x.schema !== undefined;
 }
 
 /** Splits a table's batches into batches of at most BATCH_ROWS rows (zero-copy slices). */

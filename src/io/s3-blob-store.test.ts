@@ -6,6 +6,7 @@ import { File } from "./file.ts";
 import { withIoScope } from "./io-scope.ts";
 import { S3BlobStore } from "./s3-blob-store.ts";
 import { startTestS3, type TestS3 } from "./s3-test-server.ts";
+import type { LazyS3BlobStore } from "./lazy-s3-blob-store.ts";
 import { openBlobStore } from "./storage.ts";
 
 let s3: TestS3;
@@ -90,9 +91,16 @@ describe("S3BlobStore", () => {
   });
 
   it("openBlobStore passes the s3 options through", () => {
-    const store = openBlobStore(`s3://${s3.bucket}/p`, s3.s3) as S3BlobStore;
-    stores.push(store);
+    const store = openBlobStore(`s3://${s3.bucket}/p`, s3.s3) as LazyS3BlobStore;
     expect(store.bucket).toBe(s3.bucket);
     expect(store.prefix).toBe("p");
+    expect(store.uriFor("k")).toBe(`s3://${s3.bucket}/p/k`);
+  });
+
+  it("openBlobStore's store loads the SDK lazily and behaves like S3BlobStore", async () => {
+    const store = openBlobStore(`s3://${s3.bucket}/lazy`, s3.s3) as LazyS3BlobStore;
+    const { uri } = await store.put("k", new TextEncoder().encode("v"));
+    expect(Buffer.from(await store.getBytes(uri)).toString()).toBe("v");
+    await store.close();
   });
 });

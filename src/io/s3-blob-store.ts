@@ -39,6 +39,7 @@ import {
   readAll,
   toReadable,
 } from "./blob-store.ts";
+import { parseS3Uri } from "./s3-uri.ts";
 
 /** Connection settings (API.md §17 `storage.s3`). */
 export interface S3Options {
@@ -64,12 +65,7 @@ export interface S3BlobStoreOptions extends S3Options {
   queueSize?: number;
 }
 
-/** Splits `s3://bucket/key` into its parts. */
-export function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!m) throw new StoreError(`Not an S3 URI: ${JSON.stringify(uri)}. Expected s3://bucket/key.`);
-  return { bucket: m[1]!, key: m[2]! };
-}
+export { parseS3Uri };
 
 export class S3BlobStore implements BlobStore {
   readonly bucket: string;

@@ -15,14 +15,16 @@ import { ValidationError } from "../errors.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { currentIoScope } from "./io-scope.ts";
 import { LocalBlobStore, localPathOf } from "./local-blob-store.ts";
-import { parseS3Uri, S3BlobStore, type S3Options } from "./s3-blob-store.ts";
+import { LazyS3BlobStore } from "./lazy-s3-blob-store.ts";
+import type { S3Options } from "./s3-blob-store.ts";
+import { parseS3Uri } from "./s3-uri.ts";
 
 /** Opens the store a `storage.url` names: a path (relative to the cwd), `file:///abs`, or `s3://bucket/prefix`. */
 export function openBlobStore(url: string, s3?: S3Options): BlobStore {
   if (url.startsWith("s3://")) {
     const { bucket, key } = parseS3Uri(url);
     if (!bucket) throw new ValidationError(`Storage URL ${JSON.stringify(url)} has no bucket. Use s3://bucket/prefix.`);
-    return new S3BlobStore({ ...s3, bucket, prefix: key });
+    return new LazyS3BlobStore({ ...s3, bucket, prefix: key });
   }
   if (url.startsWith("file:")) return new LocalBlobStore(localPathOf(url));
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
@@ -48,7 +50,7 @@ export function storeForUri(uri: string): BlobStore {
     const { bucket } = parseS3Uri(uri);
     const key = `s3://${bucket}`;
     let store = foreign.get(key);
-    if (!store) foreign.set(key, (store = new S3BlobStore({ ...scope.s3, bucket })));
+    if (!store) foreign.set(key, (store = new LazyS3BlobStore({ ...scope.s3, bucket })));
     return store;
   }
   if (uri.startsWith("file:") || !uri.includes("://")) {

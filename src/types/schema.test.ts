@@ -91,6 +91,12 @@ describe("schemaToJsonSchema / isObjectSchema", () => {
     });
   });
 
+  it("falls back to z.toJSONSchema for zod schemas without Standard JSON Schema", () => {
+    const s = z.object({ a: z.number() });
+    const old = Object.create(s, { "~standard": { value: { ...s["~standard"], jsonSchema: undefined } } }) as typeof s;
+    expect(schemaToJsonSchema(old)).toMatchObject({ type: "object", properties: { a: { type: "number" } } });
+  });
+
   it("returns undefined for schemas without a JSON Schema", () => {
     expect(schemaToJsonSchema({ "~standard": { version: 1, vendor: "x", validate: (v: unknown) => ({ value: v }) } })).toBeUndefined();
   });

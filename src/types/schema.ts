@@ -11,7 +11,7 @@
  * @module
  */
 import type { StandardJSONSchemaV1, StandardSchemaV1 } from "@standard-schema/spec";
-import { z } from "zod";
+import { createRequire } from "node:module";
 import { type DataIssue, RuntimeDataValidationError } from "../errors.ts";
 
 /** Any Standard Schema (zod ≥ 3.24 and 4, valibot, arktype, ...). */
@@ -118,7 +118,9 @@ export function schemaToJsonSchema(schema: SchemaLike, o: { io?: "input" | "outp
   }
   if (isZod && "_zod" in schema) {
     try {
-      return z.toJSONSchema(schema as unknown as z.ZodType, { io, unrepresentable: "any", override: zodOverride }) as Record<string, unknown>;
+      // Loaded only here (zod 4 releases before Standard JSON Schema), so importing flyte-ts never loads zod.
+      const { z } = createRequire(import.meta.url)("zod") as typeof import("zod");
+      return z.toJSONSchema(schema as unknown as import("zod").ZodType, { io, unrepresentable: "any", override: zodOverride }) as Record<string, unknown>;
     } catch {
       return undefined;
     }
