@@ -85,10 +85,15 @@ async function secretValue(s: Secret, uri: string): Promise<string> {
   );
 }
 
+/** Successful probes only: a daemon that was down may be up on the next build of a long-lived process. */
 const probes = new Map<ImageBuilder, ReturnType<ImageBuilder["probe"]>>();
 function probe(b: ImageBuilder): ReturnType<ImageBuilder["probe"]> {
   let p = probes.get(b);
-  if (!p) probes.set(b, (p = b.probe()));
+  if (!p) {
+    p = b.probe();
+    probes.set(b, p);
+    void p.then((r) => r.ok || probes.delete(b), () => probes.delete(b));
+  }
   return p;
 }
 const defaults: Record<BuilderName, ImageBuilder> = { docker: new DockerBuilder(), buildah: new BuildahBuilder() };

@@ -11,14 +11,18 @@
  *   .withEnvVars({ NODE_ENV: "production" });
  * img.uri; // "ghcr.io/acme/etl:<32 hex>"
  * ```
+ *
+ * Local paths (`withSourceFolder`, `withPackageJson`, ...) may be strings, resolved against the working
+ * directory when the layer is added, or `file:` URLs such as `new URL("./src", import.meta.url)`, which resolve
+ * against the defining module wherever `flyte` is started.
  * @module
  */
 import { existsSync, statSync } from "node:fs";
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ImageBuildError, ValidationError } from "../errors.ts";
 import { checkKeys, show } from "../authoring/options.ts";
-import { Secret } from "../authoring/secret.ts";
+import { Secret, type SecretRequest } from "../authoring/secret.ts";
+import { version } from "../version.ts";
 import { getImageConfig, resolveImageRef } from "./config.ts";
 import { computeIdentifier } from "./identifier.ts";
 import type { ImageBase, ImageLayer } from "./layers.ts";
@@ -27,55 +31,17 @@ import {
   resolveLocalPath, splitVariadic, validateEnvVars, validateImagePath, validateLine, validateOptionalBoolean, validatePackages,
   validatePlatforms, validateSecretMounts, validateStringList, validateUrl, type Platform,
 } from "./validate.ts";
-import type { SecretRequest } from "../authoring/secret.ts";
+
+import type { CloneOptions, DebianBaseOptions, NpmPackagesOptions, PackageJsonOptions, PipPackagesOptions } from "./image-options.ts";
 
 export type { Platform } from "./validate.ts";
+export type { CloneOptions, DebianBaseOptions, NpmPackagesOptions, PackageJsonOptions, PipPackagesOptions } from "./image-options.ts";
 
 /** Node majors with a `node:<major>-bookworm-slim` base that flyte-ts supports. */
 export const SUPPORTED_NODE_MAJORS = ["20", "22", "24"] as const;
 const DEFAULT_NAME = "flyte-ts";
 const DEFAULT_PLATFORM: readonly Platform[] = Object.freeze(["linux/amd64"]);
 const TOKEN = Symbol("Image.new");
-
-let cachedVersion: string | undefined;
-/** The flyte-ts version installed here: what `fromDebianBase` puts in the image by default. */
-export function flyteTsVersion(): string {
-  cachedVersion ??= (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
-  return cachedVersion;
-}
-
-export interface DebianBaseOptions {
-  /** Node major. @default the major of the Node running this process */
-  node?: string;
-  /** flyte-ts version installed in the image. @default the installed flyte-ts version */
-  flyteVersion?: string;
-  /** npm-install flyte-ts globally and make `import "flyte-ts"` resolve in /app. @default true */
-  installFlyte?: boolean;
-  /** @default undefined (config `image.registry`, else the local image store) */
-  registry?: string;
-  /** @default "flyte-ts" */
-  name?: string;
-  /** Credentials the cluster uses to pull the image. @default undefined */
-  registrySecret?: string | Secret;
-  /** @default ["linux/amd64"] */
-  platform?: Platform[];
-}
-export interface NpmPackagesOptions { registry?: string; extraArgs?: string[]; secretMounts?: SecretRequest }
-export interface PackageJsonOptions {
-  /** @default package-lock.json or npm-shrinkwrap.json next to the package.json, when present */
-  lockfile?: string;
-  /** @default true */
-  production?: boolean;
-  secretMounts?: SecretRequest;
-}
-export interface PipPackagesOptions {
-  indexUrl?: string; extraIndexUrls?: string[]; pre?: boolean; extraArgs?: string[]; secretMounts?: SecretRequest;
-}
-export interface CloneOptions {
-  registry?: string; name?: string; registrySecret?: string | Secret; platform?: Platform[];
-  /** false forbids adding layers to the clone. @default true */
-  extendable?: boolean;
-}
 
 interface ImageState {
   readonly base: ImageBase;
@@ -141,7 +107,7 @@ export class Image {
         field: "node",
       });
     }
-    const flyteVersion = o.flyteVersion ?? flyteTsVersion();
+    const flyteVersion = o.flyteVersion ?? version;
     if (typeof flyteVersion !== "string" || !/^[A-Za-z0-9][\w.+-]*$/.test(flyteVersion)) {
       throw new ValidationError(`${owner}: flyteVersion ${show(o.flyteVersion)} is not an npm version or tag. Example: "0.1.0".`, { field: "flyteVersion" });
     }
