@@ -146,7 +146,7 @@ describe("toJobSet: validation", () => {
     (n.spec.failurePolicy as Record<string, unknown>).rules = [{ name: "r", action: "Explode" }];
     expect(jobSetSchemaErrors(n).join("\n")).toMatch(/must be equal to one of the allowed values/);
     const p = structuredClone(minimal.toJobSet({ name: "typo" }));
-    (p.spec.replicatedJobs[0].template.spec as Record<string, unknown>).parallelism = "two";
+    (p.spec.replicatedJobs[0].template.spec as unknown as Record<string, unknown>).parallelism = "two";
     expect(manifestErrors(p).length).toBeGreaterThan(0);
   });
 });

@@ -69,7 +69,7 @@ describe("local clustered execution", () => {
 
   it("a rank that throws fails the action with [rank N] and its error, stops the other ranks, leaves no process", async () => {
     const outDir = tmp("cl-crash-");
-    const r = await run(crash, { outDir, failRank: 1, how: "throw" });
+    const r = await run(crash, { outDir, failRank: 1, how: "throw" as const });
     const e = await failure(r);
     expect(e).toBeInstanceOf(RuntimeUserError);
     expect((e as RuntimeUserError).code).toBe("TypeError");
@@ -84,7 +84,7 @@ describe("local clustered execution", () => {
 
   it("a rank that exits without an error is named with its exit code", async () => {
     const outDir = tmp("cl-exit-");
-    const e = await failure(await run(crash, { outDir, failRank: 0, how: "exit" }));
+    const e = await failure(await run(crash, { outDir, failRank: 0, how: "exit" as const }));
     expect((e as RuntimeUserError).code).toBe("ClusteredRankFailed");
     expect(e.message).toMatch(/^\[rank 0\] exited with code 3 without reporting an error/);
     expect(await survivors(pidsIn(outDir))).toEqual([]);
