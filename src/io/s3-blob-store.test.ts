@@ -70,6 +70,25 @@ describe("S3BlobStore", () => {
     });
   });
 
+  it("a File crossing into an unreachable bucket names the task, the field and the bucket", async () => {
+    const { toLiteral } = await import("../types/literal.ts");
+    const down = new S3BlobStore({ ...s3.s3, bucket: "down-bucket", endpoint: "http://127.0.0.1:1", maxAttempts: 1 });
+    stores.push(down);
+    const { mkdtempSync, writeFileSync } = await import("node:fs");
+    const path = await import("node:path");
+    const os = await import("node:os");
+    const p = path.join(mkdtempSync(path.join(os.tmpdir(), "flyte-s3-down-")), "x.txt");
+    writeFileSync(p, "x");
+    const f = await File.fromLocal(p); // outside a run: stays local until it crosses
+    const err = await withIoScope({ blobStore: down, rawDataPrefix: down.uriFor("raw") }, () =>
+      toLiteral({ model: f }, { taskName: "env.train", direction: "output" }),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as Error).message).toMatch(/^Task "env\.train": output "\.model" \(a File that could not be stored\): S3 bucket "down-bucket" at http:\/\/127\.0\.0\.1:1 is unreachable/);
+    expect((err as Error).cause).toBeInstanceOf(StoreError);
+    expect(err).toMatchObject({ taskName: "env.train", field: "model", direction: "output" });
+  });
+
   it("DataFrames are read lazily from S3 with ranged GETs", async () => {
     const store = newStore();
     const rows = Array.from({ length: 150_000 }, (_, i) => ({ id: i, name: `n${i}` }));

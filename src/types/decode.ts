@@ -24,7 +24,14 @@ export async function decodeTagged(lit: unknown, ctx: FieldContext, io: IoFactor
     collectClasses(lit, [], classNodes);
     for (const { node, segs } of classNodes) resolved.set(node, await resolveClass(node, segs, ctx, io, resolved));
   }
-  return new Decoder(ctx, io, resolved, []).dec(lit);
+  try {
+    return new Decoder(ctx, io, resolved, []).dec(lit);
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message)) {
+      throw transformFailed(ctx, [], `is nested too deeply to decode (${e.message}).`, e);
+    }
+    throw e;
+  }
 }
 
 function isTagged(v: unknown, tag: string): boolean {

@@ -237,6 +237,17 @@ describe("refusals name the task, the field and the type", () => {
     expect(e.cause).toBeInstanceOf(RangeError);
   });
 
+  it("structures nested too deeply for the stack are a named error on both sides", async () => {
+    const deep = (n: number): unknown[] => {
+      const root: unknown[] = [];
+      let cur = root;
+      for (let i = 0; i < n; i++) cur.push((cur = []));
+      return root;
+    };
+    expect((await failure({ d: deep(200_000) })).message).toMatch(/^Task "env\.f": output "\." is nested too deeply to convert/);
+    await expect(fromLiteral(deep(200_000) as Literal)).rejects.toThrow(TypeTransformerFailedError);
+  });
+
   it("unknown tags in stored data are an error, not silently passed through", async () => {
     await expect(fromLiteral({ a: { $flyte: "quantum", v: 1 } })).rejects.toThrow(/Value "a" has an unknown tag \{"\$flyte": "quantum"\}/);
     await expect(fromLiteral({ a: { $flyte: "date" } })).rejects.toThrow(/malformed \{"\$flyte": "date"\} literal/);
