@@ -212,7 +212,7 @@ function validateTasks(tasks: unknown, at: string): TaskTemplate[] {
       );
     }
     const prev = seen.get(n);
-    if (prev && prev !== t) throw duplicateTaskError(at.replace(/^Sandbox "|"$/g, ""), prev, t);
+    if (prev && prev !== t && prev.name !== t.name) throw duplicateTaskError(at.replace(/^Sandbox "|"$/g, ""), prev, t);
     seen.set(n, t);
   }
   return [...seen.values()];

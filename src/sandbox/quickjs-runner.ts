@@ -28,7 +28,7 @@ import { PRELUDE, WITHHELD_GLOBALS } from "./prelude.ts";
 import {
   errorFromSandbox, settleError, timeoutError, violationError, type ErrorContext, type SandboxErrorInfo,
 } from "./sandbox-errors.ts";
-import type { PreparedSource } from "./source.ts";
+import { prepareCodeSource, type PreparedSource } from "./source.ts";
 
 export interface SandboxLimits {
   /** CPU time spent executing sandbox code, in ms (awaiting tasks does not count). */
@@ -72,13 +72,28 @@ let modulePromise: Promise<QuickJSWASMModule> | undefined;
 /** The compiled QuickJS module, loaded once per process (and again only after it crashed). */
 export function loadSandboxModule(): Promise<QuickJSWASMModule> {
   if (!modulePromise) {
-    const p = newQuickJSWASMModule(RELEASE_SYNC);
+    const p = newQuickJSWASMModule(RELEASE_SYNC).then(warmUp);
     modulePromise = p;
     p.catch(() => {
       if (modulePromise === p) modulePromise = undefined;
     });
   }
   return modulePromise;
+}
+
+/**
+ * V8 compiles wasm functions lazily, on first call: the first attempt on a new module would spend 100-400 ms
+ * compiling the parser and interpreter paths, and could even trip a small timeoutMs. One throwaway attempt
+ * at load time pays that once per process.
+ */
+async function warmUp(module: QuickJSWASMModule): Promise<QuickJSWASMModule> {
+  const code = "const xs = [1, 2, 3].map((x) => ({ x, s: String(x) }));\nconst ys = await Promise.all(xs.map(async (o) => o.x * 2));\nJSON.parse(JSON.stringify({ ys, warm }))";
+  const req: SandboxRunRequest = {
+    label: "warm-up", source: prepareCodeSource(code, ["warm"], "warm-up"), inputs: { warm: [true] }, tasks: new Map(),
+    limits: { timeoutMs: 60_000, maxMemory: 16 * 1024 * 1024, maxStackDepth: 256, typeCheck: true },
+  };
+  await new SandboxAttempt(module, req).run().catch(() => undefined);
+  return module;
 }
 
 /** Forgets a module whose WebAssembly instance aborted, so the next attempt starts from a healthy one. */
@@ -107,6 +122,8 @@ class SandboxAttempt {
   #ctx: QuickJSContext | undefined;
   #vmMs = 0;
   #enteredAt = 0;
+  /** Off while the prelude installs itself: only the orchestrator's own code counts toward timeoutMs. */
+  #counting = false;
   #timedOut = false;
   #violation: string | undefined;
   #reported: { ok: boolean; payload: string | undefined } | undefined;
@@ -173,6 +190,8 @@ class SandboxAttempt {
       prelude.dispose();
       start = this.#unwrap(started);
       if (!start) throw new SandboxError(`Sandbox "${this.#req.label}": the sandbox prelude failed to run: ${this.#lastError?.message}.`);
+      this.#vmMs = 0;
+      this.#counting = true;
       entry = this.#unwrap(this.#enter(() => ctx.evalCode(source.entry, "orchestrator.js", { type: "global" })));
       if (!entry) throw errorFromSandbox(this.#lastError!, this.#errors);
       inputs = inputsJson === undefined ? ctx.undefined : ctx.newString(inputsJson);
@@ -205,7 +224,7 @@ class SandboxAttempt {
 
   #shouldInterrupt(): boolean {
     if (this.#violation !== undefined || this.#closed) return true;
-    if (this.#enteredAt !== 0 && this.#vmMs + (performance.now() - this.#enteredAt) > this.#req.limits.timeoutMs) {
+    if (this.#counting && this.#enteredAt !== 0 && this.#vmMs + (performance.now() - this.#enteredAt) > this.#req.limits.timeoutMs) {
       this.#timedOut = true;
       return true;
     }
