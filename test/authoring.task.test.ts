@@ -2,15 +2,18 @@
  * API.md §2.1–2.3 and §2.6: declaring tasks with env.task, the defaults of every TaskTemplate field, calling a
  * task outside a run (direct call, schema validation) and the plugin hooks of flyte-ts/extend.
  */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import {
   Cache, Documentation, Image, PodTemplate, Resources, RetryStrategy, ReusePolicy, Secret, TaskEnvironment, Timeout,
-  Trigger, type Link,
+  Trigger, init, run, trace, type Link,
 } from "flyte-ts";
 import { FunctionTaskTemplate, TaskPluginRegistry, TaskTemplate } from "flyte-ts/extend";
-import { RuntimeDataValidationError, ValidationError } from "flyte-ts/errors";
+import { RuntimeDataValidationError, TraceDoesNotAllowNestedTasksError, ValidationError } from "flyte-ts/errors";
 
 let seq = 0;
 const uniq = (base: string) => `${base}-${process.pid}-${++seq}`;
@@ -665,6 +668,83 @@ describe("schema validation outside a run (§2.3)", () => {
     const t = newEnv("refine").task({ name: "t", inputs: z.object({ n: z.number().min(10) }) }, async ({ n }) => n);
     const e = await rejectsData(t({ n: 1 }), /^Task "refine-[\d-]+\.t": input "n" is invalid: .*10/);
     expect(e.issues[0]?.code).toBe("too_small");
+  });
+});
+
+describe("calling a task inside a run (§2.3)", () => {
+  const fresh = () => init({ root: mkdtempSync(join(tmpdir(), "task-run-")) });
+
+  it("submits a child action per call and resolves to its output", async () => {
+    await fresh();
+    const env = newEnv("inrun");
+    const double = env.task(async function double({ x }: { x: number }) {
+      return 2 * x;
+    });
+    const main = env.task(async function main() {
+      return await Promise.all([double({ x: 1 }), double({ x: 2 })]);
+    });
+    const r = await run(main);
+    expect(await r.outputs()).toEqual([2, 4]);
+    expect((await r.details()).root.children.map((c) => [c.taskName, c.phase])).toEqual([
+      [double.name, "succeeded"],
+      [double.name, "succeeded"],
+    ]);
+  });
+
+  it("validates a child's inputs against its schema before submitting it", async () => {
+    await fresh();
+    const env = newEnv("inrunv");
+    const sq = env.task({ name: "sq", inputs: z.object({ x: z.number() }) }, async ({ x }) => x * x);
+    const main = env.task(async function main() {
+      try {
+        await sq({ x: "3" } as never);
+        return "no error";
+      } catch (e) {
+        return e instanceof RuntimeDataValidationError ? `${e.taskName} ${e.field} ${e.direction}` : `other: ${String(e)}`;
+      }
+    });
+    const r = await run(main);
+    expect(await r.outputs()).toBe(`${env.name}.sq x input`);
+    expect((await r.details()).root.children).toEqual([]);
+  });
+
+  it("rejects a task call inside trace() with TraceDoesNotAllowNestedTasksError", async () => {
+    await fresh();
+    const env = newEnv("intrace");
+    const child = env.task(async function child() {
+      return 1;
+    });
+    const main = env.task(async function main() {
+      const step = trace(async function step() {
+        return await child();
+      });
+      try {
+        await step();
+        return "no error";
+      } catch (e) {
+        return e instanceof TraceDoesNotAllowNestedTasksError ? e.message : `other: ${String(e)}`;
+      }
+    });
+    const r = await run(main);
+    expect(await r.outputs()).toMatch(
+      new RegExp(`^Task "${env.name}\\.child" was called inside a trace\\(\\)\\. Traces cannot start child actions; call child\\.forward\\(\\.\\.\\.\\) to run it inline`),
+    );
+  });
+
+  it("forward() inside a trace runs the function inline", async () => {
+    await fresh();
+    const env = newEnv("fwdtrace");
+    const child = env.task(async function child({ x }: { x: number }) {
+      return x + 1;
+    });
+    const main = env.task(async function main() {
+      return await trace(async function step() {
+        return await child.forward({ x: 41 });
+      })();
+    });
+    const r = await run(main);
+    expect(await r.outputs()).toBe(42);
+    expect((await r.details()).root.children).toEqual([]);
   });
 });
 
