@@ -96,7 +96,12 @@ export class LocalBlobStore implements BlobStore {
     }
     // Opening first (rather than createReadStream(path)) makes a missing file fail here, at the call,
     // instead of as a later stream error; the length check catches a file truncated while being read.
-    const { size } = await fh.stat();
+    const st = await fh.stat();
+    if (!st.isFile()) {
+      await fh.close();
+      throw blobNotFound(uri);
+    }
+    const size = st.size;
     const stream = fh.createReadStream({ highWaterMark: 1 << 20 });
     return pipeThrough(stream, expectLength(uri, size));
   }
