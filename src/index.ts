@@ -20,7 +20,7 @@ export type { EnvironmentOptions } from "./authoring/environment.ts";
 export { TaskEnvironment } from "./authoring/task-environment.ts";
 export type { TaskEnvironmentOptions, CloneWithOptions } from "./authoring/task-environment.ts";
 export type {
-  TaskTemplate, TaskOptions, OverrideOptions, TaskFunction, InputsOf, OutputOf, SchemaLike, Infer, TaskInterface,
+  TaskTemplate, TaskOptions, OverrideOptions, TaskFunction, InputsOf, OutputOf, SchemaLike, Infer, InferInput, TaskInterface,
 } from "./authoring/task-template.ts";
 
 // Value classes

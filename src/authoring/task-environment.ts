@@ -14,7 +14,7 @@ import { TaskPluginRegistry } from "./plugin-registry.ts";
 import { checkKeys, show } from "./options.ts";
 import {
   TASK_OPTION_KEYS, TaskTemplate, declaredInputs, assertPluginRegistered,
-  type Infer, type InputsOf, type OutputOf, type SchemaLike, type TaskFunction, type TaskOptions,
+  type Infer, type InferInput, type InputsOf, type OutputOf, type SchemaLike, type TaskFunction, type TaskOptions,
 } from "./task-template.ts";
 import { SandboxNamespace } from "../sandbox/namespace.ts";
 
@@ -104,8 +104,11 @@ export class TaskEnvironment extends Environment {
   task<S extends SchemaLike, T extends SchemaLike>(
     options: TaskOptions & { inputs: S; output: T },
     fn: (inputs: Infer<S>) => Infer<T> | Promise<Infer<T>>,
-  ): TaskTemplate<Infer<S>, Infer<T>>;
-  task<S extends SchemaLike, R>(options: TaskOptions & { inputs: S }, fn: (inputs: Infer<S>) => R): TaskTemplate<Infer<S>, Awaited<R>>;
+  ): TaskTemplate<InferInput<S>, Infer<T>>;
+  task<S extends SchemaLike, R>(
+    options: TaskOptions & { inputs: S; output?: undefined },
+    fn: (inputs: Infer<S>) => R,
+  ): TaskTemplate<InferInput<S>, Awaited<R>>;
   task<T extends SchemaLike, F extends (inputs: never) => Infer<T> | Promise<Infer<T>>>(
     options: TaskOptions & { output: T },
     fn: F,

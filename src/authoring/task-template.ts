@@ -25,6 +25,8 @@ import type { TaskEnvironment } from "./task-environment.ts";
 /** Any Standard Schema (zod ≥ 3.24, valibot, arktype ...). */
 export type SchemaLike = StandardSchemaV1;
 export type Infer<S> = S extends StandardSchemaV1 ? StandardSchemaV1.InferOutput<S> : never;
+/** What callers pass for a schema (before defaults and coercion apply). */
+export type InferInput<S> = S extends StandardSchemaV1 ? StandardSchemaV1.InferInput<S> : never;
 /** A task function takes one object of named inputs (or nothing). */
 export type TaskFunction = (inputs: never) => unknown;
 export type InputsOf<F> = F extends (...args: infer P) => unknown ? (P extends [] ? void : P[0]) : never;
@@ -401,7 +403,8 @@ export abstract class TaskTemplate<I = any, O = any> {
       });
     }
     const schema = this.interface.inputs;
-    if (!schema) return inputs as I;
+    // No inputs means an empty inputs object, so `run(main)` works for `main({ n = 3 })`.
+    if (!schema) return (inputs ?? {}) as I;
     const js = inputJsonSchema(this);
     if (js?.properties && isPlainObject(inputs) && js.additionalProperties !== true) {
       const allowed = Object.keys(js.properties);
