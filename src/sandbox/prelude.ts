@@ -5,7 +5,8 @@
  * - replaces withheld host globals (`process`, `fetch`, `setTimeout`, `eval`, `Function` …), the function
  *   constructors, `Date.now`/`new Date()`/`Math.random` with accessors that report a violation;
  * - defines `console` (captured to the action log) and the no-op `__name` helper esbuild's keepNames emits;
- * - returns `start(entry, inputsJson)`, which runs the orchestrator and reports its outcome through `done`.
+ * - returns `[start, settle]`: `start(entry, inputsJson)` runs the orchestrator and reports its outcome through
+ *   `hostDone`; `settle(batchJson)` resolves the task calls the host has finished.
  *
  * Every intrinsic it relies on is captured up front, so user code that overwrites `JSON.stringify` or
  * `Array.prototype` inside the sandbox only changes its own results, never how results are reported.
@@ -31,7 +32,7 @@ export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLo
   const stringify = JSON.stringify, parse = JSON.parse;
   const isArray = Array.isArray, getProto = Object.getPrototypeOf, defineProperty = Object.defineProperty;
   const objectKeys = Object.keys, freeze = Object.freeze, ObjectProto = Object.prototype;
-  const isFinite = Number.isFinite, StringOf = String, ErrorCtor = Error, construct = Reflect.construct;
+  const isFinite = Number.isFinite, StringOf = String, ErrorCtor = Error, construct = Reflect.construct, PromiseCtor = Promise;
   const IO = "${IO_HANDLE_KEY}";
   const taskNames = parse(taskNamesJson);
   const hasTask = (n) => { for (let i = 0; i < taskNames.length; i++) if (taskNames[i] === n) return true; return false; };
@@ -83,21 +84,28 @@ export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLo
   }
   const fromJson = (s) => (s === undefined ? undefined : parse(s));
 
-  // Errors from the host arrive as JSON { name, message, code, id }; id lets the host rethrow the original.
-  function hostError(json) {
-    let info;
-    try { info = parse(json); } catch (e) { return named("Error", StringOf(json)); }
+  // Errors from the host arrive as { name, message, code, id }; id lets the host rethrow the original.
+  function hostError(info) {
+    if (info === null || typeof info !== "object") return named("Error", StringOf(info));
     const e = named(info.name, info.message);
     if (info.code !== undefined) e.code = info.code;
     defineProperty(e, "__flyteHostError", { value: info.id });
     return e;
   }
 
+  // Host calls are settled in batches (see settle below): one entry into the interpreter per host tick,
+  // however many children finished in it. A null-prototype table, so user code cannot intercept it.
+  const waiting = Object.create(null);
+  let nextId = 1;
+  function awaitHost(id) {
+    return new PromiseCtor((resolve, reject) => { waiting[id] = { resolve, reject }; });
+  }
+
   async function callTask(name, inputs) {
     const json = toJson(inputs, "the inputs of task " + stringify(name));
-    let out;
-    try { out = await hostCall(name, json); } catch (raw) { throw hostError(raw); }
-    return fromJson(out);
+    const id = nextId++;
+    hostCall(name, json, id);
+    return awaitHost(id);
   }
   for (let i = 0; i < taskNames.length; i++) {
     const name = taskNames[i];
@@ -114,13 +122,13 @@ export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLo
     if (!isArray(items)) throw new TypeError("flyteMap: items must be an array of input objects, got " + kindOf(items) + ".");
     const itemsJson = toJson(items, "the items of flyteMap(" + stringify(taskName) + ")");
     const optionsJson = toJson(options === undefined ? {} : options, "the options of flyteMap");
-    let out;
-    try { out = await hostMap(taskName, itemsJson, optionsJson); } catch (raw) { throw hostError(raw); }
-    const results = parse(out);
+    const id = nextId++;
+    hostMap(taskName, itemsJson, optionsJson, id);
+    const results = await awaitHost(id);
     const values = [];
     for (let i = 0; i < results.length; i++) {
       const r = results[i];
-      values[i] = r.err !== undefined ? hostError(stringify(r.err)) : r.ok;
+      values[i] = r.err !== undefined ? hostError(r.err) : r.ok;
     }
     return values;
   }
@@ -175,7 +183,20 @@ export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLo
     }
   }
 
-  return function start(entry, inputsJson) {
+  // settle(batch): batch is [[id, state, value], ...]; state 1 = value, 2 = undefined, 0 = error info.
+  function settle(batchJson) {
+    const batch = parse(batchJson);
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i];
+      const w = waiting[entry[0]];
+      if (w === undefined) continue;
+      delete waiting[entry[0]];
+      if (entry[1] === 0) w.reject(hostError(entry[2]));
+      else w.resolve(entry[1] === 2 ? undefined : entry[2]);
+    }
+  }
+
+  function start(entry, inputsJson) {
     (async () => {
       let ok = false, payload;
       try {
@@ -187,5 +208,6 @@ export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLo
       }
       hostDone(ok, payload);
     })();
-  };
+  }
+  return [start, settle];
 })`;

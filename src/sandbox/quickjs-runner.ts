@@ -5,8 +5,10 @@
  *
  * How an attempt proceeds: the prelude (./prelude.ts) is evaluated with the host functions as arguments, the
  * entry function is evaluated, `start(entry, inputs)` is called, and from then on the host drives the
- * interpreter: whenever a task call settles, its deferred QuickJS promise is settled and the pending jobs
- * run. The attempt ends when the code reports its outcome, a limit trips, or nothing can make progress.
+ * interpreter. Task calls the code makes are started together on the next microtask; the calls that settle
+ * before the next microtask are delivered back in one batch (`settle(batch)`), after which the pending jobs
+ * run — one interpreter entry per host tick, however wide the fan-out. The attempt ends when the code
+ * reports its outcome, a limit trips, or nothing can make progress.
  *
  * @example
  * ```ts
@@ -17,7 +19,7 @@
  */
 import {
   newQuickJSWASMModule, RELEASE_SYNC,
-  type QuickJSContext, type QuickJSDeferredPromise, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule,
+  type QuickJSContext, type QuickJSHandle, type QuickJSRuntime, type QuickJSWASMModule,
 } from "quickjs-emscripten";
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { checkKeys } from "../authoring/options.ts";
@@ -116,8 +118,14 @@ class SandboxAttempt {
   readonly #req: SandboxRunRequest;
   readonly #errors: ErrorContext;
   readonly #handles = new IoHandles();
-  readonly #pending = new Set<QuickJSDeferredPromise>();
   readonly #hostErrors = new Map<number, unknown>();
+  /** Task calls requested by the sandbox, started together on the next microtask. */
+  #toStart: Array<() => void> = [];
+  /** Settled host calls as `[id,state,value]` JSON fragments, delivered together on the next microtask. */
+  #settled: string[] = [];
+  /** Host calls started and not yet delivered back into the sandbox. */
+  #inFlight = 0;
+  #settleFn: QuickJSHandle | undefined;
   #rt: QuickJSRuntime | undefined;
   #ctx: QuickJSContext | undefined;
   #vmMs = 0;
@@ -167,8 +175,8 @@ class SandboxAttempt {
     const inputsJson = toSandboxJson(this.#req.inputs, this.#handles, "the inputs", limits.typeCheck);
 
     const args = [
-      ctx.newFunction("hostCall", (n, j) => this.#hostCall(ctx.getString(n), this.#optString(j))),
-      ctx.newFunction("hostMap", (n, i, o) => this.#hostMap(ctx.getString(n), ctx.getString(i), this.#optString(o))),
+      ctx.newFunction("hostCall", (n, j, id) => this.#hostCall(ctx.getString(n), this.#optString(j), ctx.getNumber(id))),
+      ctx.newFunction("hostMap", (n, i, o, id) => this.#hostMap(ctx.getString(n), ctx.getString(i), this.#optString(o), ctx.getNumber(id))),
       ctx.newFunction("hostDone", (ok, p) => void (this.#reported ??= { ok: ctx.dump(ok) === true, payload: this.#optString(p) })),
       ctx.newFunction("hostLog", (level, line) => this.#hostLog(ctx.getString(level), ctx.getString(line))),
       ctx.newFunction("hostViolation", (n) => {
@@ -180,27 +188,28 @@ class SandboxAttempt {
       ctx.newString(JSON.stringify(WITHHELD_GLOBALS)),
       limits.typeCheck ? ctx.true : ctx.false,
     ];
+    let fns: QuickJSHandle | undefined;
     let start: QuickJSHandle | undefined;
     let entry: QuickJSHandle | undefined;
     let inputs: QuickJSHandle | undefined;
     try {
       const prelude = this.#unwrap(this.#enter(() => ctx.evalCode(PRELUDE, "flyte-prelude.js", { type: "global" })));
       if (!prelude) throw new SandboxError(`Sandbox "${this.#req.label}": the sandbox prelude failed to load: ${this.#lastError?.message}.`);
-      const started = this.#enter(() => ctx.callFunction(prelude, ctx.undefined, args));
+      const installed = this.#enter(() => ctx.callFunction(prelude, ctx.undefined, args));
       prelude.dispose();
-      start = this.#unwrap(started);
-      if (!start) throw new SandboxError(`Sandbox "${this.#req.label}": the sandbox prelude failed to run: ${this.#lastError?.message}.`);
+      fns = this.#unwrap(installed);
+      if (!fns) throw new SandboxError(`Sandbox "${this.#req.label}": the sandbox prelude failed to run: ${this.#lastError?.message}.`);
+      start = ctx.getProp(fns, 0);
+      this.#settleFn = ctx.getProp(fns, 1);
       this.#vmMs = 0;
       this.#counting = true;
       entry = this.#unwrap(this.#enter(() => ctx.evalCode(source.entry, "orchestrator.js", { type: "global" })));
       if (!entry) throw errorFromSandbox(this.#lastError!, this.#errors);
       inputs = inputsJson === undefined ? ctx.undefined : ctx.newString(inputsJson);
-      const s = start;
-      const e = entry;
-      const i = inputs;
+      const [s, e, i] = [start, entry, inputs];
       this.#unwrap(this.#enter(() => ctx.callFunction(s, ctx.undefined, e, i)))?.dispose();
     } finally {
-      for (const h of [...args, start, entry, inputs]) if (h?.alive) h.dispose();
+      for (const h of [...args, fns, start, entry, inputs]) if (h?.alive) h.dispose();
     }
   }
 
@@ -252,22 +261,20 @@ class SandboxAttempt {
     }
   }
 
-  /** A task call from the sandbox: returns a QuickJS promise settled when the host call settles. */
-  #hostCall(name: string, json: string | undefined): QuickJSHandle {
+  /** A task call from the sandbox; its outcome is delivered to the sandbox's `waiting[id]` later. */
+  #hostCall(name: string, json: string | undefined, id: number): void {
     const task = this.#req.tasks.get(name);
-    const where = `the inputs of task "${name}"`;
-    // Deferred to a microtask so the task never starts while the interpreter is on the stack.
-    return this.#bridge(async () => {
+    this.#startHostCall(id, async () => {
       if (!task) throw new SandboxError(`Sandbox "${this.#req.label}": no task named "${name}" is callable here.`);
-      const out = await (task as unknown as (i: unknown) => Promise<unknown>)(fromSandboxJson(json, this.#handles, where));
+      const out = await (task as unknown as (i: unknown) => Promise<unknown>)(fromSandboxJson(json, this.#handles, `the inputs of task "${name}"`));
       return toSandboxJson(out, this.#handles, `the output of task "${task.name}"`, this.#req.limits.typeCheck);
     });
   }
 
   /** flyteMap: one child action per item through `map()` (§11.3: order, grouping, concurrency). */
-  #hostMap(name: string, itemsJson: string, optionsJson: string | undefined): QuickJSHandle {
+  #hostMap(name: string, itemsJson: string, optionsJson: string | undefined, id: number): void {
     const task = this.#req.tasks.get(name);
-    return this.#bridge(async () => {
+    this.#startHostCall(id, async () => {
       if (!task) throw new SandboxError(`Sandbox "${this.#req.label}": no task named "${name}" is callable here.`);
       const items = fromSandboxJson(itemsJson, this.#handles, `the items of flyteMap("${name}")`) as unknown[];
       const options = (fromSandboxJson(optionsJson, this.#handles, "the options of flyteMap") ?? {}) as MapOptions;
@@ -278,17 +285,25 @@ class SandboxAttempt {
     });
   }
 
-  #bridge(work: () => Promise<string | undefined>): QuickJSHandle {
-    const ctx = this.#ctx!;
-    const deferred = ctx.newPromise();
-    this.#pending.add(deferred);
-    Promise.resolve()
-      .then(work)
-      .then(
-        (json) => this.#settle(deferred, json, true),
-        (e: unknown) => this.#settle(deferred, JSON.stringify(this.#errorRecord(e)), false),
+  /**
+   * Queues `work` to start on the next microtask (never while the interpreter is on the stack), together
+   * with every other call the sandbox made in the same step; its outcome is queued for delivery.
+   */
+  #startHostCall(id: number, work: () => Promise<string | undefined>): void {
+    this.#inFlight++;
+    this.#toStart.push(() => {
+      work().then(
+        (json) => this.#deliver(`[${id},${json === undefined ? "2,null" : `1,${json}`}]`),
+        (e: unknown) => this.#deliver(`[${id},0,${JSON.stringify(this.#errorRecord(e))}]`),
       );
-    return deferred.handle;
+    });
+    if (this.#toStart.length === 1) {
+      queueMicrotask(() => {
+        const batch = this.#toStart;
+        this.#toStart = [];
+        if (!this.#closed) for (const start of batch) start();
+      });
+    }
   }
 
   /** What the sandbox sees of a host error; `id` lets an uncaught one fail the orchestrator with the original. */
@@ -299,23 +314,33 @@ class SandboxAttempt {
     return { name: err.name, message: err.message, ...(err instanceof FlyteError ? { code: err.code } : {}), id };
   }
 
-  #settle(deferred: QuickJSDeferredPromise, json: string | undefined, ok: boolean): void {
+  /** Queues one settled call; everything settled before the next microtask enters the sandbox at once. */
+  #deliver(fragment: string): void {
     if (this.#closed) return;
-    this.#pending.delete(deferred);
-    const ctx = this.#ctx!;
-    try {
-      this.#enter(() => {
-        const h = json === undefined ? undefined : ctx.newString(json);
-        if (ok) deferred.resolve(h);
-        else deferred.reject(h);
-        h?.dispose();
-        deferred.dispose();
-      });
-    } catch (e) {
-      this.#crash(e);
-      return;
-    }
-    this.#check();
+    this.#settled.push(fragment);
+    if (this.#settled.length > 1) return;
+    queueMicrotask(() => {
+      if (this.#closed) return;
+      const batch = this.#settled;
+      this.#settled = [];
+      this.#inFlight -= batch.length;
+      const ctx = this.#ctx!;
+      try {
+        const r = this.#enter(() => {
+          const h = ctx.newString(`[${batch.join(",")}]`);
+          try {
+            return ctx.callFunction(this.#settleFn!, ctx.undefined, h);
+          } finally {
+            h.dispose();
+          }
+        });
+        this.#unwrap(r)?.dispose();
+      } catch (e) {
+        this.#crash(e);
+        return;
+      }
+      this.#check();
+    });
   }
 
   #hostLog(level: string, line: string): void {
@@ -356,7 +381,7 @@ class SandboxAttempt {
       const host = info.id !== undefined ? this.#hostErrors.get(info.id) : undefined;
       return this.#finish({ ok: false, error: host ?? errorFromSandbox(info, this.#errors) });
     }
-    if (this.#pending.size === 0 && !this.#rt!.hasPendingJob()) {
+    if (this.#inFlight === 0 && !this.#rt!.hasPendingJob()) {
       // Nothing can make progress: either an uncatchable error unwound everything (memory, stack) or the code awaits forever.
       const last = this.#lastError;
       return this.#finish({ ok: false, error: last ? errorFromSandbox(last, this.#errors) : settleError(this.#errors) });
@@ -376,7 +401,7 @@ class SandboxAttempt {
     this.#closed = true;
     if (!crashed) {
       try {
-        for (const d of this.#pending) d.dispose();
+        if (this.#settleFn?.alive) this.#settleFn.dispose();
         this.#ctx?.dispose();
         this.#rt?.dispose();
       } catch {
@@ -384,7 +409,6 @@ class SandboxAttempt {
         discardModule(this.#module);
       }
     }
-    this.#pending.clear();
     this.#resolve(outcome);
   }
 }
