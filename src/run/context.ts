@@ -80,7 +80,8 @@ export async function customContext<T>(values: Record<string, string>, fn: () =>
   }
   const scope = currentActionScope();
   if (!scope) return await fn();
-  return await actionScopeStorage.run({ ...scope, customContext: { ...scope.customContext, ...values } }, fn);
+  // Awaited inside the scope: a lazy thenable (map()) must start its children with the new context.
+  return await actionScopeStorage.run({ ...scope, customContext: { ...scope.customContext, ...values } }, async () => await fn());
 }
 
 /** The value of a secret the current task requested (API.md §8.1). */

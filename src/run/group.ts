@@ -10,5 +10,6 @@ export async function group<T>(name: string, fn: () => T | Promise<T>): Promise<
   const scope = currentActionScope();
   if (!scope) return await fn();
   // Nested groups replace the name (they do not concatenate), as in flyte-sdk.
-  return await actionScopeStorage.run({ ...scope, group: name }, fn);
+  // Awaited inside the scope: a lazy thenable (map()) must start its children inside the group.
+  return await actionScopeStorage.run({ ...scope, group: name }, async () => await fn());
 }
