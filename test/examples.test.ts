@@ -1,6 +1,6 @@
 /**
  * Runs every example of the README tour (examples/tour/*.ts) through run() on a fresh embedded store and checks
- * its output, and checks that examples/tour/README-snippets.md shows each file as it is.
+ * its output, and checks that README.md shows each file (and examples/quickstart.ts) as it is.
  */
 import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";

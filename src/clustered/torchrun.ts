@@ -8,7 +8,7 @@
  * agent dies with `AttributeError: 'NoneType' object has no attribute 'get'`; "2" (stderr) maps fine. With it,
  * each worker's stderr also goes to a log file under `logDir` and is echoed with a `[default<N>]:` prefix.
  */
-import { RuntimeSystemError, RuntimeUserError } from "../errors.ts";
+import { NonRecoverableError, RuntimeUserError } from "../errors.ts";
 import type { RdzvBackend } from "./policies.ts";
 import type { Member } from "./process-group.ts";
 import { rankCommand } from "./rank-protocol.ts";
@@ -30,22 +30,23 @@ export function torchrunArgs(o: {
 const AGENT_CRASH = /'NoneType' object has no attribute 'get'|unsupported operand type\(s\) for \|: 'NoneType'/;
 
 /** Why a torchrun agent failed when no rank reported an error. */
-export function torchrunFailure(agent: Member): RuntimeSystemError | RuntimeUserError {
+export function torchrunFailure(agent: Member): NonRecoverableError | RuntimeUserError {
   const exit = agent.exit!;
   if (exit.spawnError) {
     const missing = (exit.spawnError as NodeJS.ErrnoException).code === "ENOENT";
-    return new RuntimeSystemError(
-      "ClusteredLauncherUnavailable",
+    // Retrying on the same machine cannot make torchrun appear (or stop it crashing).
+    return new NonRecoverableError(
       missing
         ? `[${agent.label}] FLYTE_LAUNCHER=torchrun, but no torchrun is on PATH. Install PyTorch (apt-get install python3-torch, or pip install torch), or unset FLYTE_LAUNCHER to use the built-in launcher.`
         : `[${agent.label}] could not start torchrun: ${exit.spawnError.message}.`,
+      { code: "ClusteredLauncherUnavailable" },
     );
   }
   const tail = agent.stderrTail.slice(-8).join("\n");
   if (AGENT_CRASH.test(tail)) {
-    return new RuntimeSystemError(
-      "TorchrunCrashed",
+    return new NonRecoverableError(
       `[${agent.label}] torchrun crashed inside its elastic agent before starting any rank (a known bug of torch 1.13 on Python 3.11, e.g. Debian bookworm's python3-torch). Unset FLYTE_LAUNCHER to use the built-in launcher, or install torch >= 2. torchrun said:\n${tail}`,
+      { code: "TorchrunCrashed" },
     );
   }
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;

@@ -51,6 +51,8 @@ export interface SandboxRunRequest {
   /** Callable tasks by bare task name. */
   tasks: ReadonlyMap<string, TaskTemplate>;
   limits: SandboxLimits;
+  /** The attempt's abort signal: aborting stops the sandbox at its next step. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -138,7 +140,13 @@ class SandboxAttempt {
   #lastError: SandboxErrorInfo | undefined;
   #logBytes = 0;
   #closed = false;
+  #aborted = false;
   #resolve!: (o: Outcome) => void;
+  readonly #onAbort = () => {
+    this.#aborted = true;
+    // Inside the interpreter the interrupt handler stops it; between steps, end the attempt now.
+    if (this.#enteredAt === 0) this.#check();
+  };
 
   constructor(module: QuickJSWASMModule, req: SandboxRunRequest) {
     this.#module = module;
@@ -152,6 +160,8 @@ class SandboxAttempt {
   async run(): Promise<unknown> {
     const outcome = await new Promise<Outcome>((resolve) => {
       this.#resolve = resolve;
+      if (this.#req.signal?.aborted) return resolve({ ok: false, error: abortError(this.#req) });
+      this.#req.signal?.addEventListener("abort", this.#onAbort, { once: true });
       try {
         this.#boot();
       } catch (e) {
@@ -232,7 +242,7 @@ class SandboxAttempt {
   }
 
   #shouldInterrupt(): boolean {
-    if (this.#violation !== undefined || this.#closed) return true;
+    if (this.#violation !== undefined || this.#closed || this.#aborted) return true;
     if (this.#counting && this.#enteredAt !== 0 && this.#vmMs + (performance.now() - this.#enteredAt) > this.#req.limits.timeoutMs) {
       this.#timedOut = true;
       return true;
@@ -354,6 +364,7 @@ class SandboxAttempt {
   /** Runs pending jobs, then ends the attempt if it is decided. */
   #check(): void {
     if (this.#closed) return;
+    if (this.#aborted) return this.#finish({ ok: false, error: abortError(this.#req) });
     try {
       if (!this.#timedOut && this.#violation === undefined) {
         const r = this.#enter(() => this.#rt!.executePendingJobs(-1));
@@ -399,6 +410,7 @@ class SandboxAttempt {
   #finish(outcome: Outcome, crashed = false): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#req.signal?.removeEventListener("abort", this.#onAbort);
     if (!crashed) {
       try {
         if (this.#settleFn?.alive) this.#settleFn.dispose();
@@ -411,6 +423,11 @@ class SandboxAttempt {
     }
     this.#resolve(outcome);
   }
+}
+
+function abortError(req: SandboxRunRequest): unknown {
+  const reason: unknown = req.signal?.reason;
+  return reason instanceof Error ? reason : new SandboxError(`Sandbox "${req.label}" was aborted: ${String(reason ?? "the attempt ended")}.`);
 }
 
 function parseInfo(payload: string | undefined): SandboxErrorInfo {

@@ -57,7 +57,11 @@ export class SandboxedTaskTemplate<I = any, O = any> extends TaskTemplate<I, O> 
 
   /** Runs one attempt in a fresh sandbox. */
   async execute(inputs: I): Promise<O> {
-    return (await runInSandbox({ label: this.name, source: this.prepared, inputs, tasks: this.callableTasks(), limits: this.sandbox })) as O;
+    // Inside a run, the attempt's signal (abort, maxRuntime) also stops the sandbox.
+    const signal = (currentActionScope()?.context as { signal?: AbortSignal } | undefined)?.signal;
+    return (await runInSandbox({
+      label: this.name, source: this.prepared, inputs, tasks: this.callableTasks(), limits: this.sandbox, ...(signal ? { signal } : {}),
+    })) as O;
   }
 
   /** Calls the function directly, outside the sandbox and never as an action. */
