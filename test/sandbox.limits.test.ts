@@ -58,6 +58,19 @@ describe("timeoutMs", () => {
   });
 });
 
+describe("aborting", () => {
+  it("aborting the run stops a sandbox that is waiting on a task", async () => {
+    const waits = env.sandbox.orchestrator("await nap({ ms: 1500 }); 'finished'", { name: "waits", inputs: {} });
+    const r = await run(waits, {});
+    await new Promise((res) => setTimeout(res, 100));
+    const started = Date.now();
+    await r.abort("test abort");
+    const err = await r.outputs().catch((e: unknown) => e);
+    expect((err as Error).name).toBe("ActionAbortedError");
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
+
 describe("maxMemory", () => {
   const MiB = 1024 * 1024;
   it.each([
