@@ -105,16 +105,16 @@ export async function selectBuilder(requested?: BuilderName | ImageBuilder): Pro
     throw new ValidationError(`build: builder ${show(choice)} is not a builder. Use "docker" or "buildah".`, { field: "builder" });
   }
   const candidates = choice === undefined ? [defaults.docker, defaults.buildah] : [typeof choice === "string" ? defaults[choice] : choice];
-  const problems: string[] = [];
+  const problems: { name: string; why: string }[] = [];
   for (const b of candidates) {
     const p = await probe(b);
     if (p.ok) return b;
-    problems.push(`${b.name}: ${p.reason}. ${p.fix}`);
+    problems.push({ name: b.name, why: `${p.reason}. ${p.fix}` });
   }
   throw new ImageBuildError(
     choice === undefined
-      ? `No image builder is usable here.\n  ${problems.join("\n  ")}`
-      : `The ${candidates[0]!.name} image builder is not usable here: ${problems[0]!.slice(candidates[0]!.name.length + 2)}`,
+      ? `No image builder is usable here.\n  ${problems.map((p) => `${p.name}: ${p.why}`).join("\n  ")}`
+      : `The ${problems[0]!.name} image builder is not usable here: ${problems[0]!.why}`,
   );
 }
 
