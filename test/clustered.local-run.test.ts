@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,6 +11,7 @@ import {
   alwaysFail, callsTask, crash, flakyTask, hang, needsGpu, pidsIn, portProbe, rankInfo, type RankInfo,
 } from "./fixtures/clustered/tasks.ts";
 import { survivors } from "./fixtures/clustered/processes.ts";
+import { rankCommand } from "../src/clustered/rank-protocol.ts";
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 
@@ -26,6 +28,14 @@ async function failure(r: Run): Promise<Error> {
   );
   expect(e, "the run should have failed").toBeInstanceOf(Error);
   return e!;
+}
+
+async function waitForFiles(dir: string, n: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (readdirSync(dir).filter((f) => !f.startsWith(".")).length < n) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} files in ${dir}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
 }
 
 function listen(port: number): Promise<Server | undefined> {
@@ -113,14 +123,32 @@ describe("local clustered execution", () => {
   it("abort stops every rank and what they started", async () => {
     const outDir = tmp("cl-abort-");
     const r = await run(hang, { outDir });
-    const deadline = Date.now() + 30_000;
-    while (readdirSync(outDir).length < 2 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    await waitForFiles(outDir, 2);
     const pids = pidsIn(outDir);
     expect(pids.length).toBe(4);
     await r.abort("test abort");
     const e = await failure(r);
     expect(e).toBeInstanceOf(ActionAbortedError);
     expect(await survivors(pids)).toEqual([]);
+  });
+
+  it("ranks do not outlive a launcher killed with SIGKILL", async () => {
+    const outDir = tmp("cl-kill9-");
+    const [node, [, tsx]] = rankCommand();
+    const script = new URL("./fixtures/clustered/run-and-hang.ts", import.meta.url).pathname;
+    const owner = spawn(node, ["--import", tsx!, script, tmp("flyte-clustered-kill9-"), outDir], { stdio: "ignore" });
+    const exited = new Promise((res) => owner.once("exit", res));
+    try {
+      await waitForFiles(outDir, 2);
+      const pids = pidsIn(outDir);
+      expect(pids.length).toBe(4);
+      owner.kill("SIGKILL");
+      await exited;
+      // Each rank polls its owner's pid every second and then takes its process group down.
+      expect(await survivors(pids, 8000)).toEqual([]);
+    } finally {
+      owner.kill("SIGKILL");
+    }
   });
 });
 

@@ -38,7 +38,7 @@ export function assignLocalGpus(taskName: string, resources: Resources | undefin
   if (gpus.length < needed) {
     const found = gpus.length === 0 ? "no NVIDIA GPU is visible (nvidia-smi is missing or lists none)" : `only ${gpus.length} NVIDIA GPU(s) are visible`;
     throw new NonRecoverableError(
-      `Task "${taskName}": resources.gpu asks for ${asked} per node × ${replicas} node(s) = ${needed} GPU(s) on this machine, but ${found}. Run it on a machine with ${needed} GPUs or on Kubernetes, or test locally with task.override({ resources: new Resources({ cpu: 1 }) }) (e.g. the gloo backend on CPU).`,
+      `Task "${taskName}": resources.gpu asks for ${asked} per node × ${replicas} node(s) = ${needed} GPU(s) on this machine, but ${found}. Run it on a machine with ${needed} visible GPU(s) or on Kubernetes, or test locally with task.override({ resources: new Resources({ cpu: 1 }) }) (e.g. the gloo backend on CPU).`,
       { code: "ClusteredResourceUnavailable" },
     );
   }
