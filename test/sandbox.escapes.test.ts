@@ -8,6 +8,8 @@ import { TaskEnvironment, run } from "flyte-ts";
 import {
   RestrictedTypeError, RuntimeUserError, SandboxError, SandboxMemoryError, SandboxTimeoutError, SandboxViolationError, ValidationError,
 } from "flyte-ts/errors";
+import { runInSandbox } from "../src/sandbox/quickjs-runner.ts";
+import { prepareCodeSource } from "../src/sandbox/source.ts";
 import { freshRuntime } from "./helpers/runtime.ts";
 
 const env = new TaskEnvironment({ name: "sbx-escapes" });
@@ -205,6 +207,18 @@ describe("resource exhaustion fails inside the sandbox", () => {
   it("awaiting a promise that never settles fails instead of hanging", async () => {
     const err = await attempt("await new Promise(() => {})");
     expect((err as SandboxError).code).toBe("SandboxNeverSettled");
+  });
+
+  it("even an interpreter crash (forced past the validated stack cap) fails only that attempt", async () => {
+    // maxStackDepth is capped at 512 because a larger interpreter stack can overflow the host's native stack
+    // inside the wasm code; bypass the validation to prove such a crash stays contained.
+    const limits = { timeoutMs: 5_000, maxMemory: 50 << 20, maxStackDepth: 16_384, typeCheck: true };
+    const crash = await runInSandbox({ label: "forced", source: prepareCodeSource("function f() { f(); }\nf()", [], "forced"), inputs: {}, tasks: new Map(), limits })
+      .catch((e: unknown) => e);
+    expect(crash).toBeInstanceOf(SandboxError);
+    expect((crash as Error).message).toMatch(/the QuickJS interpreter failed|maxStackDepth/);
+    const again = await runInSandbox({ label: "after", source: prepareCodeSource("6 * 7", [], "after"), inputs: {}, tasks: new Map(), limits: { ...limits, maxStackDepth: 256 } });
+    expect(again).toBe(42);
   });
 
   it("after all of the above, sandboxes still run normally in this process", async () => {

@@ -225,6 +225,17 @@ describe("task calls from inside the sandbox", () => {
     expect(lines).toContain("stderr:and warns");
   });
 
+  it("many sandboxes run side by side in one process, each with its own limits", async () => {
+    const spin = env.sandbox.orchestrator({ timeoutMs: 100 }, async function spin() {
+      while (true) {
+        /* never ends */
+      }
+    });
+    const runs = await Promise.all([...Array.from({ length: 12 }, (_, n) => run(bare, { n })), run(spin)]);
+    const outs = await Promise.all(runs.map((r) => r.outputs().catch((e: Error) => e.name)));
+    expect(outs).toEqual([...Array.from({ length: 12 }, (_, n) => (n + 1) * 2), "SandboxTimeoutError"]);
+  });
+
   it("tasks defined after the orchestrator are callable (the environment is read at run time)", async () => {
     const e3 = new TaskEnvironment({ name: "sbx-forms-late" });
     const early = e3.sandbox.orchestrator("await late({})", { name: "early", inputs: {} });

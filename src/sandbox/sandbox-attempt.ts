@@ -112,7 +112,8 @@ export class SandboxAttempt {
       try {
         this.#boot();
       } catch (e) {
-        this.#finish({ ok: false, error: e });
+        if (e instanceof FlyteError) this.#finish({ ok: false, error: e });
+        else this.#crash(e);
         return;
       }
       this.#check();
@@ -348,10 +349,12 @@ export class SandboxAttempt {
 
   /** The host side of a step failed; when the WebAssembly instance aborted, the next attempt gets a fresh module. */
   #crash(e: unknown): void {
-    const aborted = e instanceof Error && e.name === "RuntimeError"; // WebAssembly.RuntimeError: the instance aborted
-    if (aborted) this.#onCrash(this.#module);
+    // Anything but a flyte error escaping the interpreter (a wasm abort, or a host stack overflow in the
+    // middle of C code) leaves the instance in an unknown state: neither dispose into it nor reuse it.
+    const broken = !(e instanceof FlyteError);
+    if (broken) this.#onCrash(this.#module);
     const error = e instanceof FlyteError ? e : new SandboxError(`Sandbox "${this.#req.label}": the QuickJS interpreter failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
-    this.#finish({ ok: false, error }, aborted);
+    this.#finish({ ok: false, error }, broken);
   }
 
   #finish(outcome: Outcome, crashed = false): void {
