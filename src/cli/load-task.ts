@@ -145,15 +145,15 @@ export function parseInputValue(spec: InputSpec | undefined, raw: string): unkno
 }
 
 /**
- * Untyped inputs given as an explicit path (`./data.csv`, `../x`, `/abs/dir`) that exists become `File`/`Dir`
- * values; declare the input with a string schema to pass such a path as plain text.
+ * Untyped inputs given as an explicit relative path (`./data.csv`, `../dir`) that exists become `File`/`Dir`
+ * values (absolute paths stay strings); declare the input with a string schema to pass such a path as plain text.
  */
 export async function resolvePathInputs(specs: InputSpec[], inputs: Record<string, unknown>): Promise<void> {
   const { File, Dir } = await import("../io/index.ts");
   const { existsSync, statSync } = await import("node:fs");
   for (const [name, v] of Object.entries(inputs)) {
     const spec = specs.find((s) => s.name === name);
-    if (typeof v !== "string" || (spec && spec.type !== "unknown") || !/^(\.{1,2}\/|\/)/.test(v) || !existsSync(v)) continue;
+    if (typeof v !== "string" || (spec && spec.type !== "unknown") || !/^\.{1,2}\//.test(v) || !existsSync(v)) continue;
     inputs[name] = statSync(v).isDirectory() ? await Dir.fromLocal(v) : await File.fromLocal(v);
   }
 }

@@ -15,7 +15,7 @@ import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
 import { fromLiteral, toLiteral, type Literal } from "../types/literal.ts";
 import { packIo, unpackIo } from "../types/offload.ts";
 import { ROOT_ACTION } from "./action-id.ts";
-import { cacheKey, cacheVersion, inputsHash } from "./cache-key.ts";
+import { cacheKey, cacheVersion, inputsHash, interfaceSchemas } from "./cache-key.ts";
 import { leaseEnv } from "./env-lease.ts";
 import { flushLogSink, withLogSink, type LogSink } from "./log-capture.ts";
 import type { RunState } from "./run-state.ts";
@@ -87,6 +87,7 @@ function newRow(run: RunState, req: ActionRequest, prev: ActionRow | undefined):
     runName: run.name, name: req.name, parent: req.parent, taskName: req.task.name, shortName: req.task.shortName, group: req.group,
     phase: "queued", cacheHit: false, recovered: false, inputsHash: req.inputsHash, inputs: null, outputs: null, error: null,
     createdAt: prev?.createdAt ?? creationTime(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
+    interface: interfaceSchemas(req.task),
   };
 }
 

@@ -25,6 +25,20 @@ export function cacheVersion(task: TaskTemplate): string {
   return v;
 }
 
+const schemas = new WeakMap<object, { inputs?: object; output?: object } | null>();
+/** The JSON schemas of a task's inputs and output (null when it declares no schemas). */
+export function interfaceSchemas(task: TaskTemplate): { inputs?: object; output?: object } | null {
+  let s = schemas.get(task);
+  if (s === undefined) {
+    const { inputs, output } = task.interface;
+    const i = inputs ? schemaToJsonSchema(inputs) : undefined;
+    const o = output ? schemaToJsonSchema(output) : undefined;
+    s = i || o ? { ...(i ? { inputs: i } : {}), ...(o ? { output: o } : {}) } : null;
+    schemas.set(task, s);
+  }
+  return s;
+}
+
 /** Hash of the task's input/output JSON schemas ("" when it declares none). */
 export function interfaceHash(task: TaskTemplate): string {
   let h = interfaces.get(task);

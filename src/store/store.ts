@@ -55,6 +55,8 @@ export interface ActionRow {
   endedAt: number | null;
   reportUri: string | null;
   attemptCount: number;
+  /** JSON schemas of the task's inputs and output, when it declares them. */
+  interface: { inputs?: object; output?: object } | null;
 }
 
 export interface AttemptRow {

@@ -87,6 +87,7 @@ export function registerGetCommands(program: Command): void {
       print(g, { ...a, children: a.children.map((c) => c.name), ...io }, () => [
         `Action ${a.name}  task ${a.taskName}  ${a.phase}${a.cacheHit ? "  (cache hit)" : ""}${a.recovered ? "  (recovered)" : ""}`,
         `Inputs: ${formatValue(io.inputs)}`, `Outputs: ${formatValue(io.outputs)}`,
+        ...(io.interface ? [`Schema: ${JSON.stringify(io.interface)}`] : []),
         ...(a.error ? [`Error: ${a.error.name} (${a.error.code}): ${a.error.message}`, ...(a.error.stack ? [a.error.stack] : [])] : []),
         "Attempts:", ...a.attempts.map((t) => `  #${t.attempt} ${t.phase} ${dur(t.startedAt, t.endedAt)}${t.error ? ` ${t.error.code}: ${t.error.message}` : ""}`),
       ].join("\n"));
@@ -119,12 +120,12 @@ export function registerGetCommands(program: Command): void {
     });
 }
 
-async function actionIo(runName: string, action: string): Promise<{ inputs: unknown; outputs: unknown }> {
+async function actionIo(runName: string, action: string): Promise<{ inputs: unknown; outputs: unknown; interface?: object }> {
   const { decodeLiteral } = await import("../../types/codec.ts");
   const { fromLiteral } = await import("../../types/literal.ts");
   const { unpackIo } = await import("../../types/offload.ts");
   const row = getRuntime().store.getAction(runName, action);
   if (!row) throw new ActionNotFoundError(`Action "${action}" does not exist in run "${runName}". See: flyte get run ${runName}`);
   const dec = async (b: Uint8Array | null) => (b ? fromLiteral(await unpackIo(decodeLiteral(b))) : undefined);
-  return { inputs: await dec(row.inputs), outputs: await dec(row.outputs) };
+  return { inputs: await dec(row.inputs), outputs: await dec(row.outputs), ...(row.interface ? { interface: row.interface } : {}) };
 }

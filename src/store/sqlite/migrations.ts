@@ -105,4 +105,10 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX cache_by_task ON cache_entries (task_name);
     `,
   },
+  {
+    version: 2,
+    name: "action-interface",
+    // The JSON schema of a task's inputs/output, kept beside the stored values so they can be shown and re-typed later.
+    sql: `ALTER TABLE actions ADD COLUMN interface TEXT;`,
+  },
 ];

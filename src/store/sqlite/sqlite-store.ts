@@ -33,7 +33,7 @@ const ACTION_COLS: Record<keyof ActionRow, string> = {
   runName: "run_name", name: "name", parent: "parent", taskName: "task_name", shortName: "short_name", group: "group_name",
   phase: "phase", cacheHit: "cache_hit", recovered: "recovered", inputsHash: "inputs_hash", inputs: "inputs",
   outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at", endedAt: "ended_at",
-  reportUri: "report_uri", attemptCount: "attempt_count",
+  reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface",
 };
 
 function toDb(key: string, v: unknown): unknown {
@@ -61,6 +61,7 @@ function actionFromDb(r: Row): ActionRow {
     inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), error: parse<ErrorRecord>(r.error),
     createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
     reportUri: (r.report_uri as string | null) ?? null, attemptCount: r.attempt_count as number,
+    interface: parse(r.interface),
   };
 }
 
@@ -245,7 +246,7 @@ export class SqliteStore implements RunStore {
   upsertAction(row: ActionRow): void {
     const keys = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
     const sql = `INSERT OR REPLACE INTO actions (${keys.map((k) => ACTION_COLS[k]).join(",")}) VALUES (${keys.map(() => "?").join(",")})`;
-    const values = keys.map((k) => (k === "error" ? json(row.error) : toDb(k, row[k])));
+    const values = keys.map((k) => (k === "error" || k === "interface" ? json(row[k]) : toDb(k, row[k])));
     this.write(() => this.stmt(sql).run(...values));
   }
 
@@ -253,7 +254,7 @@ export class SqliteStore implements RunStore {
     const keys = Object.keys(patch) as (keyof ActionRow)[];
     if (keys.length === 0) return;
     const sql = `UPDATE actions SET ${keys.map((k) => `${ACTION_COLS[k]} = ?`).join(", ")} WHERE run_name = ? AND name = ?`;
-    const values = keys.map((k) => (k === "error" ? json(patch.error) : toDb(k, patch[k])));
+    const values = keys.map((k) => (k === "error" || k === "interface" ? json(patch[k]) : toDb(k, patch[k])));
     this.write(() => this.stmt(sql).run(...values, runName, name));
   }
 
