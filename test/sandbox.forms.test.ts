@@ -2,7 +2,7 @@
  * env.sandbox.orchestrator: the three forms produce real tasks that run as actions, and tasks called from
  * inside the sandbox become child actions (concurrently with Promise.all, or through flyteMap).
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";
 import { TaskEnvironment, run } from "flyte-ts";
 import { RuntimeUserError, ValidationError } from "flyte-ts/errors";
@@ -137,6 +137,15 @@ describe("the three forms", () => {
       return Date.now();
     });
     await expect(probe()).rejects.toThrow('"Date.now" is not available in the sandbox');
+  });
+});
+
+describe("types", () => {
+  it("infer inputs and output from the function, or from the code-string schemas", () => {
+    expectTypeOf(bare).toEqualTypeOf<SandboxedTaskTemplate<{ n: number }, number>>();
+    expectTypeOf(decorated).toEqualTypeOf<SandboxedTaskTemplate<{ xs: number[] }, { total: number; count: number }>>();
+    expectTypeOf(fromCode).toEqualTypeOf<CodeTaskTemplate<{ x: number; y: number }, number>>();
+    expectTypeOf(env.sandbox.orchestrator("1", { name: "typesOnly", inputs: z.object({ s: z.string() }) })).toEqualTypeOf<CodeTaskTemplate<{ s: string }, undefined>>();
   });
 });
 
