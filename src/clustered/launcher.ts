@@ -19,7 +19,7 @@ import type { TaskContext } from "../run/context.ts";
 import type { ClusteredTaskEnvironment } from "./clustered-task-environment.ts";
 import { pinnedMasterPort } from "./jobset.ts";
 import { assignLocalGpus, looksLikePortInUse, pickMasterPort } from "./local-host.ts";
-import { ProcessGroup, killPids, type Member } from "./process-group.ts";
+import { ProcessGroup, killStrays, type Member } from "./process-group.ts";
 import {
   ENV_DIR, ENV_GROUP, ENV_PARENT_PID, prepareGroupDir, rankCommand, readOutput, readRankErrors, readRankPids, writeSpec, type RankContext,
 } from "./rank-protocol.ts";
@@ -135,7 +135,7 @@ export async function launchLocal(task: TaskTemplate, cluster: ClusteredTaskEnvi
         write("stderr", `[clustered] ${failure.message.split("\n")[0]}; restarting the process group (restart ${k} of ${starts - 1}).\n`);
       } finally {
         await group.stop();
-        killPids(readRankPids(gdir));
+        killStrays(readRankPids(gdir), `${ENV_DIR}=${dir}`);
         release();
       }
     }

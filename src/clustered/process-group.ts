@@ -6,6 +6,7 @@
  * its owner's pid, so neither a crash of this process nor of a rank leaves orphans behind.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 export interface MemberExit {
   code: number | null;
@@ -23,8 +24,6 @@ export interface Member {
   readonly node: number;
   readonly child: ChildProcess;
   exit?: MemberExit;
-  /** Whether it exited after `stop()` was called (so its failure is fallout, not a cause). */
-  stoppedByUs: boolean;
   readonly stderrTail: string[];
 }
 
@@ -73,14 +72,10 @@ export class ProcessGroup {
     installExitHook();
   }
 
-  get stopping(): boolean {
-    return this.#stopping;
-  }
-
   /** Starts one member. Call for every member before awaiting `outcome`. */
   start(label: string, command: string, args: string[], env: NodeJS.ProcessEnv, meta: { rank?: number; node: number }): Member {
     const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    const m: Member = { label, node: meta.node, child, stoppedByUs: false, stderrTail: [], ...(meta.rank !== undefined ? { rank: meta.rank } : {}) };
+    const m: Member = { label, node: meta.node, child, stderrTail: [], ...(meta.rank !== undefined ? { rank: meta.rank } : {}) };
     this.members.push(m);
     live.add(m);
     for (const stream of ["stdout", "stderr"] as const) {
@@ -107,7 +102,6 @@ export class ProcessGroup {
     const onExit = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
       if (m.exit) return;
       m.exit = { code, signal, time: Date.now(), ...(spawnError ? { spawnError } : {}) };
-      m.stoppedByUs = this.#stopping;
       live.delete(m);
       // Whatever the member started dies with it (a finished rank must not leave a trainer running).
       signalGroup(m, "SIGKILL");
@@ -140,7 +134,9 @@ export class ProcessGroup {
 
   #onClose(): void {
     if (++this.#closed < this.members.length) return;
-    this.#settle(this.#first ? { ok: false, first: this.#first } : { ok: true });
+    // A group stopped from outside (abort) has no first failure, but it did not succeed either.
+    const failed = this.#first ?? this.members.find((m) => m.exit?.spawnError !== undefined || m.exit?.code !== 0);
+    this.#settle(failed ? { ok: false, first: failed } : { ok: true });
   }
 
   /** SIGTERM every member's process group, SIGKILL what is left after the grace period; resolves when all exited. */
@@ -156,13 +152,19 @@ export class ProcessGroup {
   }
 }
 
-/** SIGKILLs pids (e.g. ranks under torchrun that reported their pid) that are still alive. */
-export function killPids(pids: readonly number[]): void {
+/**
+ * SIGKILLs the processes among `pids` whose environment contains `marker` (e.g. `FLYTE_CLUSTERED_DIR=<dir>`):
+ * ranks started by torchrun are not our children, and checking the environment guarantees that a pid the
+ * system has meanwhile reused for an unrelated process is left alone. Needs /proc (Linux); elsewhere the
+ * ranks' own owner watch is the safety net.
+ */
+export function killStrays(pids: readonly number[], marker: string): void {
   for (const pid of pids) {
     try {
-      process.kill(pid, "SIGKILL");
+      const environ = readFileSync(`/proc/${pid}/environ`, "latin1");
+      if (environ.split("\0").includes(marker)) process.kill(pid, "SIGKILL");
     } catch {
-      // already gone
+      // gone, not ours to read, or no /proc
     }
   }
 }
