@@ -438,6 +438,14 @@ export abstract class TaskTemplate<I = any, O = any> {
       }
       return (await scope.submit(this, inputs)) as O;
     }
+    return this.callOutsideRun(inputs);
+  }
+
+  /**
+   * What calling the task does outside any run: validate, `forward()`, validate the output. Templates whose body
+   * must not run directly in-process (sandboxed orchestrators) override it.
+   */
+  protected async callOutsideRun(inputs: unknown): Promise<O> {
     const parsed = await this.validateInputs(inputs);
     const out = await this.forward(parsed);
     return this.validateOutput(out);

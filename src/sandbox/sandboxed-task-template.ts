@@ -69,6 +69,12 @@ export class SandboxedTaskTemplate<I = any, O = any> extends TaskTemplate<I, O> 
     return this.fn(inputs);
   }
 
+  /** Outside a run an orchestrator still runs in the sandbox (§13); `forward()` keeps its direct meaning. */
+  protected override async callOutsideRun(inputs: unknown): Promise<O> {
+    const parsed = await this.validateInputs(inputs);
+    return this.validateOutput(await this.execute(parsed));
+  }
+
   /**
    * The tasks the code may call, by bare name: the environment's tasks (read now, so tasks defined after
    * the orchestrator are included) and `sandboxTasks`; an entry of `tasks` with the same FQN replaces the
@@ -142,21 +148,3 @@ function withSourcePolicy(cache: Cache, code: string): Cache {
   });
 }
 
-/*
- * Outside a run, calling a task runs `forward()` (§2.3); an orchestrator must still run in the sandbox there.
- * TaskTemplate dispatches calls through a private symbol method, found here by its description, so
- * only that one path is redirected and `forward()` keeps its documented meaning.
- */
-const CALL = Object.getOwnPropertySymbols(TaskTemplate.prototype).find((s) => s.description === "flyte-ts.call");
-if (CALL) {
-  const base = (TaskTemplate.prototype as unknown as Record<symbol, (this: TaskTemplate, inputs: unknown) => Promise<unknown>>)[CALL]!;
-  Object.defineProperty(SandboxedTaskTemplate.prototype, CALL, {
-    configurable: true,
-    writable: true,
-    value: async function (this: SandboxedTaskTemplate, inputs: unknown): Promise<unknown> {
-      if (currentActionScope()) return base.call(this, inputs);
-      const parsed = await this.validateInputs(inputs);
-      return this.validateOutput(await this.execute(parsed));
-    },
-  });
-}

@@ -147,6 +147,7 @@ export function registerRunCommands(program: Command): void {
     .option("--label <k=v...>", "label on the run")
     .option("--max-action-concurrency <n>", "actions running at once (0 = unlimited)")
     .option("--local", "run in this process (the default on the embedded backend)")
+    .option("-f, --follow", "wait for the run, streaming its actions and logs (always on for local runs)")
     .option("-q, --quiet", "no live tree, plain progress lines")
     .allowUnknownOption(true)
     .allowExcessArguments(true)
