@@ -222,7 +222,9 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
   const { task } = req;
   const queuedAt = Date.now();
   const attemptAbort = new AbortController();
-  const signal = AbortSignal.any([run.abort.signal, attemptAbort.signal]);
+  // Not AbortSignal.any: each composite it makes stays alive until the event loop turns (WeakRef), which a
+  // fan-out of trivial tasks never lets happen before the run ends.
+  const signal = run.attemptSignal(attemptAbort);
   const timers: NodeJS.Timeout[] = [];
   const fail = (e: Error) => attemptAbort.abort(e);
   const maxQueued = (task.timeout.maxQueuedTime ?? 0) * 1000;
@@ -241,6 +243,7 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     await raceSignal(run.semaphore.acquire(signal), signal);
   } catch (e) {
     timers.forEach(clearTimeout);
+    run.releaseAttempt(attemptAbort);
     throw signal.reason ?? e;
   }
   try {
@@ -313,6 +316,7 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     }
   } finally {
     timers.forEach(clearTimeout);
+    run.releaseAttempt(attemptAbort);
     flushLogSink(sink);
     releaseEnv?.();
     cleanupSecrets?.();

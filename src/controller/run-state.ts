@@ -63,6 +63,8 @@ export class RunState {
   readonly actions = new Map<string, ActionState>();
   readonly sequencer = new ActionSequencer();
   readonly abort = new AbortController();
+  /** Controllers of the attempts in flight, aborted together with the run. */
+  readonly #attempts = new Set<AbortController>();
   readonly semaphore: Semaphore;
   /** Secret values resolved in this run; redacted from logs and errors. */
   readonly secretValues = new Set<string>();
@@ -85,6 +87,10 @@ export class RunState {
     readonly offload: boolean,
   ) {
     this.semaphore = new Semaphore(options.maxActionConcurrency);
+    this.abort.signal.addEventListener("abort", () => {
+      for (const a of this.#attempts) a.abort(this.abort.signal.reason);
+      this.#attempts.clear();
+    }, { once: true });
     this.finished = new Promise((r) => (this.resolveFinished = r));
   }
 
@@ -93,6 +99,18 @@ export class RunState {
     let out = text;
     for (const v of this.secretValues) if (v.length >= 3) out = out.split(v).join("****");
     return out;
+  }
+
+  /** The signal of an attempt: aborted by its own controller (timeouts) or when the run is aborted. */
+  attemptSignal(attempt: AbortController): AbortSignal {
+    if (this.abort.signal.aborted) attempt.abort(this.abort.signal.reason);
+    else this.#attempts.add(attempt);
+    return attempt.signal;
+  }
+
+  /** Forgets a finished attempt (see `attemptSignal`). */
+  releaseAttempt(attempt: AbortController): void {
+    this.#attempts.delete(attempt);
   }
 
   /** The blob key prefix of an action: `<project>/<domain>/<run>/<action>`. */
