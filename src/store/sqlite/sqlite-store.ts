@@ -1,9 +1,10 @@
 /**
  * The embedded metadata store: one SQLite file in WAL mode.
  *
- * Writes are queued and committed together once per event-loop tick in a single transaction, so
- * persisting thousands of actions costs a handful of fsyncs instead of one per row; every read flushes
- * the queue first, so a process always reads its own writes. A crash loses at most the current tick.
+ * Writes are queued and committed together once per event-loop tick (or every MAX_QUEUED_WRITES writes)
+ * in a single transaction, so persisting thousands of actions costs a handful of fsyncs instead of one per
+ * row; every read flushes the queue first, so a process always reads its own writes. A crash loses at most
+ * the current tick.
  */
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
@@ -15,6 +16,9 @@ import type {
 } from "../store.ts";
 
 type Row = Record<string, unknown>;
+
+/** Writes queued in one tick beyond which they are committed at once (bounds memory and what a crash loses). */
+const MAX_QUEUED_WRITES = 20_000;
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 const parse = <T>(v: unknown): T | null => (typeof v === "string" ? (JSON.parse(v) as T) : null);
@@ -143,6 +147,16 @@ export class SqliteStore implements RunStore {
   private write(op: () => void): void {
     if (this.#failure) throw this.#failure;
     this.#queue.push(op);
+    if (this.#queue.length >= MAX_QUEUED_WRITES) {
+      // A run of trivial tasks can go on for seconds without the event loop turning (every await resolves
+      // at once), so the per-tick flush would hold all its writes in memory until the run ends.
+      try {
+        this.flush();
+      } catch {
+        // Recorded in #failure and rethrown to the next caller, as for the per-tick flush.
+      }
+      return;
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => {
