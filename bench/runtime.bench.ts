@@ -52,8 +52,12 @@ const fmt = (x: number, digits = 0) => x.toLocaleString("en-US", { minimumFracti
 const ms = (x: number) => (x >= 100 ? `${fmt(x)} ms` : x >= 1 ? `${fmt(x, 1)} ms` : `${fmt(x * 1000)} µs`);
 const mb = (bytes: number) => `${fmt(bytes / (1024 * 1024))} MB`;
 
+/** State dirs made by this module, removed when `benchRuntime` ends (each holds a store of 10k+ actions). */
+const roots: string[] = [];
+
 async function freshRuntime(): Promise<string> {
   const root = mkdtempSync(join(tmpdir(), "bench-"));
+  roots.push(root);
   await init({ root });
   return root;
 }
@@ -286,6 +290,7 @@ export async function benchRuntime(): Promise<BenchRow[]> {
     }
   }
   rows.push({ name: "machine load average (1 min) at the end", value: loadavg()[0]!.toFixed(2) });
+  for (const root of roots.splice(0)) rmSync(root, { recursive: true, force: true });
   return rows;
 }
 
