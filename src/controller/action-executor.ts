@@ -9,18 +9,16 @@ import {
 } from "../errors.ts";
 import { actionScopeStorage, currentActionScope, type ActionScope } from "../internal/action-scope.ts";
 import { withIoScope } from "../io/io-scope.ts";
-import { Report } from "../report/report.ts";
 import type { ActionPhase, ActionRow } from "../store/store.ts";
 import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
 import { fromLiteral, toLiteral, type Literal } from "../types/literal.ts";
 import { packIo, unpackIo } from "../types/offload.ts";
-import { ROOT_ACTION } from "./action-id.ts";
-import { cacheKey, cacheVersion, inputsHash, interfaceSchemas } from "./cache-key.ts";
+import { cacheKey, inputsHash, interfaceSchemas } from "./cache-key.ts";
 import { leaseEnv } from "./env-lease.ts";
 import { flushLogSink, withLogSink, type LogSink } from "./log-capture.ts";
 import type { RunState } from "./run-state.ts";
 import { resolveSecrets } from "./secrets.ts";
-import { makeTraceHost } from "./trace-host.ts";
+import { AttemptContext } from "./attempt-context.ts";
 
 /** Identical concurrent executions of `serialize: true` caches, process-wide: key → settled output. */
 const serialized = new Map<string, Promise<Literal>>();
@@ -65,13 +63,19 @@ export interface ActionRequest {
 /** Runs (or replays) one action and resolves to its decoded output; rejects with its re-created error. */
 export async function executeAction(run: RunState, req: ActionRequest): Promise<unknown> {
   const existing = run.actions.get(req.name);
-  if (existing?.row.phase === "succeeded" && existing.output !== undefined) return fromLiteral(await unpackIo(existing.output));
+  if (existing?.row.phase === "succeeded") {
+    // A re-executed parent calling a child that already succeeded: its recorded output is the answer.
+    const outputs = run.store.getAction(run.name, req.name)?.outputs;
+    if (outputs) return fromLiteral(await unpackIo(decodeLiteral(outputs)));
+  }
   if (existing?.done && (existing.row.phase === "running" || existing.row.phase === "queued")) {
     return existing.done;
   }
   const done = runAction(run, req, existing?.row);
   const state = run.actions.get(req.name)!;
   state.done = done;
+  // A settled promise keeps its value alive; drop it once the action has finished.
+  done.then(() => (state.done = undefined), () => (state.done = undefined));
   return done;
 }
 
@@ -106,8 +110,9 @@ async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | un
     if (output !== undefined) row.outputs = encodeLiteral(output);
     run.store.upsertAction(row);
     run.event(row, Math.max(0, row.attemptCount - 1));
-    const state = run.actions.get(req.name)!;
-    if (output !== undefined) state.output = output;
+    // The store has the values now; keeping them here too would grow memory with every finished action.
+    row.inputs = null;
+    row.outputs = null;
   };
 
   // A succeeded action of the run we recover from, with the same inputs, is reused as is.
@@ -238,7 +243,6 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
   let releaseEnv: (() => void) | undefined;
   let cleanupSecrets: (() => void) | undefined;
   const sink = makeSink(run, req.name, attempt, task.shortName);
-  const report = new Report(req.name);
   try {
     await raceSignal(run.semaphore.acquire(signal), signal);
   } catch (e) {
@@ -265,28 +269,10 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     releaseEnv = leaseEnv({ ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env }, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
     run.sequencer.resetParent(req.name);
 
-    const baseDir = run.blobStore.uriFor(`${run.options.project}/${run.options.domain}/${run.name}`);
-    const reportHost = {
-      report,
-      enabled: task.report,
-      flush: async () => {
-        if (!task.report) return;
-        const put = await run.blobStore.put(`${key}/report.html`, Buffer.from(run.redact(report.getFinalReport())));
-        row.reportUri = put.uri;
-        run.store.updateAction(run.name, req.name, { reportUri: put.uri });
-      },
-    };
-    const context = {
-      action: { name: req.name, runName: run.name, project: run.options.project, domain: run.options.domain },
-      actionName: req.name, runName: run.name, attempt,
-      version: task.cache.isEnabled() ? cacheVersion(task) : req.name === ROOT_ACTION ? "na" : "",
-      rawDataPath: run.rawDataPrefix, runBaseDir: baseDir, mode: run.options.mode, customContext: Object.freeze({ ...req.customContext }),
-      report, checkpoints: { previous: attempt > 0 ? `${baseDir}/${req.name}/_flytecheckpoints/${attempt - 1}` : null, current: `${baseDir}/${req.name}/_flytecheckpoints/${attempt}` },
-      group: req.group, runStartTime: new Date(run.startedAt), signal, inputPath: `${baseDir}/${req.name}/inputs`,
-      outputPath: `${baseDir}/${req.name}/outputs`, codeBundle: null, imageCache: {}, data: {} as Record<string, unknown>,
-      _reportHost: reportHost, _secrets: secrets.byId,
-      _trace: makeTraceHost(run, req.name, attempt),
-    };
+    const context = new AttemptContext(run, task, req.name, attempt, req.group, Object.freeze({ ...req.customContext }), signal, secrets.byId, (uri) => {
+      row.reportUri = uri;
+      run.store.updateAction(run.name, req.name, { reportUri: uri });
+    });
     const scope: ActionScope = {
       submit: (t, i) => submitChild(run, req.name, t as TaskTemplate, i),
       inTrace: false, group: null, customContext: context.customContext, context,
@@ -304,12 +290,12 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     );
     try {
       const out = await raceSignal(body, signal);
-      await reportHost.flush();
+      await context.flushReport();
       attemptRow.phase = "succeeded";
       return out;
     } catch (e) {
       const err = signal.aborted && signal.reason instanceof Error ? signal.reason : e;
-      await reportHost.flush().catch(() => undefined);
+      await context.flushReport().catch(() => undefined);
       attemptRow.phase = err instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
       attemptRow.error = redactRecord(run, errorToRecord(err));
       throw err;

@@ -115,8 +115,9 @@ export class LocalController implements Controller {
       await executeAction(run, {
         name: ROOT_ACTION, parent: null, task, inputs, lit, inputsHash: inputsHash(lit), group: null, customContext: run.options.customContext,
       });
-      const root = run.actions.get(ROOT_ACTION)!;
-      store.updateRun(key, { phase: "succeeded", endedAt: Date.now(), outputs: root.row.outputs });
+      // Finished rows keep no values in memory; the root's output is read back from the store.
+      const outputs = store.getAction(run.name, ROOT_ACTION)?.outputs ?? null;
+      store.updateRun(key, { phase: "succeeded", endedAt: Date.now(), outputs });
     } catch (e) {
       const root = run.actions.get(ROOT_ACTION)?.row;
       const error = root?.error ?? errorToRecord(e);

@@ -12,11 +12,10 @@ import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
 import { ActionSequencer } from "./action-id.ts";
 
 export interface ActionState {
+  /** The action's row; its input/output bytes are dropped once written to the store. */
   row: ActionRow;
-  /** Output literal (packed) of a succeeded action. */
-  output?: Literal;
   /** Settles when the current execution ends. */
-  done?: Promise<unknown>;
+  done?: Promise<unknown> | undefined;
 }
 
 export interface RecoveredAction {
@@ -111,6 +110,12 @@ export class RunState {
   /** Forgets a finished attempt (see `attemptSignal`). */
   releaseAttempt(attempt: AbortController): void {
     this.#attempts.delete(attempt);
+  }
+
+  #baseDir: string | undefined;
+  /** URI under which this run's action data lives. */
+  get baseDir(): string {
+    return (this.#baseDir ??= this.blobStore.uriFor(`${this.options.project}/${this.options.domain}/${this.name}`));
   }
 
   /** The blob key prefix of an action: `<project>/<domain>/<run>/<action>`. */

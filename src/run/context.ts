@@ -58,7 +58,9 @@ export function ctx(): TaskContext | null {
   const c = currentActionScope()?.context as TaskContext | undefined;
   if (!c) return null;
   const group = currentActionScope()!.group;
-  return group === c.group ? c : { ...c, group };
+  if (group === c.group) return c;
+  // Inside group(): the same context with the group replaced (getters still read the real object).
+  return new Proxy(c, { get: (target, p) => (p === "group" ? group : Reflect.get(target, p, target)) });
 }
 
 /** @internal The full context, or a NotInTaskContextError naming `what`. */
