@@ -39,6 +39,8 @@ const sleep = (ms: number, signal: AbortSignal) =>
 
 /** Submits a task call made inside an attempt of `parent`. */
 export async function submitChild(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
+  const gate = run.admit();
+  if (gate) await gate;
   const group = currentActionScope()?.group ?? null;
   const inputs = await task.validateInputs(rawInputs);
   const lit = await toLiteral(inputs, { taskName: task.name, direction: "input" });

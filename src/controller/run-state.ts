@@ -58,6 +58,9 @@ export class Semaphore {
   }
 }
 
+/** Child submissions admitted per event-loop turn (see RunState.admit). */
+const ADMIT_PER_TICK = 256;
+
 export class RunState {
   readonly actions = new Map<string, ActionState>();
   readonly sequencer = new ActionSequencer();
@@ -70,6 +73,9 @@ export class RunState {
   /** Succeeded actions of the `recoverFrom` run, by name. */
   recovered = new Map<string, RecoveredAction>();
   readonly startedAt = Date.now();
+  #admitted = 0;
+  readonly #admissionQueue: Array<() => void> = [];
+  #admissionScheduled = false;
   finished!: Promise<void>;
   resolveFinished!: () => void;
 
@@ -91,6 +97,35 @@ export class RunState {
       this.#attempts.clear();
     }, { once: true });
     this.finished = new Promise((r) => (this.resolveFinished = r));
+  }
+
+  /**
+   * Admits at most ADMIT_PER_TICK child submissions per event-loop turn; later ones wait (as a small closure)
+   * for the next turn. A fan-out of quick tasks otherwise runs entirely in microtasks: the event loop would not
+   * turn until the run ends (no heartbeat, abort polling or per-tick store commit), and every call would hold
+   * a full attempt (context, signal, frames) at once. Returns undefined when the call may go ahead now.
+   */
+  admit(): Promise<void> | undefined {
+    if (this.#admitted < ADMIT_PER_TICK && this.#admissionQueue.length === 0) {
+      this.#admitted++;
+      this.#scheduleAdmission();
+      return undefined;
+    }
+    const p = new Promise<void>((resolve) => this.#admissionQueue.push(resolve));
+    this.#scheduleAdmission();
+    return p;
+  }
+
+  #scheduleAdmission(): void {
+    if (this.#admissionScheduled) return;
+    this.#admissionScheduled = true;
+    setImmediate(() => {
+      this.#admissionScheduled = false;
+      const next = this.#admissionQueue.splice(0, ADMIT_PER_TICK);
+      this.#admitted = next.length;
+      for (const go of next) go();
+      if (this.#admissionQueue.length > 0 || this.#admitted > 0) this.#scheduleAdmission();
+    });
   }
 
   /** Replaces secret values in text that is about to be stored or shown. */

@@ -257,19 +257,56 @@ export class SqliteStore implements RunStore {
     });
   }
 
+  /**
+   * Action and attempt writes are coalesced per row until the batch commits: a quick action is queued,
+   * started and finished within one tick, and that becomes one statement instead of three.
+   */
+  readonly #pendingActions = new Map<string, { full?: Map<string, unknown>; patch?: Map<string, unknown> }>();
+  readonly #pendingAttempts = new Map<string, unknown[]>();
+
+  private actionColumns(o: Partial<ActionRow>): Map<string, unknown> {
+    const cols = new Map<string, unknown>();
+    for (const k of Object.keys(o) as (keyof ActionRow)[]) {
+      cols.set(ACTION_COLS[k], k === "error" || k === "interface" ? json(o[k]) : toDb(k, o[k]));
+    }
+    return cols;
+  }
+
+  private queueAction(runName: string, name: string, full: Map<string, unknown> | undefined, patch: Map<string, unknown> | undefined): void {
+    const key = `${runName}\u0000${name}`;
+    const pending = this.#pendingActions.get(key);
+    if (pending) {
+      if (full) {
+        pending.full = full;
+        pending.patch = undefined;
+      } else if (patch) {
+        const target = pending.full ?? (pending.patch ??= new Map());
+        for (const [c, v] of patch) target.set(c, v);
+      }
+      return;
+    }
+    this.#pendingActions.set(key, { full, patch });
+    this.write(() => {
+      const p = this.#pendingActions.get(key);
+      this.#pendingActions.delete(key);
+      if (!p) return;
+      if (p.full) {
+        const cols = [...p.full.keys()];
+        this.stmt(`INSERT OR REPLACE INTO actions (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`).run(...p.full.values());
+      } else if (p.patch && p.patch.size > 0) {
+        const cols = [...p.patch.keys()];
+        this.stmt(`UPDATE actions SET ${cols.map((c) => `${c} = ?`).join(", ")} WHERE run_name = ? AND name = ?`).run(...p.patch.values(), runName, name);
+      }
+    });
+  }
+
   upsertAction(row: ActionRow): void {
-    const keys = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
-    const sql = `INSERT OR REPLACE INTO actions (${keys.map((k) => ACTION_COLS[k]).join(",")}) VALUES (${keys.map(() => "?").join(",")})`;
-    const values = keys.map((k) => (k === "error" || k === "interface" ? json(row[k]) : toDb(k, row[k])));
-    this.write(() => this.stmt(sql).run(...values));
+    this.queueAction(row.runName, row.name, this.actionColumns(row), undefined);
   }
 
   updateAction(runName: string, name: string, patch: Partial<ActionRow>): void {
-    const keys = Object.keys(patch) as (keyof ActionRow)[];
-    if (keys.length === 0) return;
-    const sql = `UPDATE actions SET ${keys.map((k) => `${ACTION_COLS[k]} = ?`).join(", ")} WHERE run_name = ? AND name = ?`;
-    const values = keys.map((k) => (k === "error" || k === "interface" ? json(patch[k]) : toDb(k, patch[k])));
-    this.write(() => this.stmt(sql).run(...values, runName, name));
+    if (Object.keys(patch).length === 0) return;
+    this.queueAction(runName, name, undefined, this.actionColumns(patch));
   }
 
   getAction(runName: string, name: string): ActionRow | undefined {
@@ -284,10 +321,16 @@ export class SqliteStore implements RunStore {
   }
 
   upsertAttempt(row: AttemptRow): void {
+    const key = `${row.runName}\u0000${row.action}\u0000${row.attempt}`;
     const values = [row.runName, row.action, row.attempt, row.phase, row.startedAt, row.endedAt, json(row.error)];
-    this.write(() =>
-      this.stmt("INSERT OR REPLACE INTO attempts (run_name, action, attempt, phase, started_at, ended_at, error) VALUES (?,?,?,?,?,?,?)").run(...values),
-    );
+    const queued = this.#pendingAttempts.has(key);
+    this.#pendingAttempts.set(key, values);
+    if (queued) return;
+    this.write(() => {
+      const v = this.#pendingAttempts.get(key);
+      this.#pendingAttempts.delete(key);
+      if (v) this.stmt("INSERT OR REPLACE INTO attempts (run_name, action, attempt, phase, started_at, ended_at, error) VALUES (?,?,?,?,?,?,?)").run(...v);
+    });
   }
 
   listAttempts(runName: string, action?: string): AttemptRow[] {
