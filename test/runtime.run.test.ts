@@ -521,6 +521,24 @@ describe("run-level env vars", () => {
   });
 });
 
+describe("wide fan-outs", () => {
+  it("let the event loop turn (timers, heartbeats) while thousands of quick children run", async () => {
+    const leafy = env.task(async function leafy({ i }: { i: number }) {
+      return i;
+    });
+    const wide = env.task(async function wide({ n }: { n: number }) {
+      return (await Promise.all(Array.from({ length: n }, (_, i) => leafy({ i })))).length;
+    });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 0);
+    const r = await run(wide, { n: 3000 });
+    expect(await r.outputs()).toBe(3000);
+    clearInterval(timer);
+    expect(ticks).toBeGreaterThan(3);
+    expect((await r.details()).root.children).toHaveLength(3000);
+  });
+});
+
 describe("the store on disk", () => {
   it("keeps everything under <root>/.flyte", () => {
     expect(existsSync(join(root, ".flyte", "flyte.db"))).toBe(true);
