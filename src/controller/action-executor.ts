@@ -12,7 +12,7 @@ import { withIoScope } from "../io/io-scope.ts";
 import type { ActionPhase, ActionRow } from "../store/store.ts";
 import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
 import { fromLiteral, toLiteral, type Literal } from "../types/literal.ts";
-import { packIo, unpackIo } from "../types/offload.ts";
+import { packIoBytes, unpackIo } from "../types/offload.ts";
 import { cacheKey, inputsHash, interfaceSchemas } from "./cache-key.ts";
 import { leaseEnv } from "./env-lease.ts";
 import { flushLogSink, withLogSink, type LogSink } from "./log-capture.ts";
@@ -21,7 +21,7 @@ import { resolveSecrets } from "./secrets.ts";
 import { AttemptContext } from "./attempt-context.ts";
 
 /** Identical concurrent executions of `serialize: true` caches, process-wide: key → settled output. */
-const serialized = new Map<string, Promise<Literal>>();
+const serialized = new Map<string, Promise<Packed>>();
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -102,14 +102,11 @@ async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | un
   const row = newRow(run, req, prev);
   run.actions.set(req.name, { row });
   const key = run.actionKey(req.name);
-  const packedInputs = await withIoScope({ blobStore: run.blobStore, rawDataPrefix: run.rawDataPrefix }, () =>
-    packIo(req.lit, { maxInlineIoBytes: task.maxInlineIoBytes, offload: run.offload, blobKey: `${key}/inputs`, taskName: task.name, direction: "input" }),
-  );
-  row.inputs = encodeLiteral(packedInputs);
+  row.inputs = (await pack(run, task, req.lit, `${key}/inputs`, "input")).bytes;
 
-  const finish = async (phase: ActionPhase, output: Literal | undefined, error: ErrorRecord | null, extra: Partial<ActionRow> = {}) => {
+  const finish = async (phase: ActionPhase, output: Packed | undefined, error: ErrorRecord | null, extra: Partial<ActionRow> = {}) => {
     Object.assign(row, { phase, error, endedAt: Date.now(), ...extra });
-    if (output !== undefined) row.outputs = encodeLiteral(output);
+    if (output !== undefined) row.outputs = output.bytes;
     run.store.upsertAction(row);
     run.event(row, Math.max(0, row.attemptCount - 1));
     // The store has the values now; keeping them here too would grow memory with every finished action.
@@ -121,10 +118,10 @@ async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | un
   const forced = run.options.forceRerunActions.includes(req.name) || (req.parent !== null && isForcedDescendant(run, req.parent));
   const rec = run.recovered.get(req.name);
   if (rec && rec.inputsHash === req.inputsHash && rec.outputs && !forced) {
-    const output = decodeLiteral(rec.outputs);
+    const output = { literal: decodeLiteral(rec.outputs), bytes: rec.outputs };
     row.startedAt = Date.now();
     await finish("succeeded", output, null, { recovered: true });
-    return fromLiteral(await unpackIo(output));
+    return fromLiteral(await unpackIo(output.literal));
   }
 
   const cacheOn = task.cache.isEnabled() && !run.options.disableRunCache;
@@ -132,10 +129,10 @@ async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | un
   if (ckey && task.cache.behavior === "auto" && !run.options.overwriteCache) {
     const hit = run.store.getCache(ckey);
     if (hit) {
-      const output = decodeLiteral(hit.outputs);
+      const output = { literal: decodeLiteral(hit.outputs), bytes: hit.outputs };
       row.startedAt = Date.now();
       await finish("succeeded", output, null, { cacheHit: true });
-      return fromLiteral(await unpackIo(output));
+      return fromLiteral(await unpackIo(output.literal));
     }
     const pending = task.cache.serialize ? serialized.get(ckey) : undefined;
     if (pending) {
@@ -143,24 +140,24 @@ async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | un
       if (output !== undefined) {
         row.startedAt = Date.now();
         await finish("succeeded", output, null, { cacheHit: true });
-        return fromLiteral(await unpackIo(output));
+        return fromLiteral(await unpackIo(output.literal));
       }
     }
   }
 
   run.store.upsertAction(row);
   run.event(row, 0);
-  let settle: ((v: Literal | undefined) => void) | undefined;
+  let settle: ((v: Packed | undefined) => void) | undefined;
   if (ckey && task.cache.serialize) {
-    serialized.set(ckey, new Promise<Literal>((resolve, reject) => (settle = (v) => (v === undefined ? reject(new Error("failed")) : resolve(v)))));
+    serialized.set(ckey, new Promise<Packed>((resolve, reject) => (settle = (v) => (v === undefined ? reject(new Error("failed")) : resolve(v)))));
     serialized.get(ckey)!.catch(() => undefined);
   }
   try {
     const output = await attemptLoop(run, req, row, key);
-    if (ckey) run.store.putCache({ key: ckey, taskName: task.name, outputs: encodeLiteral(output), createdAt: Date.now(), runName: run.name, action: req.name });
+    if (ckey) run.store.putCache({ key: ckey, taskName: task.name, outputs: output.bytes, createdAt: Date.now(), runName: run.name, action: req.name });
     await finish("succeeded", output, null);
     settle?.(output);
-    return fromLiteral(await unpackIo(output));
+    return fromLiteral(await unpackIo(output.literal));
   } catch (e) {
     settle?.(undefined);
     const record = redactRecord(run, errorToRecord(e));
@@ -170,6 +167,21 @@ async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | un
   } finally {
     if (ckey && task.cache.serialize) serialized.delete(ckey);
   }
+}
+
+/** A literal as stored: the literal itself (or its offloaded reference) and its encoding. */
+interface Packed {
+  literal: Literal;
+  bytes: Uint8Array;
+}
+
+/** Encodes a value's literal once; only one above maxInlineIoBytes goes through offloading (or is refused). */
+async function pack(run: RunState, task: TaskTemplate, lit: Literal, blobKey: string, direction: "input" | "output"): Promise<Packed> {
+  const bytes = encodeLiteral(lit);
+  if (bytes.byteLength <= task.maxInlineIoBytes) return { literal: lit, bytes };
+  return withIoScope({ blobStore: run.blobStore, rawDataPrefix: run.rawDataPrefix }, () =>
+    packIoBytes(lit, { maxInlineIoBytes: task.maxInlineIoBytes, offload: run.offload, blobKey, taskName: task.name, direction }),
+  );
 }
 
 function isForcedDescendant(run: RunState, parent: string): boolean {
@@ -185,7 +197,7 @@ function redactRecord(run: RunState, r: ErrorRecord): ErrorRecord {
 }
 
 /** Attempts until success, a non-retryable error, or the retry budgets are spent (API.md §6). */
-async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, key: string): Promise<Literal> {
+async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, key: string): Promise<Packed> {
   const { task } = req;
   const deadlineMs = (task.timeout.deadline ?? 0) * 1000;
   const deadlineAt = deadlineMs > 0 ? Date.now() + deadlineMs : Infinity;
@@ -225,7 +237,7 @@ const deadlineError = (task: TaskTemplate, ms: number) =>
   new TaskTimeoutError(`Task "${task.name}" exceeded its deadline of ${ms / 1000}s across all attempts. Raise timeout.deadline or make the task faster.`, { bound: "deadline" });
 
 /** One attempt: context, env/secrets, log capture, the body raced against timeouts and abort. */
-async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key: string, attempt: number, deadlineAt: number): Promise<Literal> {
+async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key: string, attempt: number, deadlineAt: number): Promise<Packed> {
   const { task } = req;
   const queuedAt = Date.now();
   const attemptAbort = new AbortController();
@@ -286,7 +298,7 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
           const raw = await task.post(await task.execute(req.inputs));
           const out = await task.validateOutput(raw);
           const lit = await toLiteral(out, { taskName: task.name, direction: "output" });
-          return packIo(lit, { maxInlineIoBytes: task.maxInlineIoBytes, offload: run.offload, blobKey: `${key}/outputs`, taskName: task.name, direction: "output" });
+          return pack(run, task, lit, `${key}/outputs`, "output");
         }),
       ),
     );
