@@ -16,7 +16,7 @@ import { packIoBytes, unpackIo } from "../types/offload.ts";
 import { cacheKey, inputsHash, interfaceSchemas } from "./cache-key.ts";
 import { leaseEnv } from "./env-lease.ts";
 import { flushLogSink, withLogSink, type LogSink } from "./log-capture.ts";
-import type { RunState } from "./run-state.ts";
+import type { ActionState, RunState } from "./run-state.ts";
 import { resolveSecrets } from "./secrets.ts";
 import { AttemptContext } from "./attempt-context.ts";
 
@@ -65,15 +65,15 @@ export interface ActionRequest {
 /** Runs (or replays) one action and resolves to its decoded output; rejects with its re-created error. */
 export async function executeAction(run: RunState, req: ActionRequest): Promise<unknown> {
   const existing = run.actions.get(req.name);
-  if (existing?.row.phase === "succeeded") {
+  if (existing?.phase === "succeeded") {
     // A re-executed parent calling a child that already succeeded: its recorded output is the answer.
     const outputs = run.store.getAction(run.name, req.name)?.outputs;
     if (outputs) return fromLiteral(await unpackIo(decodeLiteral(outputs)));
   }
-  if (existing?.done && (existing.row.phase === "running" || existing.row.phase === "queued")) {
+  if (existing?.done && (existing.phase === "running" || existing.phase === "queued")) {
     return existing.done;
   }
-  const done = runAction(run, req, existing?.row);
+  const done = runAction(run, req, existing);
   const state = run.actions.get(req.name)!;
   state.done = done;
   // A settled promise keeps its value alive; drop it once the action has finished.
@@ -88,7 +88,7 @@ function creationTime(): number {
   return lastCreated;
 }
 
-function newRow(run: RunState, req: ActionRequest, prev: ActionRow | undefined): ActionRow {
+function newRow(run: RunState, req: ActionRequest, prev: ActionState | undefined): ActionRow {
   return {
     runName: run.name, name: req.name, parent: req.parent, taskName: req.task.name, shortName: req.task.shortName, group: req.group,
     phase: "queued", cacheHit: false, recovered: false, inputsHash: req.inputsHash, inputs: null, outputs: null, error: null,
@@ -97,10 +97,11 @@ function newRow(run: RunState, req: ActionRequest, prev: ActionRow | undefined):
   };
 }
 
-async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | undefined): Promise<unknown> {
+async function runAction(run: RunState, req: ActionRequest, prev: ActionState | undefined): Promise<unknown> {
   const { task } = req;
   const row = newRow(run, req, prev);
-  run.actions.set(req.name, { row });
+  const state: ActionState = { row, phase: "queued", parent: req.parent, attemptCount: row.attemptCount, createdAt: row.createdAt, error: null };
+  run.actions.set(req.name, state);
   const key = run.actionKey(req.name);
   row.inputs = (await pack(run, task, req.lit, `${key}/inputs`, "input")).bytes;
 
@@ -109,9 +110,8 @@ async function runAction(run: RunState, req: ActionRequest, prev: ActionRow | un
     if (output !== undefined) row.outputs = output.bytes;
     run.store.upsertAction(row);
     run.event(row, Math.max(0, row.attemptCount - 1));
-    // The store has the values now; keeping them here too would grow memory with every finished action.
-    row.inputs = null;
-    row.outputs = null;
+    // The store has the record now; keep only what replay, recovery and abort need.
+    Object.assign(state, { row: undefined, phase, attemptCount: row.attemptCount, error });
   };
 
   // A succeeded action of the run we recover from, with the same inputs, is reused as is.
@@ -185,7 +185,7 @@ async function pack(run: RunState, task: TaskTemplate, lit: Literal, blobKey: st
 }
 
 function isForcedDescendant(run: RunState, parent: string): boolean {
-  for (let p: string | null = parent; p; p = run.actions.get(p)?.row.parent ?? null) {
+  for (let p: string | null = parent; p; p = run.actions.get(p)?.parent ?? null) {
     if (run.options.forceRerunActions.includes(p)) return true;
   }
   return false;

@@ -119,7 +119,7 @@ export class LocalController implements Controller {
       const outputs = store.getAction(run.name, ROOT_ACTION)?.outputs ?? null;
       store.updateRun(key, { phase: "succeeded", endedAt: Date.now(), outputs });
     } catch (e) {
-      const root = run.actions.get(ROOT_ACTION)?.row;
+      const root = run.actions.get(ROOT_ACTION);
       const error = root?.error ?? errorToRecord(e);
       const phase: ActionPhase = run.abort.signal.aborted ? "aborted" : (root?.phase && isTerminal(root.phase) ? root.phase : "failed");
       try {
@@ -168,12 +168,14 @@ export class LocalController implements Controller {
     const now = Date.now();
     const error = errorToRecord(new ActionAbortedError(`Run "${run.name}" was aborted: ${reason}`));
     for (const a of run.actions.values()) {
-      if (!isTerminal(a.row.phase)) {
-        a.row.phase = "aborted";
-        a.row.endedAt = now;
-        a.row.error = error;
-        this.#o.store.updateAction(run.name, a.row.name, { phase: "aborted", endedAt: now, error });
-        run.event(a.row, Math.max(0, a.row.attemptCount - 1));
+      const row = a.row;
+      if (row && !isTerminal(row.phase)) {
+        row.phase = "aborted";
+        row.endedAt = now;
+        row.error = error;
+        Object.assign(a, { phase: "aborted", error });
+        this.#o.store.updateAction(run.name, row.name, { phase: "aborted", endedAt: now, error });
+        run.event(row, Math.max(0, row.attemptCount - 1));
       }
     }
     this.#o.store.updateRun({ project: run.options.project, domain: run.options.domain, name: run.name }, { phase: "aborted", endedAt: now, error, abortRequested: reason });

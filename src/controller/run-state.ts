@@ -6,18 +6,27 @@
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
-import type { RunStore, ActionRow } from "../store/store.ts";
+import type { RunStore, ActionRow, ActionPhase } from "../store/store.ts";
+import type { ErrorRecord } from "../errors.ts";
 import type { Literal } from "../types/literal.ts";
 import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
 import { ActionSequencer } from "./action-id.ts";
 
+/**
+ * What the run remembers of an action. While it executes, `row` is the full record; once it has finished the
+ * row is dropped (the store has it) and only what replay, recovery and abort need is kept, because a run of
+ * 100,000 actions would otherwise hold 100,000 rows.
+ */
 export interface ActionState {
-  /** The action's row; its input/output bytes are dropped once written to the store. */
-  row: ActionRow;
+  row: ActionRow | undefined;
+  phase: ActionPhase;
+  parent: string | null;
+  attemptCount: number;
+  createdAt: number;
+  error: ErrorRecord | null;
   /** Settles when the current execution ends. */
   done?: Promise<unknown> | undefined;
 }
-
 export interface RecoveredAction {
   inputsHash: string;
   outputs: Uint8Array | null;
