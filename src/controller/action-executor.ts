@@ -45,7 +45,7 @@ export async function submitChild(run: RunState, parent: string, task: TaskTempl
   const inputs = await task.validateInputs(rawInputs);
   const lit = await toLiteral(inputs, { taskName: task.name, direction: "input" });
   const ih = inputsHash(lit);
-  const name = run.sequencer.next(parent, task.name, ih, group);
+  const name = run.childName(parent, task.name, ih, group);
   const customContext = currentActionScope()?.customContext ?? run.options.customContext;
   const out = await executeAction(run, { name, parent, task, inputs, lit, inputsHash: ih, group, customContext });
   return out;
@@ -92,7 +92,7 @@ function newRow(run: RunState, req: ActionRequest, prev: ActionState | undefined
   return {
     runName: run.name, name: req.name, parent: req.parent, taskName: req.task.name, shortName: req.task.shortName, group: req.group,
     phase: "queued", cacheHit: false, recovered: false, inputsHash: req.inputsHash, inputs: null, outputs: null, error: null,
-    createdAt: prev?.createdAt ?? creationTime(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
+    createdAt: creationTime(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
     interface: interfaceSchemas(req.task),
   };
 }
@@ -100,7 +100,7 @@ function newRow(run: RunState, req: ActionRequest, prev: ActionState | undefined
 async function runAction(run: RunState, req: ActionRequest, prev: ActionState | undefined): Promise<unknown> {
   const { task } = req;
   const row = newRow(run, req, prev);
-  const state: ActionState = { row, phase: "queued", parent: req.parent, attemptCount: row.attemptCount, createdAt: row.createdAt, error: null };
+  const state: ActionState = { row, phase: "queued", parent: req.parent, attemptCount: row.attemptCount, error: null, epoch: prev?.epoch ?? 0, done: undefined };
   run.actions.set(req.name, state);
   const key = run.actionKey(req.name);
   row.inputs = (await pack(run, task, req.lit, `${key}/inputs`, "input")).bytes;
@@ -281,7 +281,7 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     const secrets = resolveSecrets(run, task);
     cleanupSecrets = secrets.cleanup;
     releaseEnv = leaseEnv({ ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env }, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
-    run.sequencer.resetParent(req.name);
+    run.beginAttempt(req.name);
 
     const context = new AttemptContext(run, task, req.name, attempt, req.group, Object.freeze({ ...req.customContext }), signal, secrets.byId, (uri) => {
       row.reportUri = uri;

@@ -10,7 +10,7 @@ import type { RunStore, ActionRow, ActionPhase } from "../store/store.ts";
 import type { ErrorRecord } from "../errors.ts";
 import type { Literal } from "../types/literal.ts";
 import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
-import { ActionSequencer } from "./action-id.ts";
+import { actionName } from "./action-id.ts";
 
 /**
  * What the run remembers of an action. While it executes, `row` is the full record; once it has finished the
@@ -22,8 +22,9 @@ export interface ActionState {
   phase: ActionPhase;
   parent: string | null;
   attemptCount: number;
-  createdAt: number;
   error: ErrorRecord | null;
+  /** The parent attempt that last called it (see RunState.childName). */
+  epoch: number;
   /** Settles when the current execution ends. */
   done?: Promise<unknown> | undefined;
 }
@@ -72,7 +73,9 @@ const ADMIT_PER_TICK = 256;
 
 export class RunState {
   readonly actions = new Map<string, ActionState>();
-  readonly sequencer = new ActionSequencer();
+  /** Current attempt of each action that has children, as a run-wide counter (see childName). */
+  readonly #attemptEpochs = new Map<string, number>();
+  #epochs = 0;
   readonly abort = new AbortController();
   /** Controllers of the attempts in flight, aborted together with the run. */
   readonly #attempts = new Set<AbortController>();
@@ -135,6 +138,30 @@ export class RunState {
       for (const go of next) go();
       if (this.#admissionQueue.length > 0 || this.#admitted > 0) this.#scheduleAdmission();
     });
+  }
+
+  /** A new attempt of `action` starts: its calls are numbered afresh, so identical calls replay earlier children. */
+  beginAttempt(action: string): void {
+    this.#attemptEpochs.set(action, ++this.#epochs);
+  }
+
+  /**
+   * Names a call of `taskName` with `inputsHash` in `group` made by the current attempt of `parent`, and claims
+   * the name for that attempt. The sequence number of identical calls (see action-id.ts) is found from the
+   * actions themselves: the first `seq` whose name this attempt has not claimed yet. This needs no per-call
+   * counter table, which for a wide fan-out would be as large as the run.
+   */
+  childName(parent: string, taskName: string, inputsHash: string, group: string | null): string {
+    const epoch = this.#attemptEpochs.get(parent) ?? 0;
+    for (let seq = 1; ; seq++) {
+      const name = actionName(parent, taskName, inputsHash, seq, group);
+      const state = this.actions.get(name);
+      if (state?.epoch === epoch) continue;
+      if (state) state.epoch = epoch;
+      // Every field is set here (done too), so all states share one compact shape.
+      else this.actions.set(name, { row: undefined, phase: "queued", parent, attemptCount: 0, error: null, epoch, done: undefined });
+      return name;
+    }
   }
 
   /** Replaces secret values in text that is about to be stored or shown. */

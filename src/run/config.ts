@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import { createRequire } from "node:module";
+import type { z as Z } from "zod";
 import { InitializationError } from "../errors.ts";
 
 export interface InitOptions {
@@ -50,26 +50,32 @@ export interface ResolvedConfig {
   configFile?: string;
 }
 
-const LEVEL = z.enum(["debug", "info", "warn", "error"]);
-const MODE = z.enum(["local", "remote", "hybrid"]);
-const S3 = z.strictObject({ region: z.string().optional(), endpoint: z.string().optional(), forcePathStyle: z.boolean().optional() });
+// zod and yaml are loaded only when a config file exists: most runs have none, and zod alone costs ~12 MB.
+const load = createRequire(import.meta.url);
 
-const FILE_SCHEMA = z.strictObject({
-  backend: z.enum(["embedded", "cluster"]).optional(),
-  project: z.string().optional(),
-  domain: z.string().optional(),
-  run: z.strictObject({ mode: MODE.optional(), maxActionConcurrency: z.number().int().min(0).optional() }).optional(),
-  store: z.strictObject({ stateDir: z.string().optional(), databaseUrl: z.string().optional() }).optional(),
-  storage: z.strictObject({ url: z.string().optional(), s3: S3.optional(), rawDataPath: z.string().optional() }).optional(),
-  image: z.strictObject({ builder: z.enum(["docker", "buildah"]).optional(), registry: z.string().optional() }).optional(),
-  images: z.record(z.string(), z.string()).optional(),
-  execution: z.strictObject({ systemRetries: z.number().int().min(0).optional() }).optional(),
-  io: z.strictObject({ offload: z.boolean().optional() }).optional(),
-  secrets: z.strictObject({ backend: z.enum(["local", "env", "kubernetes"]).optional() }).optional(),
-  ui: z.strictObject({ url: z.string().optional() }).optional(),
-  logging: z.strictObject({ level: LEVEL.optional() }).optional(),
-});
-export type ConfigFile = z.infer<typeof FILE_SCHEMA>;
+function buildFileSchema(z: typeof Z) {
+  const LEVEL = z.enum(["debug", "info", "warn", "error"]);
+  const MODE = z.enum(["local", "remote", "hybrid"]);
+  const S3 = z.strictObject({ region: z.string().optional(), endpoint: z.string().optional(), forcePathStyle: z.boolean().optional() });
+  return z.strictObject({
+    backend: z.enum(["embedded", "cluster"]).optional(),
+    project: z.string().optional(),
+    domain: z.string().optional(),
+    run: z.strictObject({ mode: MODE.optional(), maxActionConcurrency: z.number().int().min(0).optional() }).optional(),
+    store: z.strictObject({ stateDir: z.string().optional(), databaseUrl: z.string().optional() }).optional(),
+    storage: z.strictObject({ url: z.string().optional(), s3: S3.optional(), rawDataPath: z.string().optional() }).optional(),
+    image: z.strictObject({ builder: z.enum(["docker", "buildah"]).optional(), registry: z.string().optional() }).optional(),
+    images: z.record(z.string(), z.string()).optional(),
+    execution: z.strictObject({ systemRetries: z.number().int().min(0).optional() }).optional(),
+    io: z.strictObject({ offload: z.boolean().optional() }).optional(),
+    secrets: z.strictObject({ backend: z.enum(["local", "env", "kubernetes"]).optional() }).optional(),
+    ui: z.strictObject({ url: z.string().optional() }).optional(),
+    logging: z.strictObject({ level: LEVEL.optional() }).optional(),
+  });
+}
+let fileSchema: ReturnType<typeof buildFileSchema> | undefined;
+
+export type ConfigFile = Z.infer<ReturnType<typeof buildFileSchema>>;
 
 /** §17 lookup: explicit path → FLYTE_CONFIG → ./.flyte/config.yaml walking up → ~/.flyte/config.yaml. */
 export function findConfigFile(explicit?: string, cwd = process.cwd()): string | undefined {
@@ -96,11 +102,12 @@ export function findConfigFile(explicit?: string, cwd = process.cwd()): string |
 export function loadConfigFile(file: string): ConfigFile {
   let raw: unknown;
   try {
-    raw = parseYaml(readFileSync(file, "utf8")) ?? {};
+    raw = (load("yaml") as typeof import("yaml")).parse(readFileSync(file, "utf8")) ?? {};
   } catch (e) {
     throw new InitializationError(`Config file ${file} is not valid YAML: ${(e as Error).message}`, { cause: e, code: "BadConfig" });
   }
-  const r = FILE_SCHEMA.safeParse(raw);
+  fileSchema ??= buildFileSchema((load("zod") as { z: typeof Z }).z);
+  const r = fileSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const at = issue.path.join(".");

@@ -14,7 +14,6 @@
  * ```
  * @module
  */
-import { z } from "zod";
 import type { CacheRequest } from "../authoring/cache.ts";
 import { checkKeys, isPlainObject, show } from "../authoring/options.ts";
 import type { RetryStrategy } from "../authoring/retry-strategy.ts";
@@ -244,10 +243,8 @@ function inputsSchema(inputs: unknown, at: string): { schema: SchemaLike; names:
   return { schema: objectSchema(fields as Record<string, SchemaLike>), names: Object.keys(fields) };
 }
 
-/** One object schema from per-input schemas: zod's when they are all zod, else a small Standard Schema. */
+/** One object schema from per-input schemas (any Standard Schema vendor; no library is loaded for it). */
 function objectSchema(fields: Record<string, SchemaLike>): SchemaLike {
-  const all = Object.values(fields);
-  if (all.every((s) => s["~standard"].vendor === "zod" && "_zod" in s)) return z.object(fields as unknown as z.ZodRawShape);
   const jsonSchema = () => ({
     type: "object",
     properties: Object.fromEntries(Object.entries(fields).map(([k, s]) => [k, schemaToJsonSchema(s) ?? {}])),
