@@ -521,6 +521,28 @@ describe("run-level env vars", () => {
   });
 });
 
+describe("identical calls", () => {
+  it("are distinct actions, and a retried parent replays them instead of running them again", async () => {
+    let childRuns = 0;
+    let parentAttempts = 0;
+    const same = env.task(async function sameInputs({ x }: { x: number }) {
+      childRuns++;
+      return x + childRuns;
+    });
+    const repeats = env.task({ retries: 1 }, async function repeats() {
+      parentAttempts++;
+      const out = await Promise.all([same({ x: 1 }), same({ x: 1 }), same({ x: 1 })]);
+      if (parentAttempts === 1) throw new Error("retry the parent");
+      return out.sort();
+    });
+    const r = await run(repeats);
+    expect(await r.outputs()).toEqual([2, 3, 4]);
+    expect(childRuns).toBe(3);
+    const names = (await r.details()).root.children.map((c) => c.name);
+    expect(new Set(names).size).toBe(3);
+  });
+});
+
 describe("wide fan-outs", () => {
   it("let the event loop turn (timers, heartbeats) while thousands of quick children run", async () => {
     const leafy = env.task(async function leafy({ i }: { i: number }) {

@@ -76,6 +76,8 @@ export class RunState {
   /** Current attempt of each action that has children, as a run-wide counter (see childName). */
   readonly #attemptEpochs = new Map<string, number>();
   #epochs = 0;
+  /** Last sequence number of calls made more than once by one parent attempt (only those get an entry). */
+  readonly #repeats = new Map<string, { epoch: number; seq: number }>();
   readonly abort = new AbortController();
   /** Controllers of the attempts in flight, aborted together with the run. */
   readonly #attempts = new Set<AbortController>();
@@ -153,10 +155,15 @@ export class RunState {
    */
   childName(parent: string, taskName: string, inputsHash: string, group: string | null): string {
     const epoch = this.#attemptEpochs.get(parent) ?? 0;
-    for (let seq = 1; ; seq++) {
+    // Repeated identical calls remember their last number, so the Nth one does not try N names.
+    const repeatKey = `${parent}\u0000${taskName}:${inputsHash}:${group ?? ""}`;
+    const last = this.#repeats.get(repeatKey);
+    let seq = last && last.epoch === epoch ? last.seq + 1 : 1;
+    for (;; seq++) {
       const name = actionName(parent, taskName, inputsHash, seq, group);
       const state = this.actions.get(name);
       if (state?.epoch === epoch) continue;
+      if (seq > 1) this.#repeats.set(repeatKey, { epoch, seq });
       if (state) state.epoch = epoch;
       // Every field is set here (done too), so all states share one compact shape.
       else this.actions.set(name, { row: undefined, phase: "queued", parent, attemptCount: 0, error: null, epoch, done: undefined });
