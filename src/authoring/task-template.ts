@@ -428,15 +428,17 @@ export abstract class TaskTemplate<I = any, O = any> {
   }
 
   /** The dispatch behind `task(inputs)`. */
-  async [CALL](inputs: unknown): Promise<O> {
+  // Not an async function: a wide fan-out keeps every pending call alive, and a suspended frame per call
+  // would cost more than the promise the submission already returns.
+  [CALL](inputs: unknown): Promise<O> {
     const scope = currentActionScope();
     if (scope) {
       if (scope.inTrace) {
-        throw new TraceDoesNotAllowNestedTasksError(
+        return Promise.reject(new TraceDoesNotAllowNestedTasksError(
           `Task "${this.name}" was called inside a trace(). Traces cannot start child actions; call ${this.taskName}.forward(...) to run it inline, or move the call out of the trace.`,
-        );
+        ));
       }
-      return (await scope.submit(this, inputs)) as O;
+      return scope.submit(this, inputs) as Promise<O>;
     }
     return this.callOutsideRun(inputs);
   }

@@ -38,17 +38,21 @@ const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 /** Submits a task call made inside an attempt of `parent`. */
-export async function submitChild(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
+export function submitChild(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
+  // Calls past this turn's admission budget wait as a promise reaction, not a suspended async frame: a
+  // Promise.all of 100,000 calls holds all of them at once.
   const gate = run.admit();
-  if (gate) await gate;
+  return gate ? gate.then(() => submitAdmitted(run, parent, task, rawInputs)) : submitAdmitted(run, parent, task, rawInputs);
+}
+
+async function submitAdmitted(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
   const group = currentActionScope()?.group ?? null;
   const inputs = await task.validateInputs(rawInputs);
   const lit = await toLiteral(inputs, { taskName: task.name, direction: "input" });
   const ih = inputsHash(lit);
   const name = run.childName(parent, task.name, ih, group);
   const customContext = currentActionScope()?.customContext ?? run.options.customContext;
-  const out = await executeAction(run, { name, parent, task, inputs, lit, inputsHash: ih, group, customContext });
-  return out;
+  return executeAction(run, { name, parent, task, inputs, lit, inputsHash: ih, group, customContext });
 }
 
 export interface ActionRequest {
