@@ -8,7 +8,6 @@ import type { BlobStore } from "../io/blob-store.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
 import type { RunStore, ActionRow, ActionPhase } from "../store/store.ts";
 import type { ErrorRecord } from "../errors.ts";
-import type { Literal } from "../types/literal.ts";
 import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
 import { actionName } from "./action-id.ts";
 
