@@ -78,6 +78,22 @@ describe("the store file", () => {
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/);
   });
 
+  it("a store locked by another process gives a message naming the file", () => {
+    const root = mkdtempSync(join(tmpdir(), "flyte-locked-"));
+    expect(flyte(root, ["get", "runs"]).code).toBe(0);
+    const db = new Database(join(root, ".flyte", "flyte.db"));
+    db.exec("BEGIN EXCLUSIVE");
+    db.prepare("INSERT INTO cache_entries (key, task_name, outputs, created_at) VALUES ('k', 't', x'00', 1)").run();
+    try {
+      const r = flyte(root, ["run", join(REPO, "examples/quickstart.ts"), "main", "-q"]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/StoreError: The store .*flyte\.db is locked by another process \(database is locked\)\. Wait for it to finish, or stop the other flyte process/);
+    } finally {
+      db.exec("ROLLBACK");
+      db.close();
+    }
+  });
+
   it("records its schema version and refuses a newer one", () => {
     const root = mkdtempSync(join(tmpdir(), "flyte-schema-"));
     expect(flyte(root, ["get", "runs"]).code).toBe(0);
