@@ -1,6 +1,8 @@
 /**
  * The live view of a run: a tree of actions with phase, duration, attempt and cache hit. On a TTY it is
- * redrawn in place (log lines are printed above it); otherwise each phase change is one plain line.
+ * redrawn in place (log lines are printed above it); otherwise each phase change is one plain line, until a run
+ * has more than PLAIN_DETAIL_LIMIT actions: from then on only failures, retries and the root get a line, plus a
+ * progress summary every few seconds, so a 10,000-action fan-out does not print 30,000 lines into a CI log.
  */
 import type { ActionEvent } from "../../controller/controller.ts";
 import { rawWrite } from "../../controller/log-capture.ts";
@@ -10,6 +12,8 @@ const ICON: Record<string, string> = {
   queued: "·", waiting_for_resources: "·", initializing: "·", running: "▶", succeeded: "✔", failed: "✖", aborted: "■", timed_out: "⏱",
 };
 const MAX_LINES = 30;
+const PLAIN_DETAIL_LIMIT = 200;
+const SUMMARY_EVERY_MS = 2000;
 
 export class ActionTree {
   readonly #actions = new Map<string, ActionEvent>();
@@ -21,7 +25,8 @@ export class ActionTree {
 
   constructor(tty: boolean) {
     this.#tty = tty;
-    if (tty) this.#timer = setInterval(() => this.redraw(), 120);
+    this.#timer = tty ? setInterval(() => this.redraw(), 120) : setInterval(() => this.#summary(), SUMMARY_EVERY_MS);
+    this.#timer.unref();
   }
 
   update(e: ActionEvent): void {
@@ -31,8 +36,17 @@ export class ActionTree {
       const key = `${e.phase}:${e.attempt}`;
       if (this.#lastPhase.get(e.action) === key) return;
       this.#lastPhase.set(e.action, key);
-      rawWrite("stdout", `${this.#line(e, "")}\n`);
+      const detailed = this.#order.length <= PLAIN_DETAIL_LIMIT || e.parent === null || e.attempt > 0 || ["failed", "timed_out", "aborted"].includes(e.phase);
+      if (detailed) rawWrite("stdout", `${this.#line(e, "")}\n`);
     }
+  }
+
+  /** One line of counts per phase (plain mode, large runs only). */
+  #summary(): void {
+    if (this.#order.length <= PLAIN_DETAIL_LIMIT) return;
+    const counts = new Map<string, number>();
+    for (const e of this.#actions.values()) counts.set(e.phase, (counts.get(e.phase) ?? 0) + 1);
+    rawWrite("stdout", `… ${this.#order.length} actions: ${[...counts].map(([p, n]) => `${n} ${p}`).join(", ")}\n`);
   }
 
   /** Prints a captured log line without breaking the tree. */
@@ -94,6 +108,7 @@ export class ActionTree {
 
   stop(): void {
     if (this.#timer) clearInterval(this.#timer);
-    this.redraw();
+    if (this.#tty) this.redraw();
+    else this.#summary();
   }
 }
