@@ -96,6 +96,17 @@ describe("flyte run", () => {
   });
 });
 
+describe("plain progress for large runs", () => {
+  it("prints per-action lines for the first 200 actions, then a summary", () => {
+    const dir = mkdtempSync(join(tmpdir(), "flyte-wide-"));
+    writeFileSync(join(dir, "gate"), "");
+    const r = flyte(root, ["run", FIXTURE, "fanout", "--n", "300", "--dir", dir, "--fast", "999", "-q"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/… 301 actions: 301 succeeded/);
+    expect((r.stdout.match(/succeeded\s+step /g) ?? []).length).toBeLessThanOrEqual(200);
+  });
+});
+
 describe("flyte get", () => {
   it("lists runs and shows a run's tree, io and logs", () => {
     const r = flyte(root, ["run", FIXTURE, "fanout", "--n", "2", "--dir", root, "--fast", "9", "--name", "listed", "-q"]);
