@@ -96,6 +96,31 @@ describe("flyte run", () => {
   });
 });
 
+describe("usage mistakes name the flag and the accepted form", () => {
+  it("rejects malformed flags with exit 2", () => {
+    const env = flyte(root, ["run", FIXTURE, "fails", "--why", "x", "--env", "NOEQUALS"]);
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/--env expects KEY=VALUE, got "NOEQUALS"/);
+    const file = flyte(root, ["run", FIXTURE, "fails", "--inputs-file", join(root, "missing.json")]);
+    expect(file.code).toBe(2);
+    expect(file.stderr).toMatch(/--inputs-file .*missing.json could not be read as a JSON object/);
+    const label = flyte(root, ["get", "runs", "--with-label", "oops"]);
+    expect(label.code).toBe(2);
+    expect(label.stderr).toMatch(/--with-label expects k=v, got "oops"/);
+    const both = flyte(root, ["secret", "create", "k", "--value", "v", "--from-file", "f"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/Give either --value or --from-file, not both/);
+    const gen = mkdtempSync(join(tmpdir(), "flyte-gen2-"));
+    expect(flyte(gen, ["gen", "config"]).code).toBe(0);
+    const again = flyte(gen, ["gen", "config"]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/\.flyte\/config\.yaml already exists. Pass --force to overwrite it/);
+    const unknownCmd = flyte(root, ["rnu"]);
+    expect(unknownCmd.code).toBe(2);
+    expect(unknownCmd.stderr).toMatch(/unknown command 'rnu'/);
+  });
+});
+
 describe("plain progress for large runs", () => {
   it("prints per-action lines for the first 200 actions, then a summary", () => {
     const dir = mkdtempSync(join(tmpdir(), "flyte-wide-"));
