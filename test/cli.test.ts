@@ -115,6 +115,16 @@ describe("usage mistakes name the flag and the accepted form", () => {
     const again = flyte(gen, ["gen", "config"]);
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/\.flyte\/config\.yaml already exists. Pass --force to overwrite it/);
+    const style = flyte(root, ["run", FIXTURE, "fails", "--why", "x", "--copy-style", "weird"]);
+    expect(style.code).toBe(2);
+    expect(style.stderr).toMatch(/--copy-style must be loaded_modules, all or none, got "weird"/);
+    const remote = flyte(root, ["run", FIXTURE, "fails", "--why", "x", "--remote"]);
+    expect(remote.code).toBe(1);
+    expect(remote.stderr).toMatch(/mode "remote" needs the cluster backend/);
+    const dry = flyte(root, ["run", FIXTURE, "typed", "--x", "2", "--tags", "a", "--cfg", '{"k":1}', "--dry-run", "--name", "dry-one"]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/Dry run: task fixture-plain.typed with inputs .* is valid; no run was created/);
+    expect(flyte(root, ["get", "run", "dry-one"]).code).toBe(1);
     const unknownCmd = flyte(root, ["rnu"]);
     expect(unknownCmd.code).toBe(2);
     expect(unknownCmd.stderr).toMatch(/unknown command 'rnu'/);

@@ -148,6 +148,11 @@ export function registerRunCommands(program: Command): void {
     .option("--max-action-concurrency <n>", "actions running at once (0 = unlimited)")
     .option("--local", "run in this process (the default on the embedded backend)")
     .option("-f, --follow", "wait for the run, streaming its actions and logs (always on for local runs)")
+    .option("--remote", "run on the cluster backend (not available in this version)")
+    .option("--queue <name>", "queue for the run's actions")
+    .option("--raw-data-path <uri>", "where offloaded data and files of this run go")
+    .option("--copy-style <style>", "code bundling: loaded_modules, all or none")
+    .option("--dry-run", "validate the task, inputs and options, then stop without creating a run")
     .option("-q, --quiet", "no live tree, plain progress lines")
     .allowUnknownOption(true)
     .allowExcessArguments(true)
@@ -176,6 +181,20 @@ export function registerRunCommands(program: Command): void {
       if (opts.recoverFrom) ctxOpts.recoverFrom = opts.recoverFrom as string;
       if (opts.overwriteCache) ctxOpts.overwriteCache = true;
       if (opts.maxActionConcurrency !== undefined) ctxOpts.maxActionConcurrency = Number(opts.maxActionConcurrency);
+      if (opts.remote) ctxOpts.mode = "remote";
+      if (opts.queue) ctxOpts.queue = opts.queue as string;
+      if (opts.rawDataPath) ctxOpts.rawDataPath = opts.rawDataPath as string;
+      if (opts.copyStyle !== undefined) {
+        const style = opts.copyStyle as string;
+        if (!["loaded_modules", "all", "none"].includes(style)) throw new UsageError(`--copy-style must be loaded_modules, all or none, got ${JSON.stringify(style)}.`);
+        ctxOpts.copyStyle = style as RunContextOptions["copyStyle"];
+      }
+      if (opts.dryRun) {
+        const checked = await task.validateInputs(inputs);
+        await withRunContext({ ...ctxOpts, dryRun: true }).run(task as TaskTemplate<unknown, unknown>, checked);
+        process.stdout.write(`Dry run: task ${task.name} with inputs ${formatValue(checked)} is valid; no run was created.\n`);
+        return;
+      }
       const r = await withRunContext(ctxOpts).run(task as TaskTemplate<unknown, unknown>, inputs);
       process.stderr.write(`Run ${r.name} started${r.url ? ` (${r.url})` : ""}\n`);
       process.exitCode = await followRun(r, { quiet: Boolean(opts.quiet), json: g.outputFormat === "json" });
