@@ -1,17 +1,26 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync, createWriteStream } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, createWriteStream } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { finished } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { RuntimeUserError, StoreError, ValidationError } from "../errors.ts";
 import { fromLiteral, toLiteral } from "../types/literal.ts";
 import { File } from "./file.ts";
 import { currentIoScope, withIoScope } from "./io-scope.ts";
 import { LocalBlobStore } from "./local-blob-store.ts";
 
-const tmp = (p = "flyte-file-"): string => mkdtempSync(path.join(os.tmpdir(), p));
+const made: string[] = [];
+// Some tests move hundreds of MiB; the temp dirs go when the file's tests end.
+const tmp = (p = "flyte-file-"): string => {
+  const d = mkdtempSync(path.join(os.tmpdir(), p));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 const sha = (s: string | Buffer): string => createHash("sha256").update(s).digest("hex");
 function localFile(content: string | Buffer, name = "data.txt"): string {
   const p = path.join(tmp(), name);
@@ -66,6 +75,7 @@ describe("File", () => {
       for await (const c of await f.open()) text += String(c);
       expect(text).toBe("line1\nline2\n");
       const d1 = await f.download();
+      made.push(path.dirname(d1));
       expect(path.basename(d1)).toBe("lines.txt");
       expect(readFileSync(d1, "utf8")).toBe("line1\nline2\n");
       const target = path.join(tmp(), "copy.txt");
@@ -158,6 +168,7 @@ describe("File", () => {
         const f = await File.fromLocal(p);
         const out = await File.fromExisting(f.path).download();
         expect(statSync(out).size).toBe(size);
+        made.push(path.dirname(out));
       });
     } finally {
       clearInterval(timer);
