@@ -36,6 +36,17 @@ describe("flyte run", () => {
     expect(got.stdout).toMatch(/Inputs: \{\s+data: 'File\(file:\/\/.*data.csv\)'\s+\}/);
   });
 
+  it("keeps the JSON schema of a typed task's interface beside its values", () => {
+    const r = flyte(root, ["run", FIXTURE, "typed", "--x", "1", "--tags", "a", "--cfg", '{"k":2}', "--name", "typed-schema", "-q"]);
+    expect(r.code).toBe(0);
+    const a = JSON.parse(flyte(root, ["get", "action", "typed-schema", "a0", "--output-format", "json"]).stdout) as {
+      inputs: unknown; interface: { inputs: { type: string; properties: Record<string, unknown> } };
+    };
+    expect(a.inputs).toEqual({ x: 1, tags: ["a"], cfg: { k: 2 } });
+    expect(a.interface.inputs.type).toBe("object");
+    expect(Object.keys(a.interface.inputs.properties)).toEqual(["x", "tags", "cfg", "loud"]);
+  });
+
   it("--help on a task lists its inputs", () => {
     const r = flyte(root, ["run", FIXTURE, "typed", "--help"]);
     expect(r.code).toBe(0);

@@ -472,6 +472,21 @@ describe("logs and reports", () => {
     expect(only1).toEqual(["attempt 2 says hi", "to stderr"]);
   });
 
+  it("logs({ follow: true }) streams lines while the run goes on and ends with it", async () => {
+    const chatty = env.task(async function chatty() {
+      for (let i = 0; i < 3; i++) {
+        console.log(`tick ${i}`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      return 3;
+    });
+    const r = await run(chatty);
+    const seen: string[] = [];
+    for await (const l of r.logs({ follow: true })) seen.push(l.message);
+    expect(seen).toEqual(["tick 0", "tick 1", "tick 2"]);
+    expect(await r.phase()).toBe("succeeded");
+  });
+
   it("logs() before any attempt started throws LogsNotYetAvailableError", async () => {
     const hold = env.task({ timeout: { maxQueuedTime: 5 } }, async function heldBack() {
       return 1;
