@@ -83,7 +83,8 @@ export class LocalController implements Controller {
       throw new RunAlreadyExistsError(`A run named "${o.name}" already exists in ${o.project}/${o.domain}. Choose another name, or omit it to get a generated one.`);
     }
     const rawDataPrefix = o.rawDataPath ?? this.#o.rawDataPath;
-    const emit = (e: ActionEvent) => this.#listeners.forEach((l) => l(e));
+    const deliver = (e: ActionEvent) => this.#listeners.forEach((l) => l(e));
+    const emit = () => (this.#listeners.size > 0 ? deliver : undefined);
     const run = new RunState(o.name, task, o, store, this.#o.blobStore, this.#o.secrets, rawDataPrefix, emit, this.#o.systemRetries, this.#o.offload);
     const now = Date.now();
     store.createRun({

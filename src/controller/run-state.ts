@@ -100,7 +100,8 @@ export class RunState {
     readonly blobStore: BlobStore,
     readonly secrets: SecretStore,
     readonly rawDataPrefix: string,
-    readonly emit: (e: ActionEvent) => void,
+    /** Delivers events to listeners; undefined when nobody listens, so no event object is built per change. */
+    readonly emit: () => ((e: ActionEvent) => void) | undefined,
     readonly systemRetries: number,
     readonly offload: boolean,
   ) {
@@ -201,7 +202,9 @@ export class RunState {
   }
 
   event(row: ActionRow, attempt: number): void {
-    this.emit({
+    const deliver = this.emit();
+    if (!deliver) return;
+    deliver({
       run: this.name, action: row.name, parent: row.parent, shortName: row.shortName, taskName: row.taskName, group: row.group,
       phase: row.phase, attempt, cacheHit: row.cacheHit, recovered: row.recovered, startedAt: row.startedAt, endedAt: row.endedAt,
     });
