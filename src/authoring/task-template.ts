@@ -305,6 +305,11 @@ export abstract class TaskTemplate<I = any, O = any> {
 
   /** Validates inputs against the inputs schema (if any) and returns what the function receives. */
   async validateInputs(inputs: unknown): Promise<I> {
+    return this.validateInputsNow(inputs);
+  }
+
+  /** @internal `validateInputs`, synchronous (a value, not a promise) for a task without an inputs schema. */
+  validateInputsNow(inputs: unknown): I | Promise<I> {
     const at = `Task "${this.name}"`;
     if (inputs !== undefined && !isPlainObject(inputs)) {
       throw new RuntimeDataValidationError(`${at}: inputs must be one plain object of named inputs, got ${show(inputs)}. Call it as ${this.taskName}({ x: 1 }).`, {
@@ -326,7 +331,7 @@ export abstract class TaskTemplate<I = any, O = any> {
         }
       }
     }
-    return (await validateWithSchema(schema, inputs ?? {}, { taskName: this.name, direction: "input" })) as I;
+    return validateWithSchema(schema, inputs ?? {}, { taskName: this.name, direction: "input" }) as Promise<I>;
   }
 
   /** Validates the output against the output schema (if any). */

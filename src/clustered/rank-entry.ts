@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { listLoadedEnvironments } from "../authoring/environment.ts";
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { ActionAbortedError, ModuleLoadError, RuntimeUserError, ValidationError, errorToRecord } from "../errors.ts";
-import { actionScopeStorage, type ActionScope } from "../internal/action-scope.ts";
+import { withActionScope, type ActionScope } from "../internal/action-scope.ts";
 import { Report } from "../report/report.ts";
 import {
   ENV_DIR, ENV_GROUP, ENV_PARENT_PID, groupDir, readSpec, writeOutput, writeRankError, writeRankPid, type RankSpec,
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     customContext: Object.freeze({ ...spec.context.customContext }),
     context,
   };
-  const out = await actionScopeStorage.run(scope, () => fn(spec.inputs));
+  const out = await withActionScope(scope, () => fn(spec.inputs));
   if (rank === 0) {
     try {
       writeOutput(gdir, out);

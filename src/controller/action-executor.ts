@@ -2,23 +2,25 @@
  * Executes one action: replay/recovery lookup → cache lookup → attempts (retries, backoff, timeouts) →
  * record. Every task call made inside an attempt comes back here as a child action.
  */
-import type { TaskTemplate } from "../authoring/task-template.ts";
+import { TaskTemplate as TaskTemplateBase, type TaskTemplate } from "../authoring/task-template.ts";
 import {
   ActionAbortedError, FlyteError, NonRecoverableError, SecretNotFoundError, StoreError, TaskTimeoutError,
   errorFromRecord, errorToRecord, type ErrorRecord,
 } from "../errors.ts";
-import { actionScopeStorage, currentActionScope, type ActionScope } from "../internal/action-scope.ts";
+import { currentActionScope, type ActionScope } from "../internal/action-scope.ts";
+import { runInFrame } from "../internal/async-frame.ts";
 import { withIoScope } from "../io/io-scope.ts";
 import type { ActionPhase, ActionRow } from "../store/store.ts";
 import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
-import { fromLiteral, toLiteral, type Literal } from "../types/literal.ts";
-import { packIoBytes, unpackIo } from "../types/offload.ts";
+import { fromLiteralNow, toLiteralNow, type Literal } from "../types/literal.ts";
+import { packIoBytes } from "../types/offload.ts";
 import { cacheKey, inputsHash, interfaceSchemas } from "./cache-key.ts";
 import { leaseEnv } from "./env-lease.ts";
-import { flushLogSink, withLogSink, type LogSink } from "./log-capture.ts";
+import { flushLogSink, installLogCapture, type LogSink } from "./log-capture.ts";
 import type { ActionState, RunState } from "./run-state.ts";
-import { resolveSecrets } from "./secrets.ts";
+import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
 import { AttemptContext } from "./attempt-context.ts";
+import { AttemptControl } from "./attempt-control.ts";
 
 /** Identical concurrent executions of `serialize: true` caches, process-wide: key → settled output. */
 const serialized = new Map<string, Promise<Packed>>();
@@ -41,19 +43,39 @@ const sleep = (ms: number, signal: AbortSignal) =>
 export function submitChild(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
   // Calls past this turn's admission budget wait as a promise reaction, not a suspended async frame: a
   // Promise.all of 100,000 calls holds all of them at once.
-  const gate = run.admit();
-  return gate ? gate.then(() => submitAdmitted(run, parent, task, rawInputs)) : submitAdmitted(run, parent, task, rawInputs);
+  run.startCall ??= (p, t, i) => submitAdmitted(run, p, t as TaskTemplate, i);
+  return run.admit(parent, task, rawInputs, run.startCall);
 }
 
-async function submitAdmitted(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
-  const group = currentActionScope()?.group ?? null;
-  const inputs = await task.validateInputs(rawInputs);
-  const lit = await toLiteral(inputs, { taskName: task.name, direction: "input" });
+// The path from a call to its attempt is written with plain functions that hand on promises, taking the
+// synchronous branch whenever a step has nothing to wait for: on Node 20 each promise costs an async-hook
+// record, and a trivial action used to make about seventy of them.
+
+function submitAdmitted(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
+  const scope = currentActionScope();
+  try {
+    const inputs = task.validateInputsNow(rawInputs);
+    return isPromise(inputs) ? inputs.then((i) => submitValid(run, parent, task, i, scope)) : submitValid(run, parent, task, inputs, scope);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+function submitValid(run: RunState, parent: string, task: TaskTemplate, inputs: unknown, scope: ActionScope | undefined): Promise<unknown> {
+  const lit = toLiteralNow(inputs, { taskName: task.name, direction: "input" });
+  if (isPromise(lit)) return lit.then((l) => submitLiteral(run, parent, task, inputs, l, scope));
+  return submitLiteral(run, parent, task, inputs, lit, scope);
+}
+
+function submitLiteral(run: RunState, parent: string, task: TaskTemplate, inputs: unknown, lit: Literal, scope: ActionScope | undefined): Promise<unknown> {
+  const group = scope?.group ?? null;
   const ih = inputsHash(lit);
   const name = run.childName(parent, task.name, ih, group);
-  const customContext = currentActionScope()?.customContext ?? run.options.customContext;
+  const customContext = scope?.customContext ?? run.options.customContext;
   return executeAction(run, { name, parent, task, inputs, lit, inputsHash: ih, group, customContext });
 }
+
+const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => v instanceof Promise;
 
 export interface ActionRequest {
   name: string;
@@ -67,22 +89,35 @@ export interface ActionRequest {
 }
 
 /** Runs (or replays) one action and resolves to its decoded output; rejects with its re-created error. */
-export async function executeAction(run: RunState, req: ActionRequest): Promise<unknown> {
-  const existing = run.actions.get(req.name);
-  if (existing?.phase === "succeeded") {
-    // A re-executed parent calling a child that already succeeded: its recorded output is the answer.
-    const outputs = run.store.getAction(run.name, req.name)?.outputs;
-    if (outputs) return fromLiteral(await unpackIo(decodeLiteral(outputs)));
+export function executeAction(run: RunState, req: ActionRequest): Promise<unknown> {
+  try {
+    const existing = run.actions.get(req.name);
+    if (existing?.phase === "succeeded") {
+      // A re-executed parent calling a child that already succeeded: its recorded output is the answer.
+      const outputs = run.store.getAction(run.name, req.name)?.outputs;
+      if (outputs) return Promise.resolve(fromLiteralNow(decodeLiteral(outputs)));
+    }
+    if (existing?.done && (existing.phase === "running" || existing.phase === "queued")) {
+      return existing.done;
+    }
+    const state = actionState(run, req, existing);
+    // A settled promise keeps its value alive, so `finish` drops it once the action has finished.
+    state.done = runAction(run, req, state);
+    if (state.phase !== "queued" && state.phase !== "running") state.done = undefined;
+    return state.done ?? runActionSettled(run, req.name);
+  } catch (e) {
+    return Promise.reject(e);
   }
-  if (existing?.done && (existing.phase === "running" || existing.phase === "queued")) {
-    return existing.done;
+}
+
+/** The outcome of an action that finished before `executeAction` returned (it cannot, but stays correct). */
+function runActionSettled(run: RunState, name: string): Promise<unknown> {
+  const state = run.actions.get(name);
+  if (state?.phase === "succeeded") {
+    const outputs = run.store.getAction(run.name, name)?.outputs;
+    if (outputs) return Promise.resolve(fromLiteralNow(decodeLiteral(outputs)));
   }
-  const done = runAction(run, req, existing);
-  const state = run.actions.get(req.name)!;
-  state.done = done;
-  // A settled promise keeps its value alive; drop it once the action has finished.
-  done.then(() => (state.done = undefined), () => (state.done = undefined));
-  return done;
+  return Promise.reject(state?.error ? errorFromRecord(state.error) : new Error(`Action ${name} ended without an outcome.`));
 }
 
 let lastCreated = 0;
@@ -92,60 +127,74 @@ function creationTime(): number {
   return lastCreated;
 }
 
-function newRow(run: RunState, req: ActionRequest, prev: ActionState | undefined): ActionRow {
-  return {
+/** The state of a new execution of `req`, reusing the entry `childName` made for it. */
+function actionState(run: RunState, req: ActionRequest, prev: ActionState | undefined): ActionState {
+  const row: ActionRow = {
     runName: run.name, name: req.name, parent: req.parent, taskName: req.task.name, shortName: req.task.shortName, group: req.group,
     phase: "queued", cacheHit: false, recovered: false, inputsHash: req.inputsHash, inputs: null, outputs: null, error: null,
     createdAt: creationTime(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
     interface: interfaceSchemas(req.task),
   };
+  if (prev) {
+    prev.row = row;
+    prev.phase = "queued";
+    prev.parent = req.parent;
+    prev.attemptCount = row.attemptCount;
+    prev.error = null;
+    return prev;
+  }
+  const state: ActionState = { row, phase: "queued", parent: req.parent, attemptCount: row.attemptCount, error: null, epoch: 0, done: undefined };
+  run.actions.set(req.name, state);
+  return state;
 }
 
-async function runAction(run: RunState, req: ActionRequest, prev: ActionState | undefined): Promise<unknown> {
-  const { task } = req;
-  const row = newRow(run, req, prev);
-  const state: ActionState = { row, phase: "queued", parent: req.parent, attemptCount: row.attemptCount, error: null, epoch: prev?.epoch ?? 0, done: undefined };
-  run.actions.set(req.name, state);
-  const key = run.actionKey(req.name);
-  row.inputs = (await pack(run, task, req.lit, `${key}/inputs`, "input")).bytes;
+/** Records the end of an action; the store has the record after this, so only what replay, recovery and abort need stays. */
+function finish(run: RunState, state: ActionState, row: ActionRow, phase: ActionPhase, output: Packed | undefined, error: ErrorRecord | null): void {
+  row.phase = phase;
+  row.error = error;
+  row.endedAt = Date.now();
+  if (output !== undefined) row.outputs = output.bytes;
+  run.store.upsertAction(row);
+  run.event(row, Math.max(0, row.attemptCount - 1));
+  state.row = undefined;
+  state.phase = phase;
+  state.attemptCount = row.attemptCount;
+  state.error = error;
+  state.done = undefined;
+}
 
-  const finish = async (phase: ActionPhase, output: Packed | undefined, error: ErrorRecord | null, extra: Partial<ActionRow> = {}) => {
-    Object.assign(row, { phase, error, endedAt: Date.now(), ...extra });
-    if (output !== undefined) row.outputs = output.bytes;
-    run.store.upsertAction(row);
-    run.event(row, Math.max(0, row.attemptCount - 1));
-    // The store has the record now; keep only what replay, recovery and abort need.
-    Object.assign(state, { row: undefined, phase, attemptCount: row.attemptCount, error });
-  };
+/** An action that ends without running: its output is known (recovered run, cache hit). */
+function reuse(run: RunState, state: ActionState, row: ActionRow, output: Packed, how: "recovered" | "cacheHit"): unknown {
+  row.startedAt = Date.now();
+  row[how] = true;
+  finish(run, state, row, "succeeded", output, null);
+  return fromLiteralNow(output.literal);
+}
+
+async function runAction(run: RunState, req: ActionRequest, state: ActionState): Promise<unknown> {
+  const { task } = req;
+  const row = state.row!;
+  const key = run.actionKey(req.name);
+  const packed = packNow(run, task, req.lit, `${key}/inputs`, "input");
+  row.inputs = (isPromise(packed) ? await packed : packed).bytes;
 
   // A succeeded action of the run we recover from, with the same inputs, is reused as is.
-  const forced = run.options.forceRerunActions.includes(req.name) || (req.parent !== null && isForcedDescendant(run, req.parent));
-  const rec = run.recovered.get(req.name);
+  const forced = run.options.forceRerunActions.length > 0 &&
+    (run.options.forceRerunActions.includes(req.name) || (req.parent !== null && isForcedDescendant(run, req.parent)));
+  const rec = run.recovered.size > 0 ? run.recovered.get(req.name) : undefined;
   if (rec && rec.inputsHash === req.inputsHash && rec.outputs && !forced) {
-    const output = { literal: decodeLiteral(rec.outputs), bytes: rec.outputs };
-    row.startedAt = Date.now();
-    await finish("succeeded", output, null, { recovered: true });
-    return fromLiteral(await unpackIo(output.literal));
+    return reuse(run, state, row, { literal: decodeLiteral(rec.outputs), bytes: rec.outputs }, "recovered");
   }
 
   const cacheOn = task.cache.isEnabled() && !run.options.disableRunCache;
   const ckey = cacheOn ? cacheKey(task, req.lit) : undefined;
   if (ckey && task.cache.behavior === "auto" && !run.options.overwriteCache) {
     const hit = run.store.getCache(ckey);
-    if (hit) {
-      const output = { literal: decodeLiteral(hit.outputs), bytes: hit.outputs };
-      row.startedAt = Date.now();
-      await finish("succeeded", output, null, { cacheHit: true });
-      return fromLiteral(await unpackIo(output.literal));
-    }
+    if (hit) return reuse(run, state, row, { literal: decodeLiteral(hit.outputs), bytes: hit.outputs }, "cacheHit");
     const pending = task.cache.serialize ? serialized.get(ckey) : undefined;
     if (pending) {
       const output = await pending.catch(() => undefined);
-      if (output !== undefined) {
-        row.startedAt = Date.now();
-        await finish("succeeded", output, null, { cacheHit: true });
-        return fromLiteral(await unpackIo(output.literal));
-      }
+      if (output !== undefined) return reuse(run, state, row, output, "cacheHit");
     }
   }
 
@@ -159,14 +208,14 @@ async function runAction(run: RunState, req: ActionRequest, prev: ActionState | 
   try {
     const output = await attemptLoop(run, req, row, key);
     if (ckey) run.store.putCache({ key: ckey, taskName: task.name, outputs: output.bytes, createdAt: Date.now(), runName: run.name, action: req.name });
-    await finish("succeeded", output, null);
+    finish(run, state, row, "succeeded", output, null);
     settle?.(output);
-    return fromLiteral(await unpackIo(output.literal));
+    return fromLiteralNow(output.literal);
   } catch (e) {
     settle?.(undefined);
     const record = redactRecord(run, errorToRecord(e));
     const phase: ActionPhase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
-    await finish(phase, undefined, record);
+    finish(run, state, row, phase, undefined, record);
     throw errorFromRecord(record);
   } finally {
     if (ckey && task.cache.serialize) serialized.delete(ckey);
@@ -180,7 +229,7 @@ interface Packed {
 }
 
 /** Encodes a value's literal once; only one above maxInlineIoBytes goes through offloading (or is refused). */
-async function pack(run: RunState, task: TaskTemplate, lit: Literal, blobKey: string, direction: "input" | "output"): Promise<Packed> {
+function packNow(run: RunState, task: TaskTemplate, lit: Literal, blobKey: string, direction: "input" | "output"): Packed | Promise<Packed> {
   const bytes = encodeLiteral(lit);
   if (bytes.byteLength <= task.maxInlineIoBytes) return { literal: lit, bytes };
   return withIoScope({ blobStore: run.blobStore, rawDataPrefix: run.rawDataPrefix }, () =>
@@ -244,35 +293,43 @@ const deadlineError = (task: TaskTemplate, ms: number) =>
 async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key: string, attempt: number, deadlineAt: number): Promise<Packed> {
   const { task } = req;
   const queuedAt = Date.now();
-  const attemptAbort = new AbortController();
-  // Not AbortSignal.any: each composite it makes stays alive until the event loop turns (WeakRef), which a
-  // fan-out of trivial tasks never lets happen before the run ends.
-  const signal = run.attemptSignal(attemptAbort);
-  const timers: NodeJS.Timeout[] = [];
-  const fail = (e: Error) => attemptAbort.abort(e);
+  const control = new AttemptControl();
+  run.trackAttempt(control);
+  let timers: NodeJS.Timeout[] | undefined;
   const maxQueued = (task.timeout.maxQueuedTime ?? 0) * 1000;
+  let queuedTimer: NodeJS.Timeout | undefined;
   if (maxQueued > 0) {
-    timers.push(setTimeout(() => fail(new TaskTimeoutError(`Task "${task.name}" waited more than ${maxQueued / 1000}s in the queue (maxQueuedTime). Raise timeout.maxQueuedTime or maxActionConcurrency.`, { bound: "maxQueuedTime" })), maxQueued));
+    queuedTimer = setTimeout(() => control.abort(new TaskTimeoutError(`Task "${task.name}" waited more than ${maxQueued / 1000}s in the queue (maxQueuedTime). Raise timeout.maxQueuedTime or maxActionConcurrency.`, { bound: "maxQueuedTime" })), maxQueued);
   }
   if (deadlineAt !== Infinity) {
-    timers.push(setTimeout(() => fail(deadlineError(task, deadlineAt - queuedAt)), Math.max(0, deadlineAt - Date.now())));
+    (timers ??= []).push(setTimeout(() => control.abort(deadlineError(task, deadlineAt - queuedAt)), Math.max(0, deadlineAt - Date.now())));
   }
   const attemptRow = { runName: run.name, action: req.name, attempt, phase: "queued" as ActionPhase, startedAt: null as number | null, endedAt: null as number | null, error: null as ErrorRecord | null };
   let releaseEnv: (() => void) | undefined;
   let cleanupSecrets: (() => void) | undefined;
-  const sink = makeSink(run, req.name, attempt, task.shortName);
-  try {
-    await raceSignal(run.semaphore.acquire(signal), signal);
-  } catch (e) {
-    timers.forEach(clearTimeout);
-    run.releaseAttempt(attemptAbort);
-    throw signal.reason ?? e;
+  const sink = new AttemptLogSink(run, req.name, attempt, task.shortName);
+  const acquired = run.semaphore.tryAcquire();
+  if (!acquired || control.aborted) {
+    let waiting: Promise<void> | undefined;
+    try {
+      if (control.aborted) throw control.reason;
+      waiting = run.semaphore.wait(control.signal);
+      await control.race(waiting);
+    } catch (e) {
+      if (queuedTimer) clearTimeout(queuedTimer);
+      timers?.forEach(clearTimeout);
+      run.releaseAttempt(control);
+      // A slot taken (now or by a wait that ends after the abort) goes back.
+      if (acquired) run.semaphore.release();
+      else void waiting?.then(() => run.semaphore.release(), () => undefined);
+      throw control.aborted ? control.reason : e;
+    }
   }
   try {
-    if (timers.length && maxQueued > 0) clearTimeout(timers.shift()!);
+    if (queuedTimer) clearTimeout(queuedTimer);
     const maxRuntime = (task.timeout.maxRuntime ?? 0) * 1000;
     if (maxRuntime > 0) {
-      timers.push(setTimeout(() => fail(new TaskTimeoutError(`Task "${task.name}" attempt ${attempt + 1} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
+      (timers ??= []).push(setTimeout(() => control.abort(new TaskTimeoutError(`Task "${task.name}" attempt ${attempt + 1} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
     }
     attemptRow.phase = "running";
     attemptRow.startedAt = Date.now();
@@ -282,45 +339,34 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     run.store.updateAction(run.name, req.name, { phase: "running", startedAt: row.startedAt, attemptCount: row.attemptCount });
     run.event(row, attempt);
 
-    const secrets = resolveSecrets(run, task);
+    const secrets = task.secrets.length > 0 ? resolveSecrets(run, task) : NO_SECRETS;
     cleanupSecrets = secrets.cleanup;
-    releaseEnv = leaseEnv({ ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env }, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
+    const envVars = task.envVars || secrets !== NO_SECRETS || run.hasEnvVars ? { ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env } : undefined;
+    if (envVars) releaseEnv = leaseEnv(envVars, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
     run.beginAttempt(req.name);
 
-    const context = new AttemptContext(run, task, req.name, attempt, req.group, Object.freeze({ ...req.customContext }), signal, secrets.byId, (uri) => {
+    const context = new AttemptContext(run, task, req.name, attempt, req.group, run.frozenContext(req.customContext), control, secrets.byId, (uri) => {
       row.reportUri = uri;
       run.store.updateAction(run.name, req.name, { reportUri: uri });
     });
-    const scope: ActionScope = {
-      submit: (t, i) => submitChild(run, req.name, t as TaskTemplate, i),
-      inTrace: false, group: null, customContext: context.customContext, context,
-    };
-    const body = withLogSink(sink, () =>
-      actionScopeStorage.run(scope, () =>
-        withIoScope({ blobStore: run.blobStore, rawDataPrefix: run.rawDataPrefix }, async () => {
-          context.data = Object.freeze(await task.pre(req.inputs));
-          const raw = await task.post(await task.execute(req.inputs));
-          const out = await task.validateOutput(raw);
-          const lit = await toLiteral(out, { taskName: task.name, direction: "output" });
-          return pack(run, task, lit, `${key}/outputs`, "output");
-        }),
-      ),
-    );
+    const scope = new AttemptScope(run, req.name, context);
+    installLogCapture();
+    const body = runInFrame({ scope, io: run.ioScope, sink }, () => runBody(run, task, req.inputs, context, key));
     try {
-      const out = await raceSignal(body, signal);
-      await context.flushReport();
+      const out = await control.race(body);
+      if (task.report) await context.flushReport();
       attemptRow.phase = "succeeded";
       return out;
     } catch (e) {
-      const err = signal.aborted && signal.reason instanceof Error ? signal.reason : e;
-      await context.flushReport().catch(() => undefined);
+      const err = control.aborted && control.reason instanceof Error ? control.reason : e;
+      if (task.report) await context.flushReport().catch(() => undefined);
       attemptRow.phase = err instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
       attemptRow.error = redactRecord(run, errorToRecord(err));
       throw err;
     }
   } finally {
-    timers.forEach(clearTimeout);
-    run.releaseAttempt(attemptAbort);
+    timers?.forEach(clearTimeout);
+    run.releaseAttempt(control);
     flushLogSink(sink);
     releaseEnv?.();
     cleanupSecrets?.();
@@ -332,25 +378,46 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
   }
 }
 
-/** Settles with `p`, or rejects as soon as `signal` aborts (the body keeps running but its result is discarded). */
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => (signal.removeEventListener("abort", onAbort), resolve(v)),
-      (e) => (signal.removeEventListener("abort", onAbort), reject(e)),
-    );
-  });
+const NO_SECRETS: ResolvedSecrets = { env: {}, byId: new Map(), cleanup: () => undefined };
+
+/** The task's hooks, its body and its output, converted and packed for the store. */
+async function runBody(run: RunState, task: TaskTemplate, inputs: unknown, context: AttemptContext, key: string): Promise<Packed> {
+  if (task.pre !== DEFAULT_PRE) context.data = Object.freeze(await task.pre(inputs));
+  let out = await task.execute(inputs);
+  if (task.post !== DEFAULT_POST) out = await task.post(out);
+  if (task.interface.output) out = await task.validateOutput(out);
+  const lit = toLiteralNow(out, { taskName: task.name, direction: "output" });
+  return packNow(run, task, isPromise(lit) ? await lit : lit, `${key}/outputs`, "output");
 }
 
-function makeSink(run: RunState, action: string, attempt: number, label: string): LogSink {
-  return {
-    label,
-    redact: (line) => run.redact(line),
-    line(stream, message) {
-      run.store.appendLogs([{ runName: run.name, action, attempt, time: Date.now(), stream, message: run.redact(message) }]);
-    },
-  };
+const DEFAULT_PRE = TaskTemplateBase.prototype.pre;
+const DEFAULT_POST = TaskTemplateBase.prototype.post;
+
+/** The action scope of one attempt: task calls made inside it become its children. */
+class AttemptScope implements ActionScope {
+  readonly inTrace = false;
+  readonly group = null;
+  readonly customContext: Readonly<Record<string, string>>;
+  // An own property, not a method: group(), trace() and customContext() derive scopes by spreading this one.
+  readonly submit: (task: unknown, inputs: unknown) => Promise<unknown>;
+  constructor(run: RunState, action: string, readonly context: AttemptContext) {
+    this.customContext = context.customContext;
+    this.submit = (task, inputs) => submitChild(run, action, task as TaskTemplate, inputs);
+  }
+}
+
+/** Where an attempt's console lines go: the store, redacted, tagged with the action and attempt. */
+class AttemptLogSink implements LogSink {
+  constructor(
+    private readonly run: RunState,
+    private readonly action: string,
+    private readonly attempt: number,
+    readonly label: string,
+  ) {}
+  redact(line: string): string {
+    return this.run.redact(line);
+  }
+  line(stream: "stdout" | "stderr", message: string): void {
+    this.run.store.appendLogs([{ runName: this.run.name, action: this.action, attempt: this.attempt, time: Date.now(), stream, message: this.run.redact(message) }]);
+  }
 }

@@ -8,6 +8,7 @@ import type { ReportHost } from "../report/index.ts";
 import type { TaskContext, TraceHost } from "../run/context.ts";
 import { ROOT_ACTION } from "./action-id.ts";
 import { cacheVersion } from "./cache-key.ts";
+import type { AttemptControl } from "./attempt-control.ts";
 import type { RunState } from "./run-state.ts";
 import { makeTraceHost } from "./trace-host.ts";
 
@@ -27,7 +28,7 @@ export class AttemptContext implements TaskContext {
     readonly attempt: number,
     readonly group: string | null,
     readonly customContext: Readonly<Record<string, string>>,
-    readonly signal: AbortSignal,
+    private readonly control: AttemptControl,
     readonly _secrets: ReadonlyMap<string, string>,
     /** Called when the report is flushed with the URI it was written to. */
     private readonly onReport: (uri: string) => void,
@@ -35,6 +36,9 @@ export class AttemptContext implements TaskContext {
     this.mode = run.options.mode;
   }
 
+  get signal(): AbortSignal {
+    return this.control.signal;
+  }
   get action() {
     return { name: this.actionName, runName: this.run.name, project: this.run.options.project, domain: this.run.options.domain };
   }

@@ -101,7 +101,9 @@ export class LocalController implements Controller {
         if (a.phase === "succeeded") run.recovered.set(a.name, { inputsHash: a.inputsHash, outputs: a.outputs });
       }
     }
-    void this.#execute(run, task, rawInputs);
+    // Started on the next turn: whoever started the run can subscribe to its events (the CLI's live tree)
+    // before the first action reports "queued".
+    setImmediate(() => void this.#execute(run, task, rawInputs));
   }
 
   async #execute(run: RunState, task: TaskTemplate, rawInputs: unknown): Promise<void> {

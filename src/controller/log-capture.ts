@@ -1,10 +1,10 @@
 /**
  * Captures what each attempt writes to `console.*`/stdout/stderr. `process.stdout.write` and
- * `process.stderr.write` are wrapped once; a write made inside an attempt (found through
- * AsyncLocalStorage, so it follows awaits and timers) goes to that attempt's sink, line by line.
+ * `process.stderr.write` are wrapped once; a write made inside an attempt (found through the async
+ * frame, so it follows awaits and timers) goes to that attempt's sink, line by line.
  * Whether the text also reaches the terminal is decided by the echo hook (the CLI prefixes it with the action).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+import { currentFrame, runInFrame } from "../internal/async-frame.ts";
 import { format } from "node:util";
 
 export interface LogSink {
@@ -20,7 +20,6 @@ export type EchoHook = (stream: "stdout" | "stderr", label: string, line: string
 
 const KEY = Symbol.for("flyte-ts.log-capture");
 interface CaptureState {
-  storage: AsyncLocalStorage<LogSink>;
   echo: EchoHook | null;
   installed: boolean;
   partial: WeakMap<LogSink, { stdout: string; stderr: string }>;
@@ -29,7 +28,6 @@ interface CaptureState {
 }
 const holder = globalThis as unknown as { [KEY]?: CaptureState };
 const state: CaptureState = (holder[KEY] ??= {
-  storage: new AsyncLocalStorage<LogSink>(),
   echo: (stream, _label, line) => (stream === "stdout" ? state.rawStdout : state.rawStderr)(`${line}\n`),
   installed: false,
   partial: new WeakMap(),
@@ -37,7 +35,8 @@ const state: CaptureState = (holder[KEY] ??= {
   rawStderr: (s) => void process.stderr.write(s),
 });
 
-function install(): void {
+/** Wraps console and process.stdout/stderr once, so writes inside an attempt reach its sink. */
+export function installLogCapture(): void {
   if (state.installed) return;
   state.installed = true;
   // Test runners (vitest) replace console with versions that bypass process.stdout, so console is routed too.
@@ -45,7 +44,7 @@ function install(): void {
   for (const [method, stream] of Object.entries(methods) as [keyof typeof methods, "stdout" | "stderr"][]) {
     const original = console[method].bind(console);
     console[method] = (...args: unknown[]) => {
-      const sink = state.storage.getStore();
+      const sink = currentFrame()?.sink;
       if (!sink) return original(...args);
       writeToSink(sink, stream, `${format(...args)}\n`);
     };
@@ -56,7 +55,7 @@ function install(): void {
     if (stream === "stdout") state.rawStdout = (s) => void original(s);
     else state.rawStderr = (s) => void original(s);
     target.write = function (chunk: unknown, ...rest: unknown[]): boolean {
-      const sink = state.storage.getStore();
+      const sink = currentFrame()?.sink;
       if (!sink) return original(chunk, ...rest);
       writeToSink(sink, stream, typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString("utf8"));
       const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
@@ -79,8 +78,8 @@ function writeToSink(sink: LogSink, stream: "stdout" | "stderr", text: string): 
 
 /** Runs `fn` with its output captured into `sink`. */
 export function withLogSink<T>(sink: LogSink, fn: () => T): T {
-  install();
-  return state.storage.run(sink, fn);
+  installLogCapture();
+  return runInFrame({ sink }, fn);
 }
 
 /** Emits any unterminated last line of the sink. */
@@ -103,6 +102,6 @@ export function setLogEcho(hook: EchoHook | null): void {
 
 /** Writes to the real stdout/stderr, bypassing capture. */
 export function rawWrite(stream: "stdout" | "stderr", s: string): void {
-  install();
+  installLogCapture();
   (stream === "stdout" ? state.rawStdout : state.rawStderr)(s);
 }

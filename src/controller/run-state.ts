@@ -5,11 +5,13 @@
  */
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import type { BlobStore } from "../io/blob-store.ts";
+import { ioScope, type IoScope } from "../io/io-scope.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
 import type { RunStore, ActionRow, ActionPhase } from "../store/store.ts";
 import type { ErrorRecord } from "../errors.ts";
 import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
 import { actionName } from "./action-id.ts";
+import type { AttemptControl } from "./attempt-control.ts";
 
 /**
  * What the run remembers of an action. While it executes, `row` is the full record; once it has finished the
@@ -39,13 +41,18 @@ export class Semaphore {
   constructor(readonly size: number) {
     this.#free = size;
   }
-  async acquire(signal?: AbortSignal): Promise<void> {
-    if (this.size <= 0) return;
+  /** Takes a slot if one is free (always, without a limit). */
+  tryAcquire(): boolean {
+    if (this.size <= 0) return true;
     if (this.#free > 0) {
       this.#free--;
-      return;
+      return true;
     }
-    await new Promise<void>((resolve, reject) => {
+    return false;
+  }
+  /** Resolves once a slot is handed over by `release`; rejects (leaving the queue) when `signal` aborts. */
+  wait(signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const go = () => {
         signal?.removeEventListener("abort", onAbort);
         resolve();
@@ -70,6 +77,46 @@ export class Semaphore {
 /** Child submissions admitted per event-loop turn (see RunState.admit). */
 const ADMIT_PER_TICK = 256;
 
+export type StartCall = (parent: string, task: TaskTemplate, inputs: unknown) => Promise<unknown>;
+
+/**
+ * Up to ADMIT_PER_TICK calls waiting for the same turn. They share one promise and one handler: reactions run
+ * in the order they were registered, so the handler takes the calls from the arrays in order. A waiting call
+ * then costs its own promise, one reaction and three array slots; a Promise.all of 100,000 calls holds all of
+ * them at once, and a closure and a second promise per call were most of the run's memory.
+ */
+class AdmissionGate {
+  readonly #parents: string[] = [];
+  readonly #tasks: (TaskTemplate | undefined)[] = [];
+  readonly #inputs: unknown[] = [];
+  #next = 0;
+  readonly #opened: Promise<void>;
+  open!: () => void;
+  readonly #take: () => Promise<unknown>;
+
+  constructor(start: StartCall) {
+    this.#opened = new Promise((resolve) => (this.open = resolve));
+    this.#take = () => {
+      const i = this.#next++;
+      const task = this.#tasks[i]!;
+      const inputs = this.#inputs[i];
+      this.#tasks[i] = this.#inputs[i] = undefined;
+      return start(this.#parents[i]!, task, inputs);
+    };
+  }
+
+  get size(): number {
+    return this.#tasks.length;
+  }
+
+  add(parent: string, task: TaskTemplate, inputs: unknown): Promise<unknown> {
+    this.#parents.push(parent);
+    this.#tasks.push(task);
+    this.#inputs.push(inputs);
+    return this.#opened.then(this.#take);
+  }
+}
+
 export class RunState {
   readonly actions = new Map<string, ActionState>();
   /** Current attempt of each action that has children, as a run-wide counter (see childName). */
@@ -78,8 +125,8 @@ export class RunState {
   /** Last sequence number of calls made more than once by one parent attempt (only those get an entry). */
   readonly #repeats = new Map<string, { epoch: number; seq: number }>();
   readonly abort = new AbortController();
-  /** Controllers of the attempts in flight, aborted together with the run. */
-  readonly #attempts = new Set<AbortController>();
+  /** The attempts in flight, aborted together with the run. */
+  readonly #attempts = new Set<AttemptControl>();
   readonly semaphore: Semaphore;
   /** Secret values resolved in this run; redacted from logs and errors. */
   readonly secretValues = new Set<string>();
@@ -87,7 +134,9 @@ export class RunState {
   recovered = new Map<string, RecoveredAction>();
   readonly startedAt = Date.now();
   #admitted = 0;
-  readonly #admissionQueue: Array<() => void> = [];
+  /** Starts an admitted child call (set by the executor, one per run). */
+  startCall: StartCall | undefined;
+  readonly #gates: AdmissionGate[] = [];
   #admissionScheduled = false;
   finished!: Promise<void>;
   resolveFinished!: () => void;
@@ -114,20 +163,21 @@ export class RunState {
   }
 
   /**
-   * Admits at most ADMIT_PER_TICK child submissions per event-loop turn; later ones wait (as a small closure)
-   * for the next turn. A fan-out of quick tasks otherwise runs entirely in microtasks: the event loop would not
-   * turn until the run ends (no heartbeat, abort polling or per-tick store commit), and every call would hold
-   * a full attempt (context, signal, frames) at once. Returns undefined when the call may go ahead now.
+   * Submits a child call, at most ADMIT_PER_TICK per event-loop turn; later ones wait for a later turn. A
+   * fan-out of quick tasks otherwise runs entirely in microtasks: the event loop would not turn until the run
+   * ends (no heartbeat, abort polling or per-tick store commit), and every call would hold a full attempt
+   * (context, signal, frames) at once. `start` runs the call once admitted.
    */
-  admit(): Promise<void> | undefined {
-    if (this.#admitted < ADMIT_PER_TICK && this.#admissionQueue.length === 0) {
+  admit(parent: string, task: TaskTemplate, inputs: unknown, start: StartCall): Promise<unknown> {
+    if (this.#admitted < ADMIT_PER_TICK && this.#gates.length === 0) {
       this.#admitted++;
       this.#scheduleAdmission();
-      return undefined;
+      return start(parent, task, inputs);
     }
-    const p = new Promise<void>((resolve) => this.#admissionQueue.push(resolve));
+    let gate = this.#gates[this.#gates.length - 1];
+    if (!gate || gate.size === ADMIT_PER_TICK) this.#gates.push((gate = new AdmissionGate(start)));
     this.#scheduleAdmission();
-    return p;
+    return gate.add(parent, task, inputs);
   }
 
   #scheduleAdmission(): void {
@@ -135,10 +185,10 @@ export class RunState {
     this.#admissionScheduled = true;
     setImmediate(() => {
       this.#admissionScheduled = false;
-      const next = this.#admissionQueue.splice(0, ADMIT_PER_TICK);
-      this.#admitted = next.length;
-      for (const go of next) go();
-      if (this.#admissionQueue.length > 0 || this.#admitted > 0) this.#scheduleAdmission();
+      const gate = this.#gates.shift();
+      this.#admitted = gate?.size ?? 0;
+      gate?.open();
+      if (this.#gates.length > 0 || this.#admitted > 0) this.#scheduleAdmission();
     });
   }
 
@@ -178,16 +228,35 @@ export class RunState {
     return out;
   }
 
-  /** The signal of an attempt: aborted by its own controller (timeouts) or when the run is aborted. */
-  attemptSignal(attempt: AbortController): AbortSignal {
+  /** Ties an attempt to the run: aborting the run aborts it (at once if the run is aborted already). */
+  trackAttempt(attempt: AttemptControl): void {
     if (this.abort.signal.aborted) attempt.abort(this.abort.signal.reason);
     else this.#attempts.add(attempt);
-    return attempt.signal;
   }
 
-  /** Forgets a finished attempt (see `attemptSignal`). */
-  releaseAttempt(attempt: AbortController): void {
+  /** Forgets a finished attempt (see `trackAttempt`). */
+  releaseAttempt(attempt: AttemptControl): void {
     this.#attempts.delete(attempt);
+  }
+
+  /** Whether the run sets environment variables for its attempts. */
+  get hasEnvVars(): boolean {
+    return Object.keys(this.options.envVars).length > 0;
+  }
+
+  #frozenContext: { from: Record<string, string>; frozen: Readonly<Record<string, string>> } | undefined;
+  /** A frozen copy of an action's custom context; actions that share the run's context share one copy. */
+  frozenContext(ctx: Record<string, string>): Readonly<Record<string, string>> {
+    if (this.#frozenContext?.from === ctx) return this.#frozenContext.frozen;
+    const frozen = Object.freeze({ ...ctx });
+    if (ctx === this.options.customContext) this.#frozenContext = { from: ctx, frozen };
+    return frozen;
+  }
+
+  #ioScope: IoScope | undefined;
+  /** The I/O scope of every attempt of this run. */
+  get ioScope(): IoScope {
+    return (this.#ioScope ??= ioScope({ blobStore: this.blobStore, rawDataPrefix: this.rawDataPrefix }));
   }
 
   #baseDir: string | undefined;

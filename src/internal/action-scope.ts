@@ -2,10 +2,9 @@
  * The slot through which a task call finds the run it belongs to. Authoring code only reads it (a task
  * called inside a running action submits a child instead of running its function); the controller sets it
  * for every attempt. Kept here, below both, so `authoring/` never imports the runtime.
- *
- * Stored under a `Symbol.for` key so two copies of the package in one process share the same slot.
+ * It lives in the package's one async frame (see async-frame.ts).
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+import { currentFrame, runInFrame } from "./async-frame.ts";
 
 export interface ActionScope {
   /** Submits a child action for `task` and resolves to its output. */
@@ -20,10 +19,11 @@ export interface ActionScope {
   readonly context: unknown;
 }
 
-const KEY = Symbol.for("flyte-ts.action-scope");
-const holder = globalThis as unknown as { [KEY]?: AsyncLocalStorage<ActionScope> };
-export const actionScopeStorage: AsyncLocalStorage<ActionScope> = (holder[KEY] ??= new AsyncLocalStorage<ActionScope>());
-
 export function currentActionScope(): ActionScope | undefined {
-  return actionScopeStorage.getStore();
+  return currentFrame()?.scope;
+}
+
+/** Runs `fn` (and everything it awaits or starts) with `scope` as the current action scope. */
+export function withActionScope<T>(scope: ActionScope, fn: () => T): T {
+  return runInFrame({ scope }, fn);
 }

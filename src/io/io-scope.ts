@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks";
+import { currentFrame, runInFrame } from "../internal/async-frame.ts";
 import os from "node:os";
 import path from "node:path";
 import type { BlobStore } from "./blob-store.ts";
@@ -32,20 +32,25 @@ export interface IoScope extends Readonly<IoScopeOptions> {
   readonly inRun: boolean;
 }
 
-// Keyed by Symbol.for so that two copies of this module (two bundles) share one scope.
+// Keyed by Symbol.for so that two copies of this module (two bundles) share one default scope.
 const KEY = Symbol.for("flyte-ts.io-scope");
-type Holder = { als: AsyncLocalStorage<IoScope>; fallback?: IoScope };
+type Holder = { fallback?: IoScope };
 const g = globalThis as unknown as Record<symbol, Holder | undefined>;
-const holder: Holder = (g[KEY] ??= { als: new AsyncLocalStorage<IoScope>() });
+const holder: Holder = (g[KEY] ??= {});
+
+/** The scope `withIoScope` installs (exported for the runtime, which installs it with the rest of an attempt's frame). */
+export function ioScope(scope: IoScopeOptions): IoScope {
+  return { ...scope, rawDataPrefix: scope.rawDataPrefix.replace(/\/+$/, ""), inRun: true };
+}
 
 /** Runs `fn` with `scope` as the current I/O scope (for everything it awaits or starts). */
 export function withIoScope<T>(scope: IoScopeOptions, fn: () => T): T {
-  return holder.als.run({ ...scope, rawDataPrefix: scope.rawDataPrefix.replace(/\/+$/, ""), inRun: true }, fn);
+  return runInFrame({ io: ioScope(scope) }, fn);
 }
 
 /** The current scope, or the default local scope outside any run. */
 export function currentIoScope(): IoScope {
-  return holder.als.getStore() ?? defaultIoScope();
+  return currentFrame()?.io ?? defaultIoScope();
 }
 
 /** The scope used outside any run: a local store under the OS temp dir. */

@@ -4,7 +4,7 @@
  * `Promise.all` and timers.
  */
 import { NotInTaskContextError, SecretNotFoundError, ValidationError } from "../errors.ts";
-import { actionScopeStorage, currentActionScope } from "../internal/action-scope.ts";
+import { withActionScope, currentActionScope } from "../internal/action-scope.ts";
 import type { Report } from "../report/report.ts";
 import type { ReportHost } from "../report/index.ts";
 
@@ -83,7 +83,7 @@ export async function customContext<T>(values: Record<string, string>, fn: () =>
   const scope = currentActionScope();
   if (!scope) return await fn();
   // Awaited inside the scope: a lazy thenable (map()) must start its children with the new context.
-  return await actionScopeStorage.run({ ...scope, customContext: { ...scope.customContext, ...values } }, async () => await fn());
+  return await withActionScope({ ...scope, customContext: { ...scope.customContext, ...values } }, async () => await fn());
 }
 
 /** The value of a secret the current task requested (API.md §8.1). */

@@ -1,6 +1,6 @@
 /** `group(name, fn)`: tags the actions started inside `fn` with a group name (UI, `details()`). */
 import { ValidationError } from "../errors.ts";
-import { actionScopeStorage, currentActionScope } from "../internal/action-scope.ts";
+import { withActionScope, currentActionScope } from "../internal/action-scope.ts";
 
 export async function group<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
   if (typeof name !== "string" || name === "") {
@@ -11,5 +11,5 @@ export async function group<T>(name: string, fn: () => T | Promise<T>): Promise<
   if (!scope) return await fn();
   // Nested groups replace the name (they do not concatenate), as in flyte-sdk.
   // Awaited inside the scope: a lazy thenable (map()) must start its children inside the group.
-  return await actionScopeStorage.run({ ...scope, group: name }, async () => await fn());
+  return await withActionScope({ ...scope, group: name }, async () => await fn());
 }

@@ -3,7 +3,7 @@
  * error); a retried or recovered attempt gets the recorded output back instead of running `fn` again.
  */
 import { ValidationError } from "../errors.ts";
-import { actionScopeStorage, currentActionScope } from "../internal/action-scope.ts";
+import { withActionScope, currentActionScope } from "../internal/action-scope.ts";
 import { canonicalJson, sha256Hex } from "../types/codec.ts";
 import { toLiteral } from "../types/literal.ts";
 import type { InternalContext } from "./context.ts";
@@ -25,7 +25,7 @@ export function trace<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>
     }
     const t0 = performance.now();
     try {
-      const out = await actionScopeStorage.run({ ...scope, inTrace: true }, () => fn(...args));
+      const out = await withActionScope({ ...scope, inTrace: true }, () => fn(...args));
       await host.record(key, name, { output: out }, performance.now() - t0);
       return out;
     } catch (e) {

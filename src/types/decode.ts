@@ -16,6 +16,25 @@ type Obj = { [k: string]: unknown };
 /** Builders for the I/O tags (File/Dir/DataFrame), passed in to keep this module free of the io classes. */
 export type IoFactories = Record<"file" | "dir" | "dataframe", (lit: Obj) => unknown>;
 
+const NONE_RESOLVED: ReadonlyMap<object, unknown> = new Map();
+
+/**
+ * `decodeTagged`, synchronous when it can be (no offloaded value, no registered classes): the value itself,
+ * else a promise of it. Every action's output is decoded for its caller, so the common case stays cheap.
+ */
+export function decodeTaggedNow(lit: unknown, ctx: FieldContext, io: IoFactories): unknown {
+  if (isTagged(lit, "offloaded") || hasEntries()) return decodeTagged(lit, ctx, io);
+  try {
+    return new Decoder(ctx, io, NONE_RESOLVED, []).dec(lit);
+  } catch (e) {
+    throw tooDeep(e, ctx);
+  }
+}
+
+function tooDeep(e: unknown, ctx: FieldContext): unknown {
+  return e instanceof RangeError && /call stack/i.test(e.message) ? transformFailed(ctx, [], `is nested too deeply to decode (${e.message}).`, e) : e;
+}
+
 export async function decodeTagged(lit: unknown, ctx: FieldContext, io: IoFactories): Promise<unknown> {
   if (isTagged(lit, "offloaded")) lit = await unpackIo(lit as never, ctx);
   const resolved = new Map<object, unknown>();
@@ -27,10 +46,7 @@ export async function decodeTagged(lit: unknown, ctx: FieldContext, io: IoFactor
   try {
     return new Decoder(ctx, io, resolved, []).dec(lit);
   } catch (e) {
-    if (e instanceof RangeError && /call stack/i.test(e.message)) {
-      throw transformFailed(ctx, [], `is nested too deeply to decode (${e.message}).`, e);
-    }
-    throw e;
+    throw tooDeep(e, ctx);
   }
 }
 
@@ -102,7 +118,7 @@ class Decoder {
   constructor(
     private readonly ctx: FieldContext,
     private readonly io: IoFactories,
-    private readonly resolved: Map<object, unknown>,
+    private readonly resolved: ReadonlyMap<object, unknown>,
     private readonly segs: Seg[],
   ) {}
 

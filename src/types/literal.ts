@@ -23,7 +23,7 @@ import { isIoValue, TO_LITERAL } from "../io/io-value.ts";
 import { DataFrame } from "../io/dataframe.ts";
 import { Dir } from "../io/dir.ts";
 import { File } from "../io/file.ts";
-import { decodeTagged } from "./decode.ts";
+import { decodeTagged, decodeTaggedNow } from "./decode.ts";
 import { type FieldContext, fieldOf, rethrowAt, type Seg, transformFailed } from "./field.ts";
 import { exactEntry, type RegistryEntry, scanEntry, type SerializationContext } from "./registry.ts";
 import { validateWithSchema } from "./schema.ts";
@@ -49,25 +49,50 @@ const TYPED_ARRAYS = new Set([
  * scope's blob store (`withIoScope`) first.
  */
 export async function toLiteral(value: unknown, ctx: LiteralContext | FieldContext): Promise<Literal> {
+  return toLiteralNow(value, ctx);
+}
+
+/**
+ * `toLiteral`, synchronous when nothing has to be uploaded first (the common case): the literal itself, else
+ * a promise of it. The runtime converts every action's inputs and output, so it avoids a promise when it can.
+ */
+export function toLiteralNow(value: unknown, ctx: LiteralContext | FieldContext): Literal | Promise<Literal> {
   const pending: Promise<void>[] = [];
   const root = new Encoder(ctx, pending, [], new Map());
   let lit: Literal;
   try {
     lit = root.enc(value);
-    while (pending.length) await Promise.all(pending.splice(0));
   } catch (e) {
-    if (e instanceof RangeError && /call stack/i.test(e.message)) {
-      throw transformFailed(ctx, [], `is nested too deeply to convert (${e.message}). Flatten the structure or pass it as a File.`, e);
-    }
-    throw e;
+    throw tooDeep(e, ctx);
   }
-  return lit;
+  if (pending.length === 0) return lit;
+  return (async () => {
+    try {
+      while (pending.length) await Promise.all(pending.splice(0));
+    } catch (e) {
+      throw tooDeep(e, ctx);
+    }
+    return lit;
+  })();
+}
+
+function tooDeep(e: unknown, ctx: LiteralContext | FieldContext): unknown {
+  return e instanceof RangeError && /call stack/i.test(e.message)
+    ? transformFailed(ctx, [], `is nested too deeply to convert (${e.message}). Flatten the structure or pass it as a File.`, e)
+    : e;
 }
 
 /** Converts a literal back to a value with the same types (`Date` stays `Date`, `bigint` stays `bigint`, ...). */
 export async function fromLiteral(lit: unknown, ctx: FieldContext = {}): Promise<unknown> {
-  return decodeTagged(lit, ctx, { file: File.fromLiteral, dir: Dir.fromLiteral, dataframe: DataFrame.fromLiteral });
+  return decodeTagged(lit, ctx, IO_FACTORIES);
 }
+
+/** `fromLiteral`, synchronous when the literal holds no offloaded value and no registered class. */
+export function fromLiteralNow(lit: unknown, ctx: FieldContext = {}): unknown {
+  return decodeTaggedNow(lit, ctx, IO_FACTORIES);
+}
+
+const IO_FACTORIES = { file: File.fromLiteral, dir: Dir.fromLiteral, dataframe: DataFrame.fromLiteral };
 
 class Encoder {
   constructor(

@@ -40,6 +40,28 @@ const ACTION_COLS: Record<keyof ActionRow, string> = {
   reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface",
 };
 
+const ACTION_KEYS = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
+const ACTION_INDEX = Object.fromEntries(ACTION_KEYS.map((k, i) => [k, i])) as Record<keyof ActionRow, number>;
+const UPSERT_ACTION_SQL = `INSERT OR REPLACE INTO actions (${ACTION_KEYS.map((k) => ACTION_COLS[k]).join(",")}) VALUES (${ACTION_KEYS.map(() => "?").join(",")})`;
+
+/** Interface schemas are shared by every action of a task: each is serialised once. */
+const interfaceJson = new WeakMap<object, string>();
+
+function actionValue(k: keyof ActionRow, v: unknown): unknown {
+  if (k === "interface" && typeof v === "object" && v !== null) {
+    let j = interfaceJson.get(v);
+    if (j === undefined) interfaceJson.set(v, (j = JSON.stringify(v)));
+    return j;
+  }
+  return k === "error" || k === "interface" ? json(v) : toDb(k, v);
+}
+
+function actionPatch(patch: Partial<ActionRow>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(patch) as (keyof ActionRow)[]) out[ACTION_COLS[k]] = actionValue(k, patch[k]);
+  return out;
+}
+
 function toDb(key: string, v: unknown): unknown {
   if (RUN_JSON.has(key)) return json(v);
   if (typeof v === "boolean") return v ? 1 : 0;
@@ -259,20 +281,13 @@ export class SqliteStore implements RunStore {
 
   /**
    * Action and attempt writes are coalesced per row until the batch commits: a quick action is queued,
-   * started and finished within one tick, and that becomes one statement instead of three.
+   * started and finished within one tick, and that becomes one statement instead of three. A full row is
+   * kept as its column values in ACTION_KEYS order; a patch without a full row, by column name.
    */
-  readonly #pendingActions = new Map<string, { full?: Map<string, unknown>; patch?: Map<string, unknown> }>();
+  readonly #pendingActions = new Map<string, { full: unknown[] | undefined; patch: Record<string, unknown> | undefined }>();
   readonly #pendingAttempts = new Map<string, unknown[]>();
 
-  private actionColumns(o: Partial<ActionRow>): Map<string, unknown> {
-    const cols = new Map<string, unknown>();
-    for (const k of Object.keys(o) as (keyof ActionRow)[]) {
-      cols.set(ACTION_COLS[k], k === "error" || k === "interface" ? json(o[k]) : toDb(k, o[k]));
-    }
-    return cols;
-  }
-
-  private queueAction(runName: string, name: string, full: Map<string, unknown> | undefined, patch: Map<string, unknown> | undefined): void {
+  private queueAction(runName: string, name: string, full: unknown[] | undefined, patch: Partial<ActionRow> | undefined): void {
     const key = `${runName}\u0000${name}`;
     const pending = this.#pendingActions.get(key);
     if (pending) {
@@ -280,33 +295,38 @@ export class SqliteStore implements RunStore {
         pending.full = full;
         pending.patch = undefined;
       } else if (patch) {
-        const target = pending.full ?? (pending.patch ??= new Map());
-        for (const [c, v] of patch) target.set(c, v);
+        if (pending.full) {
+          for (const k of Object.keys(patch) as (keyof ActionRow)[]) pending.full[ACTION_INDEX[k]] = actionValue(k, patch[k]);
+        } else {
+          pending.patch = Object.assign(pending.patch ?? {}, actionPatch(patch));
+        }
       }
       return;
     }
-    this.#pendingActions.set(key, { full, patch });
+    this.#pendingActions.set(key, { full, patch: patch && actionPatch(patch) });
     this.write(() => {
       const p = this.#pendingActions.get(key);
       this.#pendingActions.delete(key);
       if (!p) return;
       if (p.full) {
-        const cols = [...p.full.keys()];
-        this.stmt(`INSERT OR REPLACE INTO actions (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`).run(...p.full.values());
-      } else if (p.patch && p.patch.size > 0) {
-        const cols = [...p.patch.keys()];
-        this.stmt(`UPDATE actions SET ${cols.map((c) => `${c} = ?`).join(", ")} WHERE run_name = ? AND name = ?`).run(...p.patch.values(), runName, name);
+        this.stmt(UPSERT_ACTION_SQL).run(p.full);
+      } else if (p.patch) {
+        const cols = Object.keys(p.patch);
+        if (cols.length === 0) return;
+        this.stmt(`UPDATE actions SET ${cols.map((c) => `${c} = ?`).join(", ")} WHERE run_name = ? AND name = ?`).run(...Object.values(p.patch), runName, name);
       }
     });
   }
 
   upsertAction(row: ActionRow): void {
-    this.queueAction(row.runName, row.name, this.actionColumns(row), undefined);
+    const values = new Array<unknown>(ACTION_KEYS.length);
+    for (let i = 0; i < ACTION_KEYS.length; i++) values[i] = actionValue(ACTION_KEYS[i]!, row[ACTION_KEYS[i]!]);
+    this.queueAction(row.runName, row.name, values, undefined);
   }
 
   updateAction(runName: string, name: string, patch: Partial<ActionRow>): void {
     if (Object.keys(patch).length === 0) return;
-    this.queueAction(runName, name, undefined, this.actionColumns(patch));
+    this.queueAction(runName, name, undefined, patch);
   }
 
   getAction(runName: string, name: string): ActionRow | undefined {
