@@ -229,13 +229,17 @@ describe("retries and timeouts", () => {
     const quick = env.task({ timeout: { maxQueuedTime: 0.1 } }, async function quick() {
       return 2;
     });
+    const after = env.task(async function afterQueued() {
+      return 3;
+    });
     const fan = env.task(async function fanQueued() {
       const results = await Promise.allSettled([hog(), quick()]);
-      return results.map((x) => (x.status === "fulfilled" ? "ok" : (x.reason as TaskTimeoutError).bound));
+      // The waiter that timed out gave its place up: the slot hog frees goes to the next call.
+      return [...results.map((x) => (x.status === "fulfilled" ? "ok" : (x.reason as TaskTimeoutError).bound)), await after()];
     });
     // The root holds one of the two slots and hog the other, so quick waits in the queue.
     const r = await withRunContext({ maxActionConcurrency: 2 }).run(fan);
-    expect(await r.outputs()).toEqual(["ok", "maxQueuedTime"]);
+    expect(await r.outputs()).toEqual(["ok", "maxQueuedTime", 3]);
   });
 
   it("fails past the deadline without further retries", async () => {
@@ -573,6 +577,57 @@ describe("wide fan-outs", () => {
     clearInterval(timer);
     expect(ticks).toBeGreaterThan(3);
     expect((await r.details()).root.children).toHaveLength(3000);
+  });
+
+  it("give every waiting call its own result when two parents fan out at once", async () => {
+    // More calls than one turn admits (256), from two attempts whose calls wait in the same admission batches.
+    const tagged = env.task(async function tagged({ tag, i }: { tag: string; i: number }) {
+      return `${tag}:${i}`;
+    });
+    const half = env.task(async function half({ tag, n }: { tag: string; n: number }) {
+      return Promise.all(Array.from({ length: n }, (_, i) => tagged({ tag, i })));
+    });
+    const both = env.task(async function both({ n }: { n: number }) {
+      const [a, b] = await Promise.all([half({ tag: "a", n }), half({ tag: "b", n })]);
+      return { a, b };
+    });
+    const r = await run(both, { n: 700 });
+    const out = (await r.outputs()) as { a: string[]; b: string[] };
+    expect(out.a).toEqual(Array.from({ length: 700 }, (_, i) => `a:${i}`));
+    expect(out.b).toEqual(Array.from({ length: 700 }, (_, i) => `b:${i}`));
+    const d = await r.details();
+    expect(d.root.children).toHaveLength(2);
+    for (const h of d.root.children) {
+      expect(h.children).toHaveLength(700);
+      expect(h.children.every((c) => c.phase === "succeeded")).toBe(true);
+    }
+  });
+
+  it("abort ends thousands of running and waiting calls at once", async () => {
+    let started = 0;
+    let signalled = 0;
+    const slow = env.task(async function slowLeaf({ i }: { i: number }) {
+      started++;
+      const signal = ctx()!.signal;
+      await new Promise((res) => {
+        const t = setTimeout(res, 30_000);
+        signal.addEventListener("abort", () => (signalled++, clearTimeout(t), res(undefined)), { once: true });
+      });
+      return i;
+    });
+    const fan = env.task(async function slowFan({ n }: { n: number }) {
+      return (await Promise.all(Array.from({ length: n }, (_, i) => slow({ i })))).length;
+    });
+    const r = await run(fan, { n: 2000 });
+    while (started < 2000) await new Promise((res) => setTimeout(res, 10));
+    const t0 = Date.now();
+    await r.abort("stop the fan-out");
+    expect(await r.wait()).toBe("aborted");
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const children = (await r.details()).root.children;
+    expect(children).toHaveLength(2000);
+    expect(children.every((c) => c.phase === "aborted")).toBe(true);
+    expect(signalled).toBe(2000);
   });
 });
 

@@ -17,7 +17,7 @@ import { packIoBytes } from "../types/offload.ts";
 import { cacheKey, inputsHash, interfaceSchemas } from "./cache-key.ts";
 import { leaseEnv } from "./env-lease.ts";
 import { flushLogSink, installLogCapture, type LogSink } from "./log-capture.ts";
-import type { ActionState, RunState } from "./run-state.ts";
+import type { ActionState, Caller, RunState } from "./run-state.ts";
 import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
 import { AttemptContext } from "./attempt-context.ts";
 import { AttemptControl } from "./attempt-control.ts";
@@ -40,37 +40,38 @@ const sleep = (ms: number, signal: AbortSignal) =>
   });
 
 /** Submits a task call made inside an attempt of `parent`. */
-export function submitChild(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
+export function submitChild(run: RunState, caller: Caller, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
   // Calls past this turn's admission budget wait as a promise reaction, not a suspended async frame: a
   // Promise.all of 100,000 calls holds all of them at once.
-  run.startCall ??= (p, t, i) => submitAdmitted(run, p, t as TaskTemplate, i);
-  return run.admit(parent, task, rawInputs, run.startCall);
+  run.startCall ??= (c, t, i) => submitAdmitted(run, c, t as TaskTemplate, i);
+  return run.admit(caller, task, rawInputs, run.startCall);
 }
 
 // The path from a call to its attempt is written with plain functions that hand on promises, taking the
 // synchronous branch whenever a step has nothing to wait for: on Node 20 each promise costs an async-hook
 // record, and a trivial action used to make about seventy of them.
 
-function submitAdmitted(run: RunState, parent: string, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
+function submitAdmitted(run: RunState, caller: Caller, task: TaskTemplate, rawInputs: unknown): Promise<unknown> {
   const scope = currentActionScope();
   try {
     const inputs = task.validateInputsNow(rawInputs);
-    return isPromise(inputs) ? inputs.then((i) => submitValid(run, parent, task, i, scope)) : submitValid(run, parent, task, inputs, scope);
+    return isPromise(inputs) ? inputs.then((i) => submitValid(run, caller, task, i, scope)) : submitValid(run, caller, task, inputs, scope);
   } catch (e) {
     return Promise.reject(e);
   }
 }
 
-function submitValid(run: RunState, parent: string, task: TaskTemplate, inputs: unknown, scope: ActionScope | undefined): Promise<unknown> {
+function submitValid(run: RunState, caller: Caller, task: TaskTemplate, inputs: unknown, scope: ActionScope | undefined): Promise<unknown> {
   const lit = toLiteralNow(inputs, { taskName: task.name, direction: "input" });
-  if (isPromise(lit)) return lit.then((l) => submitLiteral(run, parent, task, inputs, l, scope));
-  return submitLiteral(run, parent, task, inputs, lit, scope);
+  if (isPromise(lit)) return lit.then((l) => submitLiteral(run, caller, task, inputs, l, scope));
+  return submitLiteral(run, caller, task, inputs, lit, scope);
 }
 
-function submitLiteral(run: RunState, parent: string, task: TaskTemplate, inputs: unknown, lit: Literal, scope: ActionScope | undefined): Promise<unknown> {
+function submitLiteral(run: RunState, caller: Caller, task: TaskTemplate, inputs: unknown, lit: Literal, scope: ActionScope | undefined): Promise<unknown> {
   const group = scope?.group ?? null;
   const ih = inputsHash(lit);
-  const name = run.childName(parent, task.name, ih, group);
+  const parent = caller.action;
+  const name = run.childName(parent, caller.epoch, task.name, ih, group);
   const customContext = scope?.customContext ?? run.options.customContext;
   return executeAction(run, { name, parent, task, inputs, lit, inputsHash: ih, group, customContext });
 }
@@ -343,13 +344,12 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     cleanupSecrets = secrets.cleanup;
     const envVars = task.envVars || secrets !== NO_SECRETS || run.hasEnvVars ? { ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env } : undefined;
     if (envVars) releaseEnv = leaseEnv(envVars, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
-    run.beginAttempt(req.name);
 
     const context = new AttemptContext(run, task, req.name, attempt, req.group, run.frozenContext(req.customContext), control, secrets.byId, (uri) => {
       row.reportUri = uri;
       run.store.updateAction(run.name, req.name, { reportUri: uri });
     });
-    const scope = new AttemptScope(run, req.name, context);
+    const scope = new AttemptScope(run, { action: req.name, epoch: run.nextEpoch() }, context);
     installLogCapture();
     const body = runInFrame({ scope, io: run.ioScope, sink }, () => runBody(run, task, req.inputs, context, key));
     try {
@@ -400,9 +400,9 @@ class AttemptScope implements ActionScope {
   readonly customContext: Readonly<Record<string, string>>;
   // An own property, not a method: group(), trace() and customContext() derive scopes by spreading this one.
   readonly submit: (task: unknown, inputs: unknown) => Promise<unknown>;
-  constructor(run: RunState, action: string, readonly context: AttemptContext) {
+  constructor(run: RunState, caller: Caller, readonly context: AttemptContext) {
     this.customContext = context.customContext;
-    this.submit = (task, inputs) => submitChild(run, action, task as TaskTemplate, inputs);
+    this.submit = (task, inputs) => submitChild(run, caller, task as TaskTemplate, inputs);
   }
 }
 

@@ -9,16 +9,16 @@
  * scheduled. Re-executing a parent (a retry, or a recovered run) therefore produces the same names for
  * the same calls, which is how finished children are found again instead of being re-run.
  */
-import { createHash } from "node:crypto";
+import { hashHex } from "../types/codec.ts";
 
 /** The root action of every run. */
 export const ROOT_ACTION = "a0";
 
-export function base36(digest: Buffer): string {
-  return BigInt(`0x${digest.toString("hex")}`).toString(36);
+export function base36(hex: string): string {
+  return BigInt(`0x${hex}`).toString(36);
 }
 
 export function actionName(parent: string, taskName: string, inputsHash: string, seq: number, group: string | null): string {
   const components = `${parent}-${inputsHash}-${taskName}-${seq}${group ? `-${group}` : ""}`;
-  return base36(createHash("md5").update(components).digest());
+  return base36(hashHex("md5", components));
 }

@@ -6,6 +6,9 @@
  * what a trivial action allocated.
  */
 export class AttemptControl {
+  /** Links of the run's list of attempts in flight (see RunState.trackAttempt). */
+  prev: AttemptControl | undefined;
+  next: AttemptControl | undefined;
   #controller: AbortController | undefined;
   #reason: unknown;
   #aborted = false;

@@ -3,13 +3,12 @@
  * Versions and interface hashes are memoised per template because tokenising a function body on every
  * call would dominate cache-hit latency.
  */
-import { createHash } from "node:crypto";
 import type { TaskTemplate } from "../authoring/task-template.ts";
-import { canonicalJson } from "../types/codec.ts";
+import { canonicalJson, sha256Hex } from "../types/codec.ts";
 import { schemaToJsonSchema } from "../types/schema.ts";
 import type { Literal } from "../types/literal.ts";
 
-const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
+const sha256 = sha256Hex;
 
 const versions = new WeakMap<object, string>();
 const interfaces = new WeakMap<object, string>();

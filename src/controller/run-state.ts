@@ -77,7 +77,13 @@ export class Semaphore {
 /** Child submissions admitted per event-loop turn (see RunState.admit). */
 const ADMIT_PER_TICK = 256;
 
-export type StartCall = (parent: string, task: TaskTemplate, inputs: unknown) => Promise<unknown>;
+/** The attempt that makes a task call: its action and its epoch (see RunState.nextEpoch). */
+export interface Caller {
+  readonly action: string;
+  readonly epoch: number;
+}
+
+export type StartCall = (caller: Caller, task: TaskTemplate, inputs: unknown) => Promise<unknown>;
 
 /**
  * Up to ADMIT_PER_TICK calls waiting for the same turn. They share one promise and one handler: reactions run
@@ -86,7 +92,7 @@ export type StartCall = (parent: string, task: TaskTemplate, inputs: unknown) =>
  * them at once, and a closure and a second promise per call were most of the run's memory.
  */
 class AdmissionGate {
-  readonly #parents: string[] = [];
+  readonly #callers: Caller[] = [];
   readonly #tasks: (TaskTemplate | undefined)[] = [];
   readonly #inputs: unknown[] = [];
   #next = 0;
@@ -101,7 +107,7 @@ class AdmissionGate {
       const task = this.#tasks[i]!;
       const inputs = this.#inputs[i];
       this.#tasks[i] = this.#inputs[i] = undefined;
-      return start(this.#parents[i]!, task, inputs);
+      return start(this.#callers[i]!, task, inputs);
     };
   }
 
@@ -109,8 +115,8 @@ class AdmissionGate {
     return this.#tasks.length;
   }
 
-  add(parent: string, task: TaskTemplate, inputs: unknown): Promise<unknown> {
-    this.#parents.push(parent);
+  add(caller: Caller, task: TaskTemplate, inputs: unknown): Promise<unknown> {
+    this.#callers.push(caller);
     this.#tasks.push(task);
     this.#inputs.push(inputs);
     return this.#opened.then(this.#take);
@@ -119,14 +125,15 @@ class AdmissionGate {
 
 export class RunState {
   readonly actions = new Map<string, ActionState>();
-  /** Current attempt of each action that has children, as a run-wide counter (see childName). */
-  readonly #attemptEpochs = new Map<string, number>();
   #epochs = 0;
   /** Last sequence number of calls made more than once by one parent attempt (only those get an entry). */
   readonly #repeats = new Map<string, { epoch: number; seq: number }>();
   readonly abort = new AbortController();
-  /** The attempts in flight, aborted together with the run. */
-  readonly #attempts = new Set<AttemptControl>();
+  /**
+   * The attempts in flight, aborted together with the run: a linked list through the controls rather than a
+   * Set, whose discarded tables would keep finished attempts reachable until the next full collection.
+   */
+  #attempts: AttemptControl | undefined;
   readonly semaphore: Semaphore;
   /** Secret values resolved in this run; redacted from logs and errors. */
   readonly secretValues = new Set<string>();
@@ -156,8 +163,8 @@ export class RunState {
   ) {
     this.semaphore = new Semaphore(options.maxActionConcurrency);
     this.abort.signal.addEventListener("abort", () => {
-      for (const a of this.#attempts) a.abort(this.abort.signal.reason);
-      this.#attempts.clear();
+      for (let a = this.#attempts; a; a = a.next) a.abort(this.abort.signal.reason);
+      this.#attempts = undefined;
     }, { once: true });
     this.finished = new Promise((r) => (this.resolveFinished = r));
   }
@@ -168,16 +175,16 @@ export class RunState {
    * ends (no heartbeat, abort polling or per-tick store commit), and every call would hold a full attempt
    * (context, signal, frames) at once. `start` runs the call once admitted.
    */
-  admit(parent: string, task: TaskTemplate, inputs: unknown, start: StartCall): Promise<unknown> {
+  admit(caller: Caller, task: TaskTemplate, inputs: unknown, start: StartCall): Promise<unknown> {
     if (this.#admitted < ADMIT_PER_TICK && this.#gates.length === 0) {
       this.#admitted++;
       this.#scheduleAdmission();
-      return start(parent, task, inputs);
+      return start(caller, task, inputs);
     }
     let gate = this.#gates[this.#gates.length - 1];
     if (!gate || gate.size === ADMIT_PER_TICK) this.#gates.push((gate = new AdmissionGate(start)));
     this.#scheduleAdmission();
-    return gate.add(parent, task, inputs);
+    return gate.add(caller, task, inputs);
   }
 
   #scheduleAdmission(): void {
@@ -192,28 +199,28 @@ export class RunState {
     });
   }
 
-  /** A new attempt of `action` starts: its calls are numbered afresh, so identical calls replay earlier children. */
-  beginAttempt(action: string): void {
-    this.#attemptEpochs.set(action, ++this.#epochs);
+  /** A number for a new attempt, unique in the run: its calls are numbered afresh (see childName). */
+  nextEpoch(): number {
+    return ++this.#epochs;
   }
 
   /**
-   * Names a call of `taskName` with `inputsHash` in `group` made by the current attempt of `parent`, and claims
+   * Names a call of `taskName` with `inputsHash` in `group` made by attempt `epoch` of `parent`, and claims
    * the name for that attempt. The sequence number of identical calls (see action-id.ts) is found from the
    * actions themselves: the first `seq` whose name this attempt has not claimed yet. This needs no per-call
    * counter table, which for a wide fan-out would be as large as the run.
    */
-  childName(parent: string, taskName: string, inputsHash: string, group: string | null): string {
-    const epoch = this.#attemptEpochs.get(parent) ?? 0;
+  childName(parent: string, epoch: number, taskName: string, inputsHash: string, group: string | null): string {
     // Repeated identical calls remember their last number, so the Nth one does not try N names.
-    const repeatKey = `${parent}\u0000${taskName}:${inputsHash}:${group ?? ""}`;
-    const last = this.#repeats.get(repeatKey);
+    // The key is built only once some call has repeated: most runs never repeat one.
+    let repeatKey = this.#repeats.size > 0 ? `${parent}\u0000${taskName}:${inputsHash}:${group ?? ""}` : undefined;
+    const last = repeatKey === undefined ? undefined : this.#repeats.get(repeatKey);
     let seq = last && last.epoch === epoch ? last.seq + 1 : 1;
     for (;; seq++) {
       const name = actionName(parent, taskName, inputsHash, seq, group);
       const state = this.actions.get(name);
       if (state?.epoch === epoch) continue;
-      if (seq > 1) this.#repeats.set(repeatKey, { epoch, seq });
+      if (seq > 1) this.#repeats.set((repeatKey ??= `${parent}\u0000${taskName}:${inputsHash}:${group ?? ""}`), { epoch, seq });
       if (state) state.epoch = epoch;
       // Every field is set here (done too), so all states share one compact shape.
       else this.actions.set(name, { row: undefined, phase: "queued", parent, attemptCount: 0, error: null, epoch, done: undefined });
@@ -231,12 +238,20 @@ export class RunState {
   /** Ties an attempt to the run: aborting the run aborts it (at once if the run is aborted already). */
   trackAttempt(attempt: AttemptControl): void {
     if (this.abort.signal.aborted) attempt.abort(this.abort.signal.reason);
-    else this.#attempts.add(attempt);
+    else {
+      attempt.next = this.#attempts;
+      if (this.#attempts) this.#attempts.prev = attempt;
+      this.#attempts = attempt;
+    }
   }
 
   /** Forgets a finished attempt (see `trackAttempt`). */
   releaseAttempt(attempt: AttemptControl): void {
-    this.#attempts.delete(attempt);
+    const { prev, next } = attempt;
+    if (prev) prev.next = next;
+    else if (this.#attempts === attempt) this.#attempts = next;
+    if (next) next.prev = prev;
+    attempt.prev = attempt.next = undefined;
   }
 
   /** Whether the run sets environment variables for its attempts. */

@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import { createHash } from "node:crypto";
+import crypto, { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { StoreError } from "../errors.ts";
 import type { Literal } from "./literal.ts";
@@ -66,5 +66,14 @@ export function canonicalJson(lit: Literal): string {
 
 /** Hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256Hex(s: string | Uint8Array): string {
-  return createHash("sha256").update(s).digest("hex");
+  return hashHex("sha256", s);
+}
+
+type OneShotHash = (algorithm: string, data: string | Uint8Array, encoding: "hex") => string;
+// crypto.hash (Node >= 20.12) hashes without a Hash object; every action hashes its inputs and its name.
+const oneShot = (crypto as { hash?: OneShotHash }).hash;
+
+/** Hex digest of a string (UTF-8) or bytes. */
+export function hashHex(algorithm: "sha256" | "md5", data: string | Uint8Array): string {
+  return oneShot ? oneShot(algorithm, data, "hex") : createHash(algorithm).update(data).digest("hex");
 }
