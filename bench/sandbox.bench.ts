@@ -29,7 +29,7 @@ export interface BenchRow {
 const STARTUP_REPS = 300;
 const SEQUENTIAL_N = 500;
 const FANOUT_N = 1_000;
-const REPS = 5;
+const REPS = 9;
 
 const env = new TaskEnvironment({ name: "bench-sandbox" });
 

@@ -145,7 +145,7 @@ describe("host globals are withheld", () => {
         if (d.get) continue; // withheld names are accessors that report a violation
         found.push(k);
       }
-      [found, typeof hostCall, typeof hostDone, typeof hostViolation, typeof start]`)) as [string[], string, string, string, string];
+      [found, typeof hostCalls, typeof hostDone, typeof hostViolation, typeof start]`)) as [string[], string, string, string, string];
     const [names, ...typeofs] = out;
     expect(typeofs).toEqual(["undefined", "undefined", "undefined", "undefined"]);
     const standard = new Set(Object.getOwnPropertyNames(globalThis));

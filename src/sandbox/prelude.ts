@@ -26,13 +26,14 @@ export const WITHHELD_GLOBALS: readonly string[] = [
   "Deno", "Bun", "importScripts", "std", "os", "scriptArgs", "print",
 ];
 
-export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLog, hostViolation, taskNamesJson, withheldJson, typeCheck) {
+export const PRELUDE = String.raw`(function (hostCalls, hostMap, hostDone, hostLog, hostViolation, taskNamesJson, withheldJson, typeCheck) {
   "use strict";
   const G = globalThis;
   const stringify = JSON.stringify, parse = JSON.parse;
-  const isArray = Array.isArray, getProto = Object.getPrototypeOf, defineProperty = Object.defineProperty;
+  const isArray = Array.isArray, getProto = Object.getPrototypeOf, setProto = Object.setPrototypeOf, defineProperty = Object.defineProperty;
   const objectKeys = Object.keys, freeze = Object.freeze, ObjectProto = Object.prototype;
   const isFinite = Number.isFinite, StringOf = String, ErrorCtor = Error, construct = Reflect.construct, PromiseCtor = Promise;
+  const apply = Reflect.apply, arrayJoin = Array.prototype.join, promiseThen = Promise.prototype.then, promiseReject = Promise.reject, settledPromise = Promise.resolve();
   const IO = "${IO_HANDLE_KEY}";
   const taskNames = parse(taskNamesJson);
   const hasTask = (n) => { for (let i = 0; i < taskNames.length; i++) if (taskNames[i] === n) return true; return false; };
@@ -52,35 +53,71 @@ export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLo
       " and File/Dir/DataFrame handles can; convert it first (e.g. Object.fromEntries(map), date.toISOString()).");
   }
 
-  // Checks that v is plain data; ancestors detects cycles (which JSON cannot express).
-  function check(v, path, where, ancestors) {
+  // Checks that v is plain data; ancestors detects cycles (which JSON cannot express). The path (segs) and the
+  // label (where + the quoted name, if any) are only turned into strings for an error: this runs on every call.
+  function pathOf(segs) {
+    let p = "";
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i];
+      p = typeof s === "number" ? p + "[" + s + "]" : p ? p + "." + s : s;
+    }
+    return p;
+  }
+  function labelOf(where, name) { return name === undefined ? where : where + stringify(name); }
+  function check(v, segs, where, name, ancestors) {
     const t = typeof v;
     if (t === "string" || t === "boolean" || v === null || v === undefined) return;
-    if (t === "number") { if (!isFinite(v)) throw restricted(where, path, v); return; }
-    if (t !== "object") throw restricted(where, path, v);
+    if (t === "number") { if (!isFinite(v)) throw restricted(labelOf(where, name), pathOf(segs), v); return; }
+    if (t !== "object") throw restricted(labelOf(where, name), pathOf(segs), v);
     for (let i = 0; i < ancestors.length; i++) {
-      if (ancestors[i] === v) throw named("RestrictedTypeError", where + (path ? " at " + path : "") + " is cyclic (an object that contains itself), which cannot cross the sandbox boundary.");
+      if (ancestors[i] === v) {
+        const path = pathOf(segs);
+        throw named("RestrictedTypeError", labelOf(where, name) + (path ? " at " + path : "") + " is cyclic (an object that contains itself), which cannot cross the sandbox boundary.");
+      }
     }
     ancestors[ancestors.length] = v;
+    const depth = segs.length;
     if (isArray(v)) {
-      for (let i = 0; i < v.length; i++) check(v[i], path + "[" + i + "]", where, ancestors);
+      for (let i = 0; i < v.length; i++) {
+        segs[depth] = i;
+        check(v[i], segs, where, name, ancestors);
+      }
     } else {
       const p = getProto(v);
-      if (p !== ObjectProto && p !== null) throw restricted(where, path, v);
+      if (p !== ObjectProto && p !== null) throw restricted(labelOf(where, name), pathOf(segs), v);
       const keys = objectKeys(v);
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i];
-        if (k === "__proto__") throw named("RestrictedTypeError", where + ' has a "__proto__" key, which cannot cross the sandbox boundary.');
-        check(v[k], path ? path + "." + k : k, where, ancestors);
+        if (k === "__proto__") throw named("RestrictedTypeError", labelOf(where, name) + ' has a "__proto__" key, which cannot cross the sandbox boundary.');
+        segs[depth] = k;
+        check(v[k], segs, where, name, ancestors);
       }
     }
+    segs.length = depth;
     ancestors.length = ancestors.length - 1;
   }
 
-  function toJson(v, where) {
+  // where (+ stringify(name) when a name is given) labels the value in error messages.
+  // check() reuses two arrays; a getter it triggers may call a task (and check again), which gets fresh ones.
+  const sharedSegs = [], sharedAncestors = [];
+  let checking = false;
+  function toJson(v, where, name) {
     if (v === undefined) return undefined;
-    if (typeCheck) check(v, "", where, []);
-    try { return stringify(v); } catch (e) { throw named("RestrictedTypeError", where + " cannot be serialised: " + StringOf(e && e.message)); }
+    if (typeCheck) {
+      if (typeof v !== "object" || v === null) check(v, [], where, name, []);
+      else if (checking) check(v, [], where, name, []);
+      else {
+        checking = true;
+        try {
+          check(v, sharedSegs, where, name, sharedAncestors);
+        } finally {
+          checking = false;
+          sharedSegs.length = 0;
+          sharedAncestors.length = 0;
+        }
+      }
+    }
+    try { return stringify(v); } catch (e) { throw named("RestrictedTypeError", labelOf(where, name) + " cannot be serialised: " + StringOf(e && e.message)); }
   }
   const fromJson = (s) => (s === undefined ? undefined : parse(s));
 
@@ -95,22 +132,47 @@ export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLo
 
   // Host calls are settled in batches (see settle below): one entry into the interpreter per host tick,
   // however many children finished in it. A null-prototype table, so user code cannot intercept it.
-  const waiting = Object.create(null);
+  // The resolvers of pending calls, at id - waitBase in two null-prototype arrays (dense, so the interpreter
+  // keeps them as fast arrays); emptied whenever nothing is pending.
+  const nullArray = () => setProto([], null);
+  let waitRes = nullArray(), waitRej = nullArray(), waitBase = 1, pendingCount = 0;
   let nextId = 1;
+  // One executor for every call (no closure per call): it files the resolvers under waitSlot.
+  let waitSlot = 0;
+  function fileResolvers(resolve, reject) { waitRes[waitSlot] = resolve; waitRej[waitSlot] = reject; }
   function awaitHost(id) {
-    return new PromiseCtor((resolve, reject) => { waiting[id] = { resolve, reject }; });
+    pendingCount++;
+    waitSlot = id - waitBase;
+    return new PromiseCtor(fileResolvers);
   }
 
-  async function callTask(name, inputs) {
-    const json = toJson(inputs, "the inputs of task " + stringify(name));
+  // Task calls leave in batches too: every call made before the sandbox's next job goes out in one host call,
+  // three lines each (name as JSON, id, inputs JSON or empty for undefined; JSON text never holds a newline).
+  // Entries collect in an array: QuickJS strings are flat, so appending to one string would copy it each time.
+  let outbox = nullArray();
+  function sendCalls() {
+    const batch = outbox;
+    outbox = nullArray();
+    hostCalls(apply(arrayJoin, batch, ["\n"]));
+  }
+  function callTask(name, nameJson, inputs) {
+    let json;
+    try {
+      json = toJson(inputs, "the inputs of task ", name);
+    } catch (e) {
+      return apply(promiseReject, PromiseCtor, [e]);
+    }
     const id = nextId++;
-    hostCall(name, json, id);
+    const n = outbox.length;
+    outbox[n] = nameJson + "\n" + id + "\n" + (json === undefined ? "" : json);
+    if (n === 0) apply(promiseThen, settledPromise, [sendCalls]);
     return awaitHost(id);
   }
   for (let i = 0; i < taskNames.length; i++) {
     const name = taskNames[i];
     if (!/^[A-Za-z_$][\w$]*$/.test(name)) continue; // reachable through flyteMap only
-    const fn = { [name]: function (inputs) { return callTask(name, inputs); } }[name];
+    const nameJson = stringify(name);
+    const fn = { [name]: function (inputs) { return callTask(name, nameJson, inputs); } }[name];
     defineProperty(G, name, { value: fn, writable: false, enumerable: false, configurable: false });
   }
 
@@ -188,11 +250,19 @@ export const PRELUDE = String.raw`(function (hostCall, hostMap, hostDone, hostLo
     const batch = parse(batchJson);
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i];
-      const w = waiting[entry[0]];
-      if (w === undefined) continue;
-      delete waiting[entry[0]];
-      if (entry[1] === 0) w.reject(hostError(entry[2]));
-      else w.resolve(entry[1] === 2 ? undefined : entry[2]);
+      const k = entry[0] - waitBase;
+      const resolve = waitRes[k];
+      if (resolve === undefined) continue;
+      const reject = waitRej[k];
+      waitRes[k] = waitRej[k] = undefined;
+      pendingCount--;
+      if (entry[1] === 0) reject(hostError(entry[2]));
+      else resolve(entry[1] === 2 ? undefined : entry[2]);
+    }
+    if (pendingCount === 0) {
+      waitRes = nullArray();
+      waitRej = nullArray();
+      waitBase = nextId;
     }
   }
 

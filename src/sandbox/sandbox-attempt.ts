@@ -133,7 +133,7 @@ export class SandboxAttempt {
     const inputsJson = toSandboxJson(this.#req.inputs, this.#handles, "the inputs", limits.typeCheck);
 
     const args = [
-      ctx.newFunction("hostCall", (n, j, id) => this.#hostCall(ctx.getString(n), this.#optString(j), ctx.getNumber(id))),
+      ctx.newFunction("hostCalls", (b) => this.#hostCalls(ctx.getString(b))),
       ctx.newFunction("hostMap", (n, i, o, id) => this.#hostMap(ctx.getString(n), ctx.getString(i), this.#optString(o), ctx.getNumber(id))),
       ctx.newFunction("hostDone", (ok, p) => void (this.#reported ??= { ok: ctx.dump(ok) === true, payload: this.#optString(p) })),
       ctx.newFunction("hostLog", (level, line) => this.#hostLog(ctx.getString(level), ctx.getString(line))),
@@ -219,14 +219,58 @@ export class SandboxAttempt {
     }
   }
 
-  /** A task call from the sandbox; its outcome is delivered to the sandbox's `waiting[id]` later. */
-  #hostCall(name: string, json: string | undefined, id: number): void {
-    const task = this.#req.tasks.get(name);
-    this.#startHostCall(id, async () => {
-      if (!task) throw new SandboxError(`Sandbox "${this.#req.label}": no task named "${name}" is callable here.`);
-      const out = await (task as unknown as (i: unknown) => Promise<unknown>)(fromSandboxJson(json, this.#handles, `the inputs of task "${name}"`));
-      return toSandboxJson(out, this.#handles, `the output of task "${task.name}"`, this.#req.limits.typeCheck);
+  /** The task calls the sandbox made in one step: three lines each (name as JSON, id, inputs JSON or empty). */
+  #hostCalls(batch: string): void {
+    const lines = batch.split("\n");
+    const count = Math.floor(lines.length / 3);
+    this.#inFlight += count;
+    // Started on the next microtask, never while the interpreter is on the stack (a child may be a sandbox too).
+    queueMicrotask(() => {
+      if (this.#closed) return;
+      for (let i = 0; i + 2 < lines.length; i += 3) {
+        const json = lines[i + 2]!;
+        this.#startCall(this.#taskName(lines[i]!), json === "" ? undefined : json, Number(lines[i + 1]));
+      }
     });
+  }
+
+  /** Task names arrive as JSON strings; the few distinct ones are decoded once. */
+  readonly #names = new Map<string, string>();
+  #taskName(json: string): string {
+    let name = this.#names.get(json);
+    if (name === undefined) {
+      try {
+        name = String(JSON.parse(json));
+      } catch {
+        name = json;
+      }
+      this.#names.set(json, name);
+    }
+    return name;
+  }
+
+  /** A task call from the sandbox; its outcome is delivered to the sandbox's `waiting[id]` later. */
+  #startCall(name: string, json: string | undefined, id: number): void {
+    const task = this.#req.tasks.get(name) as ((i: unknown) => Promise<unknown>) & { name: string } | undefined;
+    let result: Promise<unknown>;
+    try {
+      if (!task) throw new SandboxError(`Sandbox "${this.#req.label}": no task named "${name}" is callable here.`);
+      result = task(fromSandboxJson(json, this.#handles, `the inputs of task "${name}"`));
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then(
+      (out) => {
+        let j: string | undefined;
+        try {
+          j = toSandboxJson(out, this.#handles, `the output of task "${task!.name}"`, this.#req.limits.typeCheck);
+        } catch (e) {
+          return this.#deliver(`[${id},0,${JSON.stringify(this.#errorRecord(e))}]`);
+        }
+        this.#deliver(`[${id},${j === undefined ? "2,null" : `1,${j}`}]`);
+      },
+      (e: unknown) => this.#deliver(`[${id},0,${JSON.stringify(this.#errorRecord(e))}]`),
+    );
   }
 
   /** flyteMap: one child action per item through `map()` (§11.3: order, grouping, concurrency). */
