@@ -164,6 +164,32 @@ describe("task calls from inside the sandbox", () => {
     expect((await r.details()).root.children).toHaveLength(8);
   });
 
+  it("calls made in one step leave together, each with its inputs as they were when it was called", async () => {
+    const batch = env.sandbox.orchestrator(async function batch({ n }: { n: number }) {
+      const inputs = { x: 1, y: 0 };
+      const calls: Promise<number>[] = [];
+      for (let i = 0; i < n; i++) {
+        inputs.y = i; // mutated after each call: the call already captured its value
+        calls.push(add(inputs));
+      }
+      // A getter that calls a task while its object is being checked: that call is checked on its own, and
+      // the outer value (holding a promise) is refused.
+      const tricky = {
+        get x() {
+          void add({ x: 0, y: 0 });
+          return Promise.resolve(1);
+        },
+        y: 1,
+      };
+      const refused = await add(tricky as never).then(() => "accepted", (e: Error) => `${e.name}: ${e.message}`);
+      return { sums: await Promise.all(calls), refused };
+    });
+    const r = await run(batch, { n: 300 });
+    const out = (await r.outputs()) as { sums: number[]; refused: string };
+    expect(out.sums).toEqual(Array.from({ length: 300 }, (_, i) => 1 + i));
+    expect(out.refused).toMatch(/RestrictedTypeError: the inputs of task "add" at x is a Promise, which cannot cross the sandbox boundary/);
+  });
+
   it("flyteMap: one child per item in input order, grouped, concurrency honoured, errors in place", async () => {
     slowMaxInFlight = 0;
     const mapper = env.sandbox.orchestrator(async function mapper({ n }: { n: number }) {
