@@ -74,8 +74,14 @@ export class Semaphore {
   }
 }
 
-/** Child submissions admitted per event-loop turn (see RunState.admit). */
-const ADMIT_PER_TICK = 256;
+/**
+ * Child submissions admitted per event-loop turn (see RunState.admit). Every admitted action is in flight until
+ * the turn ends; with 256 per turn, V8 saw whole turns of per-action records alive at its young-generation
+ * collections and started allocating them straight into the old generation (allocation-site pretenuring), where
+ * only a full collection frees them. Measured on one Promise.all of 100,000 calls: peak RSS 215-325 MB over runs
+ * with 256, 206-214 MB with 64, for 15k instead of 26k actions/s in the 10k fan-out benchmark.
+ */
+const ADMIT_PER_TICK = 64;
 
 /** The attempt that makes a task call: its action and its epoch (see RunState.nextEpoch). */
 export interface Caller {
@@ -144,7 +150,8 @@ export class RunState {
   /** Starts an admitted child call (set by the executor, one per run). */
   startCall: StartCall | undefined;
   readonly #gates: AdmissionGate[] = [];
-  #admissionScheduled = false;
+  #turnScheduled = false;
+  #drainQueued = false;
   finished!: Promise<void>;
   resolveFinished!: () => void;
 
@@ -174,28 +181,49 @@ export class RunState {
    * fan-out of quick tasks otherwise runs entirely in microtasks: the event loop would not turn until the run
    * ends (no heartbeat, abort polling or per-tick store commit), and every call would hold a full attempt
    * (context, signal, frames) at once. `start` runs the call once admitted.
+   *
+   * A call starts on a later microtask, never inside the code that made it, so that every call goes through
+   * the same gates.
    */
   admit(caller: Caller, task: TaskTemplate, inputs: unknown, start: StartCall): Promise<unknown> {
-    if (this.#admitted < ADMIT_PER_TICK && this.#gates.length === 0) {
-      this.#admitted++;
-      this.#scheduleAdmission();
-      return start(caller, task, inputs);
-    }
     let gate = this.#gates[this.#gates.length - 1];
     if (!gate || gate.size === ADMIT_PER_TICK) this.#gates.push((gate = new AdmissionGate(start)));
-    this.#scheduleAdmission();
-    return gate.add(caller, task, inputs);
+    const done = gate.add(caller, task, inputs);
+    this.#scheduleTurn();
+    if (!this.#drainQueued) {
+      this.#drainQueued = true;
+      queueMicrotask(this.#drain);
+    }
+    return done;
   }
 
-  #scheduleAdmission(): void {
-    if (this.#admissionScheduled) return;
-    this.#admissionScheduled = true;
+  /** Opens waiting gates while this turn's budget allows. */
+  readonly #drain = (): void => {
+    this.#drainQueued = false;
+    while (this.#gates.length > 0 && this.#admitted + this.#gates[0]!.size <= ADMIT_PER_TICK) {
+      const gate = this.#gates.shift()!;
+      this.#admitted += gate.size;
+      gate.open();
+    }
+  };
+
+  /** A new turn: commits the previous turn's writes, renews the budget and admits the next calls. */
+  #scheduleTurn(): void {
+    if (this.#turnScheduled) return;
+    this.#turnScheduled = true;
     setImmediate(() => {
-      this.#admissionScheduled = false;
-      const gate = this.#gates.shift();
-      this.#admitted = gate?.size ?? 0;
-      gate?.open();
-      if (this.#gates.length > 0 || this.#admitted > 0) this.#scheduleAdmission();
+      this.#turnScheduled = false;
+      // Commit what the previous turn's actions wrote before admitting more: each batch then holds one turn of
+      // writes (the store's own per-turn flush would run after this turn's actions too).
+      try {
+        this.store.flush();
+      } catch {
+        // Kept by the store and rethrown to the next writer, which fails its action with the StoreError.
+      }
+      const used = this.#admitted;
+      this.#admitted = 0;
+      this.#drain();
+      if (this.#gates.length > 0 || used > 0) this.#scheduleTurn();
     });
   }
 

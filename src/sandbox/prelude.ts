@@ -164,7 +164,9 @@ export const PRELUDE = String.raw`(function (hostCalls, hostMap, hostDone, hostL
     }
     const id = nextId++;
     const n = outbox.length;
-    outbox[n] = nameJson + "\n" + id + "\n" + (json === undefined ? "" : json);
+    outbox[n] = nameJson;
+    outbox[n + 1] = id;
+    outbox[n + 2] = json === undefined ? "" : json;
     if (n === 0) apply(promiseThen, settledPromise, [sendCalls]);
     return awaitHost(id);
   }
@@ -245,19 +247,19 @@ export const PRELUDE = String.raw`(function (hostCalls, hostMap, hostDone, hostL
     }
   }
 
-  // settle(batch): batch is [[id, state, value], ...]; state 1 = value, 2 = undefined, 0 = error info.
+  // settle(batch): batch is one flat array [id, state, value, id, state, value, ...]; state 1 = value,
+  // 2 = undefined, 0 = error info.
   function settle(batchJson) {
     const batch = parse(batchJson);
-    for (let i = 0; i < batch.length; i++) {
-      const entry = batch[i];
-      const k = entry[0] - waitBase;
+    for (let i = 0; i + 2 < batch.length; i += 3) {
+      const k = batch[i] - waitBase;
       const resolve = waitRes[k];
       if (resolve === undefined) continue;
       const reject = waitRej[k];
       waitRes[k] = waitRej[k] = undefined;
       pendingCount--;
-      if (entry[1] === 0) reject(hostError(entry[2]));
-      else resolve(entry[1] === 2 ? undefined : entry[2]);
+      if (batch[i + 1] === 0) reject(hostError(batch[i + 2]));
+      else resolve(batch[i + 1] === 2 ? undefined : batch[i + 2]);
     }
     if (pendingCount === 0) {
       waitRes = nullArray();

@@ -265,11 +265,11 @@ export class SandboxAttempt {
         try {
           j = toSandboxJson(out, this.#handles, `the output of task "${task!.name}"`, this.#req.limits.typeCheck);
         } catch (e) {
-          return this.#deliver(`[${id},0,${JSON.stringify(this.#errorRecord(e))}]`);
+          return this.#deliver(`${id},0,${JSON.stringify(this.#errorRecord(e))}`);
         }
-        this.#deliver(`[${id},${j === undefined ? "2,null" : `1,${j}`}]`);
+        this.#deliver(`${id},${j === undefined ? "2,null" : `1,${j}`}`);
       },
-      (e: unknown) => this.#deliver(`[${id},0,${JSON.stringify(this.#errorRecord(e))}]`),
+      (e: unknown) => this.#deliver(`${id},0,${JSON.stringify(this.#errorRecord(e))}`),
     );
   }
 
@@ -295,8 +295,8 @@ export class SandboxAttempt {
     this.#inFlight++;
     this.#toStart.push(() => {
       work().then(
-        (json) => this.#deliver(`[${id},${json === undefined ? "2,null" : `1,${json}`}]`),
-        (e: unknown) => this.#deliver(`[${id},0,${JSON.stringify(this.#errorRecord(e))}]`),
+        (json) => this.#deliver(`${id},${json === undefined ? "2,null" : `1,${json}`}`),
+        (e: unknown) => this.#deliver(`${id},0,${JSON.stringify(this.#errorRecord(e))}`),
       );
     });
     if (this.#toStart.length === 1) {

@@ -322,9 +322,7 @@ export class SqliteStore implements RunStore {
   }
 
   upsertAction(row: ActionRow): void {
-    const values = new Array<unknown>(ACTION_KEYS.length);
-    for (let i = 0; i < ACTION_KEYS.length; i++) values[i] = actionValue(ACTION_KEYS[i]!, row[ACTION_KEYS[i]!]);
-    this.queueAction(row.runName, row.name, values, undefined);
+    this.queueAction(row.runName, row.name, ACTION_KEYS.map((k) => actionValue(k, row[k])), undefined);
   }
 
   updateAction(runName: string, name: string, patch: Partial<ActionRow>): void {
