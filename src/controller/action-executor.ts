@@ -102,23 +102,14 @@ export function executeAction(run: RunState, req: ActionRequest): Promise<unknow
       return existing.done;
     }
     const state = actionState(run, req, existing);
-    // A settled promise keeps its value alive, so `finish` drops it once the action has finished.
-    state.done = runAction(run, req, state);
-    if (state.phase !== "queued" && state.phase !== "running") state.done = undefined;
-    return state.done ?? runActionSettled(run, req.name);
+    const done = runAction(run, req, state);
+    // Kept while the action runs (a re-executed parent may call it again meanwhile); `finish` drops it, since a
+    // settled promise keeps its value alive. A cache hit or a recovered output has finished already by now.
+    if (state.phase === "queued" || state.phase === "running") state.done = done;
+    return done;
   } catch (e) {
     return Promise.reject(e);
   }
-}
-
-/** The outcome of an action that finished before `executeAction` returned (it cannot, but stays correct). */
-function runActionSettled(run: RunState, name: string): Promise<unknown> {
-  const state = run.actions.get(name);
-  if (state?.phase === "succeeded") {
-    const outputs = run.store.getAction(run.name, name)?.outputs;
-    if (outputs) return Promise.resolve(fromLiteralNow(decodeLiteral(outputs)));
-  }
-  return Promise.reject(state?.error ? errorFromRecord(state.error) : new Error(`Action ${name} ended without an outcome.`));
 }
 
 let lastCreated = 0;
