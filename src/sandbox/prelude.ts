@@ -55,65 +55,65 @@ export const PRELUDE = String.raw`(function (hostCalls, hostMap, hostDone, hostL
 
   // Checks that v is plain data; ancestors detects cycles (which JSON cannot express). The path (segs) and the
   // label (where + the quoted name, if any) are only turned into strings for an error: this runs on every call.
-  function pathOf(segs) {
+  // segs and ancestors are used up to depth only, so they never need truncating.
+  function pathOf(segs, depth) {
     let p = "";
-    for (let i = 0; i < segs.length; i++) {
+    for (let i = 0; i < depth; i++) {
       const s = segs[i];
       p = typeof s === "number" ? p + "[" + s + "]" : p ? p + "." + s : s;
     }
     return p;
   }
   function labelOf(where, name) { return name === undefined ? where : where + stringify(name); }
-  function check(v, segs, where, name, ancestors) {
+  function check(v, depth, segs, ancestors, where, name) {
     const t = typeof v;
     if (t === "string" || t === "boolean" || v === null || v === undefined) return;
-    if (t === "number") { if (!isFinite(v)) throw restricted(labelOf(where, name), pathOf(segs), v); return; }
-    if (t !== "object") throw restricted(labelOf(where, name), pathOf(segs), v);
-    for (let i = 0; i < ancestors.length; i++) {
+    if (t === "number") { if (!isFinite(v)) throw restricted(labelOf(where, name), pathOf(segs, depth), v); return; }
+    if (t !== "object") throw restricted(labelOf(where, name), pathOf(segs, depth), v);
+    for (let i = 0; i < depth; i++) {
       if (ancestors[i] === v) {
-        const path = pathOf(segs);
+        const path = pathOf(segs, depth);
         throw named("RestrictedTypeError", labelOf(where, name) + (path ? " at " + path : "") + " is cyclic (an object that contains itself), which cannot cross the sandbox boundary.");
       }
     }
-    ancestors[ancestors.length] = v;
-    const depth = segs.length;
+    ancestors[depth] = v;
+    // Plain strings, booleans, null and finite numbers are accepted inline, without a call per value.
     if (isArray(v)) {
       for (let i = 0; i < v.length; i++) {
+        const x = v[i], tx = typeof x;
+        if (tx === "string" || tx === "boolean" || x === null || x === undefined || (tx === "number" && isFinite(x))) continue;
         segs[depth] = i;
-        check(v[i], segs, where, name, ancestors);
+        check(x, depth + 1, segs, ancestors, where, name);
       }
     } else {
       const p = getProto(v);
-      if (p !== ObjectProto && p !== null) throw restricted(labelOf(where, name), pathOf(segs), v);
+      if (p !== ObjectProto && p !== null) throw restricted(labelOf(where, name), pathOf(segs, depth), v);
       const keys = objectKeys(v);
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i];
         if (k === "__proto__") throw named("RestrictedTypeError", labelOf(where, name) + ' has a "__proto__" key, which cannot cross the sandbox boundary.');
+        const x = v[k], tx = typeof x;
+        if (tx === "string" || tx === "boolean" || x === null || x === undefined || (tx === "number" && isFinite(x))) continue;
         segs[depth] = k;
-        check(v[k], segs, where, name, ancestors);
+        check(x, depth + 1, segs, ancestors, where, name);
       }
     }
-    segs.length = depth;
-    ancestors.length = ancestors.length - 1;
   }
 
-  // where (+ stringify(name) when a name is given) labels the value in error messages.
-  // check() reuses two arrays; a getter it triggers may call a task (and check again), which gets fresh ones.
+  // where (+ stringify(name) when a name is given) labels the value in error messages. check() reuses two
+  // arrays; a getter it triggers may call a task (and check again), which then gets fresh ones.
   const sharedSegs = [], sharedAncestors = [];
   let checking = false;
   function toJson(v, where, name) {
     if (v === undefined) return undefined;
     if (typeCheck) {
-      if (typeof v !== "object" || v === null) check(v, [], where, name, []);
-      else if (checking) check(v, [], where, name, []);
+      if (checking) check(v, 0, [], [], where, name);
       else {
         checking = true;
         try {
-          check(v, sharedSegs, where, name, sharedAncestors);
+          check(v, 0, sharedSegs, sharedAncestors, where, name);
         } finally {
           checking = false;
-          sharedSegs.length = 0;
-          sharedAncestors.length = 0;
         }
       }
     }

@@ -17,6 +17,17 @@ import {
 } from "./sandbox-errors.ts";
 import type { PreparedSource } from "./source.ts";
 
+/**
+ * The prelude without comment lines and indentation: it is compiled for every attempt, and this makes that
+ * faster (measured with a fresh runtime and context: 1.39-1.50 ms → 1.29-1.31 ms). Line numbers stay as in prelude.ts.
+ */
+const COMPACT_PRELUDE = PRELUDE.split("\n")
+  .map((line) => {
+    const t = line.trim();
+    return t.startsWith("//") ? "" : t;
+  })
+  .join("\n");
+
 export interface SandboxLimits {
   /** CPU time spent executing sandbox code, in ms (awaiting tasks does not count). */
   timeoutMs: number;
@@ -151,7 +162,7 @@ export class SandboxAttempt {
     let entry: QuickJSHandle | undefined;
     let inputs: QuickJSHandle | undefined;
     try {
-      const prelude = this.#unwrap(this.#enter(() => ctx.evalCode(PRELUDE, "flyte-prelude.js", { type: "global" })));
+      const prelude = this.#unwrap(this.#enter(() => ctx.evalCode(COMPACT_PRELUDE, "flyte-prelude.js", { type: "global" })));
       if (!prelude) throw new SandboxError(`Sandbox "${this.#req.label}": the sandbox prelude failed to load: ${this.#lastError?.message}.`);
       const installed = this.#enter(() => ctx.callFunction(prelude, ctx.undefined, args));
       prelude.dispose();
