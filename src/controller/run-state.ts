@@ -79,7 +79,7 @@ export class Semaphore {
  * the turn ends; with 256 per turn, V8 saw whole turns of per-action records alive at its young-generation
  * collections and started allocating them straight into the old generation (allocation-site pretenuring), where
  * only a full collection frees them. Measured on one Promise.all of 100,000 calls: peak RSS 215-325 MB over runs
- * with 256, 206-214 MB with 64, for 15k instead of 26k actions/s in the 10k fan-out benchmark.
+ * with 256; with 64, 207-226 MB in 18 of 19 runs (259 MB once).
  */
 const ADMIT_PER_TICK = 64;
 
@@ -213,13 +213,6 @@ export class RunState {
     this.#turnScheduled = true;
     setImmediate(() => {
       this.#turnScheduled = false;
-      // Commit what the previous turn's actions wrote before admitting more: each batch then holds one turn of
-      // writes (the store's own per-turn flush would run after this turn's actions too).
-      try {
-        this.store.flush();
-      } catch {
-        // Kept by the store and rethrown to the next writer, which fails its action with the StoreError.
-      }
       const used = this.#admitted;
       this.#admitted = 0;
       this.#drain();
