@@ -79,7 +79,7 @@ export class Semaphore {
  * the turn ends; with 256 per turn, V8 saw whole turns of per-action records alive at its young-generation
  * collections and started allocating them straight into the old generation (allocation-site pretenuring), where
  * only a full collection frees them. Measured on one Promise.all of 100,000 calls: peak RSS 215-325 MB over runs
- * with 256; with 64, 207-226 MB in 18 of 19 runs (259 MB once).
+ * with 256; with 64, 207-226 MB in 20 of 21 runs (259 MB once).
  */
 const ADMIT_PER_TICK = 64;
 
