@@ -4,7 +4,7 @@
  * frame, so it follows awaits and timers) goes to that attempt's sink, line by line.
  * Whether the text also reaches the terminal is decided by the echo hook (the CLI prefixes it with the action).
  */
-import { currentFrame, runInFrame } from "../internal/async-frame.ts";
+import { currentFrame } from "../internal/async-frame.ts";
 import { format } from "node:util";
 
 export interface LogSink {
@@ -74,12 +74,6 @@ function writeToSink(sink: LogSink, stream: "stdout" | "stderr", text: string): 
     sink.line(stream, line);
     state.echo?.(stream, sink.label, sink.redact ? sink.redact(line) : line);
   }
-}
-
-/** Runs `fn` with its output captured into `sink`. */
-export function withLogSink<T>(sink: LogSink, fn: () => T): T {
-  installLogCapture();
-  return runInFrame({ sink }, fn);
 }
 
 /** Emits any unterminated last line of the sink. */

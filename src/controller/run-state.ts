@@ -169,6 +169,7 @@ export class RunState {
     readonly offload: boolean,
   ) {
     this.semaphore = new Semaphore(options.maxActionConcurrency);
+    this.hasEnvVars = Object.keys(options.envVars).length > 0;
     this.abort.signal.addEventListener("abort", () => {
       for (let a = this.#attempts; a; a = a.next) a.abort(this.abort.signal.reason);
       this.#attempts = undefined;
@@ -275,10 +276,8 @@ export class RunState {
     attempt.prev = attempt.next = undefined;
   }
 
-  /** Whether the run sets environment variables for its attempts. */
-  get hasEnvVars(): boolean {
-    return Object.keys(this.options.envVars).length > 0;
-  }
+  /** Whether the run sets environment variables for its attempts (read by every attempt, so computed once). */
+  readonly hasEnvVars: boolean;
 
   #frozenContext: { from: Record<string, string>; frozen: Readonly<Record<string, string>> } | undefined;
   /** A frozen copy of an action's custom context; actions that share the run's context share one copy. */
