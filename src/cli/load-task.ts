@@ -10,6 +10,7 @@ import { listLoadedEnvironments } from "../authoring/environment.ts";
 import { TaskTemplate, declaredInputs } from "../authoring/task-template.ts";
 import { FlyteError, ModuleLoadError } from "../errors.ts";
 import { schemaToJsonSchema } from "../types/schema.ts";
+import { closest } from "./suggest.ts";
 
 export async function loadModule(file: string): Promise<Record<string, unknown>> {
   const abs = resolve(file);
@@ -52,7 +53,19 @@ export function findTask(mod: Record<string, unknown>, file: string, name: strin
   if (matches.length > 1) {
     throw new ModuleLoadError(`Task name "${name}" is ambiguous in ${file}: ${matches.map((t) => t.name).join(", ")}. Use the full name (env.task).`);
   }
-  throw new ModuleLoadError(`Task "${name}" was not found in ${file}. ${known.length ? `Tasks in the file: ${known.join(", ")}.` : "The file defines no tasks (use env.task(...))."}`);
+  const guess = closest(name, [...tasks.keys(), ...known]);
+  throw new ModuleLoadError(
+    `Task "${name}" was not found in ${file}.${guess ? ` Did you mean "${guess}"?` : ""} ${known.length ? `Tasks in the file: ${known.join(", ")}.` : "The file defines no tasks (use env.task(...))."}`,
+  );
+}
+
+/** The `flyte run <file>` answer when no task is named: the file's tasks, one a line. */
+export function taskList(mod: Record<string, unknown>, file: string): string {
+  const tasks = [...new Set(tasksOf(mod).values())];
+  if (tasks.length === 0) return `${file} defines no tasks. Define one with env.task(...) and export it.`;
+  const width = Math.max(...tasks.map((t) => t.taskName.length));
+  const lines = tasks.map((t) => `  ${t.taskName.padEnd(width)}  ${t.name}${t.docs.description ? `  ${t.docs.description.split("\n")[0]}` : ""}`);
+  return [`Tasks in ${file}:`, ...lines, "", `Run one with: flyte run ${file} <task> [inputs]; add --help after the task to see its inputs.`].join("\n");
 }
 
 export interface InputSpec {

@@ -9,6 +9,10 @@ import { registerGetCommands } from "./commands/get.ts";
 import { registerManageCommands } from "./commands/manage.ts";
 import { registerRunCommands } from "./commands/run.ts";
 import { EXIT, reportError } from "./errors.ts";
+import { UsageError } from "./load-task.ts";
+import { exitAfterFlush, guardPipes } from "./stdio.ts";
+
+const OUTPUT_FORMATS = ["table", "json", "yaml"];
 
 export function buildProgram(): Command {
   const program = new Command("flyte")
@@ -20,7 +24,11 @@ export function buildProgram(): Command {
     .option("--project <p>", "project")
     .option("--domain <d>", "domain")
     .showSuggestionAfterError(true)
-    .exitOverride();
+    .exitOverride()
+    .hook("preAction", (root) => {
+      const format = root.opts<{ outputFormat: string }>().outputFormat;
+      if (!OUTPUT_FORMATS.includes(format)) throw new UsageError(`--output-format must be table, json or yaml, got ${JSON.stringify(format)}.`);
+    });
   registerRunCommands(program);
   registerGetCommands(program);
   registerManageCommands(program);
@@ -58,5 +66,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+guardPipes();
 const code = await main(process.argv);
-process.exit(code);
+// process.exit is still needed (open handles such as stdin would keep the process alive), but only once the
+// output has drained: exiting earlier cuts piped output at the pipe buffer's size.
+await exitAfterFlush(code);

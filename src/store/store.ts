@@ -8,6 +8,9 @@ import type { ErrorRecord } from "../errors.ts";
 export type ActionPhase =
   | "queued" | "waiting_for_resources" | "initializing" | "running" | "succeeded" | "failed" | "aborted" | "timed_out";
 
+export const ACTION_PHASES: readonly ActionPhase[] = [
+  "queued", "waiting_for_resources", "initializing", "running", "succeeded", "failed", "aborted", "timed_out",
+];
 export const TERMINAL_PHASES: readonly ActionPhase[] = ["succeeded", "failed", "aborted", "timed_out"];
 export const isTerminal = (p: ActionPhase): boolean => TERMINAL_PHASES.includes(p);
 

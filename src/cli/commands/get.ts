@@ -5,7 +5,7 @@ import { ActionNotFoundError } from "../../errors.ts";
 import { getRun } from "../../run/run.ts";
 import { getRuntime } from "../../run/runtime.ts";
 import type { ActionDetails } from "../../run/run-handle.ts";
-import type { ActionPhase } from "../../store/store.ts";
+import { ACTION_PHASES, type ActionPhase } from "../../store/store.ts";
 import { openRuntime, type GlobalOptions } from "../context.ts";
 import { UsageError } from "../load-task.ts";
 import { formatDuration, formatValue, toJson } from "../render/format.ts";
@@ -51,13 +51,21 @@ export function registerGetCommands(program: Command): void {
     .action(async (o: { limit: string; phase?: string; task?: string; withLabel?: string }, cmd: Command) => {
       const g = await openRuntime(cmd);
       const rt = getRuntime();
-      const label = o.withLabel?.split("=") as [string, string] | undefined;
-      if (o.withLabel && label?.length !== 2) throw new UsageError(`--with-label expects k=v, got ${JSON.stringify(o.withLabel)}.`);
+      const eq = o.withLabel?.indexOf("=") ?? -1;
+      if (o.withLabel !== undefined && eq <= 0) throw new UsageError(`--with-label expects k=v, got ${JSON.stringify(o.withLabel)}.`);
+      const label = o.withLabel !== undefined ? ([o.withLabel.slice(0, eq), o.withLabel.slice(eq + 1)] as [string, string]) : undefined;
+      if (o.phase !== undefined && !ACTION_PHASES.includes(o.phase as ActionPhase)) {
+        throw new UsageError(`--phase must be one of ${ACTION_PHASES.join(", ")}, got ${JSON.stringify(o.phase)}.`);
+      }
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit expects a whole number >= 1, got ${JSON.stringify(o.limit)}.`);
+      const filtered = Boolean(o.phase || o.task || label);
       const rows = rt.store.listRuns(rt.config.project, rt.config.domain, {
-        limit: Number(o.limit), ...(o.phase ? { phase: o.phase as ActionPhase } : {}), ...(o.task ? { task: o.task } : {}), ...(label ? { label } : {}),
+        limit, ...(o.phase ? { phase: o.phase as ActionPhase } : {}), ...(o.task ? { task: o.task } : {}), ...(label ? { label } : {}),
       });
       const data = rows.map((r) => ({ name: r.name, task: r.taskName, phase: r.phase, createdAt: new Date(r.createdAt).toISOString(), duration: r.startedAt ? formatDuration((r.endedAt ?? Date.now()) - r.startedAt) : "" }));
-      print(g, data, () => (data.length ? columns([["NAME", "TASK", "PHASE", "CREATED", "DURATION"], ...data.map((d) => [d.name, d.task, d.phase, d.createdAt, d.duration])]) : "No runs yet. Start one with: flyte run <file.ts> <task>"));
+      print(g, data, () => (data.length ? columns([["NAME", "TASK", "PHASE", "CREATED", "DURATION"], ...data.map((d) => [d.name, d.task, d.phase, d.createdAt, d.duration])])
+        : filtered ? "No runs match these filters. List all runs with: flyte get runs" : "No runs yet. Start one with: flyte run <file.ts> <task>"));
     });
 
   get.command("run").description("A run with its action tree")

@@ -12,7 +12,8 @@ import { getRuntime } from "../../run/runtime.ts";
 import type { Run } from "../../run/run-handle.ts";
 import { openRuntime } from "../context.ts";
 import { EXIT } from "../errors.ts";
-import { findTask, inputSpecs, loadModule, parseInputValue, resolvePathInputs, UsageError, type InputSpec } from "../load-task.ts";
+import { parseConcurrencyFlag, rejectProtoKeys } from "../input-guards.ts";
+import { findTask, inputSpecs, loadModule, taskList, parseInputValue, resolvePathInputs, UsageError, type InputSpec } from "../load-task.ts";
 import { ActionTree } from "../render/action-tree.ts";
 import { color, formatDuration, formatValue, toJson } from "../render/format.ts";
 
@@ -136,7 +137,7 @@ export function registerRunCommands(program: Command): void {
   program
     .command("run")
     .description("Run a task of a file on the embedded runtime and follow it")
-    .argument("<file>", "TypeScript or JavaScript file defining the task")
+    .argument("[file]", "TypeScript or JavaScript file defining the task")
     .argument("[task]", "task name, export name or FQN (env.task)")
     .option("--name <run>", "run name (default: generated)")
     .option("--inputs-file <file>", "JSON file with the inputs object")
@@ -158,19 +159,26 @@ export function registerRunCommands(program: Command): void {
     .allowExcessArguments(true)
     .helpOption(false)
     .option("-h, --help", "show help (with a task: its inputs)")
-    .action(async (file: string, taskName: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
+    .action(async (file: string | undefined, taskName: string | undefined, opts: Record<string, unknown>, cmd: Command) => {
+      if (file === undefined) {
+        if (opts.help) return void process.stdout.write(`${cmd.helpInformation()}\n`);
+        throw new UsageError("flyte run needs a file and a task: flyte run <file> <task> [inputs]. See: flyte run --help");
+      }
       const g = await openRuntime(cmd);
       const rest = cmd.args.slice(taskName === undefined ? 1 : 2);
-      if (taskName === undefined || (opts.help && taskName === undefined)) {
-        process.stdout.write(`${cmd.helpInformation()}\n`);
-        return void (process.exitCode = taskName === undefined && !opts.help ? EXIT.usage : EXIT.ok);
-      }
       const mod = await loadModule(file);
+      if (taskName === undefined) {
+        // Like a command group without a subcommand: list what can be run; exit 2 unless it was asked for.
+        if (opts.help) return void process.stdout.write(`${cmd.helpInformation()}\n${taskList(mod, file)}\n`);
+        process.stderr.write(`error: no task named. ${taskList(mod, file)}\n`);
+        return void (process.exitCode = EXIT.usage);
+      }
       const task = findTask(mod, file, taskName);
       if (opts.help || rest.includes("--help") || rest.includes("-h")) {
         process.stdout.write(`${taskHelp(task, inputSpecs(task))}\n`);
         return;
       }
+      rejectProtoKeys(rest, { input: opts.input as string[] | undefined, inputsFile: opts.inputsFile as string | undefined });
       const inputs = parseTaskInputs(task, rest, { input: opts.input as string[] | undefined, inputsFile: opts.inputsFile as string | undefined });
       await resolvePathInputs(inputSpecs(task), inputs);
       const ctxOpts: RunContextOptions = {
@@ -180,7 +188,7 @@ export function registerRunCommands(program: Command): void {
       if (opts.name) ctxOpts.name = opts.name as string;
       if (opts.recoverFrom) ctxOpts.recoverFrom = opts.recoverFrom as string;
       if (opts.overwriteCache) ctxOpts.overwriteCache = true;
-      if (opts.maxActionConcurrency !== undefined) ctxOpts.maxActionConcurrency = Number(opts.maxActionConcurrency);
+      if (opts.maxActionConcurrency !== undefined) ctxOpts.maxActionConcurrency = parseConcurrencyFlag(String(opts.maxActionConcurrency));
       if (opts.remote) ctxOpts.mode = "remote";
       if (opts.queue) ctxOpts.queue = opts.queue as string;
       if (opts.rawDataPath) ctxOpts.rawDataPath = opts.rawDataPath as string;
