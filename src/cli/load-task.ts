@@ -10,6 +10,7 @@ import { listLoadedEnvironments } from "../authoring/environment.ts";
 import { TaskTemplate, declaredInputs } from "../authoring/task-template.ts";
 import { FlyteError, ModuleLoadError } from "../errors.ts";
 import { schemaToJsonSchema } from "../types/schema.ts";
+import { describeSyntaxErrors } from "./code-frame.ts";
 import { closest } from "./suggest.ts";
 
 export async function loadModule(file: string): Promise<Record<string, unknown>> {
@@ -27,7 +28,10 @@ export async function loadModule(file: string): Promise<Record<string, unknown>>
         { cause: e },
       );
     }
-    const where = err.stack?.split("\n").find((l) => l.includes(abs))?.trim();
+    const syntax = describeSyntaxErrors(err.message ?? "");
+    if (syntax) throw new ModuleLoadError(`Cannot load ${file}, it has a syntax error: ${syntax}`, { cause: e });
+    // A stack frame in the user's file says where a top-level statement threw (unless the message already does).
+    const where = err.stack?.split("\n").find((l) => l.includes(abs) && !err.message?.includes(l.trim()))?.trim();
     throw new ModuleLoadError(`Cannot load ${file}: ${err.message}${where ? ` (${where.replace(/^at /, "at ")})` : ""}`, { cause: e });
   }
 }

@@ -275,8 +275,13 @@ async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, ke
   }
 }
 
-const abortedError = (run: RunState, task: TaskTemplate) =>
-  new ActionAbortedError(`Action of task "${task.name}" was aborted: ${String(run.abort.signal.reason ?? "run aborted")}.`);
+const abortedError = (run: RunState, task: TaskTemplate) => {
+  // The reason is usually the run's own ActionAbortedError ('Run "r" was aborted: <why>'), which already says it all.
+  const reason: unknown = run.abort.signal.reason;
+  if (reason instanceof ActionAbortedError) return new ActionAbortedError(reason.message);
+  const why = reason instanceof Error ? reason.message : String(reason ?? "run aborted");
+  return new ActionAbortedError(`Action of task "${task.name}" was aborted: ${why.replace(/\.$/, "")}.`);
+};
 
 const deadlineError = (task: TaskTemplate, ms: number) =>
   new TaskTimeoutError(`Task "${task.name}" exceeded its deadline of ${ms / 1000}s across all attempts. Raise timeout.deadline or make the task faster.`, { bound: "deadline" });
@@ -321,7 +326,7 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     if (queuedTimer) clearTimeout(queuedTimer);
     const maxRuntime = (task.timeout.maxRuntime ?? 0) * 1000;
     if (maxRuntime > 0) {
-      (timers ??= []).push(setTimeout(() => control.abort(new TaskTimeoutError(`Task "${task.name}" attempt ${attempt + 1} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
+      (timers ??= []).push(setTimeout(() => control.abort(new TaskTimeoutError(`Task "${task.name}" attempt #${attempt} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
     }
     attemptRow.phase = "running";
     attemptRow.startedAt = Date.now();

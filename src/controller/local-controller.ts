@@ -47,8 +47,8 @@ export function isOwnerAlive(pid: number, host: string, heartbeatAt: number): bo
   return Date.now() - heartbeatAt < LEASE_MS;
 }
 
-export const ownerLostError = () =>
-  errorToRecord(new RuntimeSystemError("OwnerLost", "The process running this run stopped (killed or crashed) before it finished. Start it again with: flyte recover <run>"));
+export const ownerLostError = (run: string) =>
+  errorToRecord(new RuntimeSystemError("OwnerLost", `The process running run "${run}" stopped (killed or crashed) before it finished. Start it again with: flyte recover ${run}`));
 
 export class LocalController implements Controller {
   readonly #o: LocalControllerOptions;

@@ -99,6 +99,21 @@ export function findConfigFile(explicit?: string, cwd = process.cwd()): string |
   return existsSync(home) ? home : undefined;
 }
 
+/**
+ * The nearest directory at or above `cwd` whose `.flyte/` holds a store or a config file, so a command run in
+ * a subdirectory uses the project's state instead of starting an empty one; `cwd` itself when there is none.
+ * `~/.flyte` is the user's config directory, not a project's state, and is skipped (unless cwd is home).
+ */
+export function projectRoot(cwd: string): string {
+  const home = homedir();
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    if (dir === resolve(cwd) || dir !== home) {
+      if (existsSync(join(dir, ".flyte", "flyte.db")) || existsSync(join(dir, ".flyte", "config.yaml"))) return dir;
+    }
+    if (dirname(dir) === dir) return resolve(cwd);
+  }
+}
+
 export function loadConfigFile(file: string): ConfigFile {
   let raw: unknown;
   try {
@@ -135,7 +150,9 @@ export function resolveConfig(o: InitOptions = {}, configPath?: string): Resolve
     throw new InitializationError(`Unknown backend ${JSON.stringify(backend)}. Use "embedded" (default, one process, SQLite) or "cluster".`, { code: "BadConfig" });
   }
   const stateDirRaw = pick(o.stateDir, f.store?.stateDir);
-  const stateDir = stateDirRaw ? (isAbsolute(stateDirRaw) ? stateDirRaw : resolve(o.stateDir ? root : fileBase, stateDirRaw)) : join(root, ".flyte");
+  const stateDir = stateDirRaw
+    ? (isAbsolute(stateDirRaw) ? stateDirRaw : resolve(o.stateDir ? root : fileBase, stateDirRaw))
+    : join(o.root === undefined ? projectRoot(root) : root, ".flyte");
   const databaseUrl = pick(o.databaseUrl, env.FLYTE_DATABASE_URL, f.store?.databaseUrl);
   const storageRaw = pick(o.storage, env.FLYTE_STORAGE_URL, f.storage?.url);
   if (backend === "cluster") {

@@ -33,7 +33,7 @@ function open(config: ResolvedConfig): Runtime {
   }
   const store = new SqliteStore(join(config.stateDir, "flyte.db"));
   // Runs whose owner died (kill -9, power loss) are marked failed as soon as anyone opens the store.
-  store.reapLostRuns(isOwnerAlive, ownerLostError());
+  store.reapLostRuns(isOwnerAlive, ownerLostError);
   let blobStore: BlobStore;
   try {
     blobStore = openBlobStore(config.storage, config.s3);

@@ -123,7 +123,7 @@ export interface RunStore {
   getRun(key: RunKey): RunRow | undefined;
   listRuns(project: string, domain: string, q?: ListRunsQuery): RunRow[];
   /** Marks runs whose owner process is gone as failed; returns their names. */
-  reapLostRuns(isOwnerAlive: (pid: number, host: string, heartbeatAt: number) => boolean, error: ErrorRecord): string[];
+  reapLostRuns(isOwnerAlive: (pid: number, host: string, heartbeatAt: number) => boolean, error: ErrorRecord | ((run: string) => ErrorRecord)): string[];
 
   upsertAction(row: ActionRow): void;
   updateAction(runName: string, name: string, patch: Partial<ActionRow>): void;

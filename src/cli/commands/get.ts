@@ -8,6 +8,7 @@ import type { ActionDetails } from "../../run/run-handle.ts";
 import { ACTION_PHASES, type ActionPhase } from "../../store/store.ts";
 import { openRuntime, type GlobalOptions } from "../context.ts";
 import { UsageError } from "../load-task.ts";
+import { resolveActionName } from "../resolve-action.ts";
 import { formatDuration, formatValue, toJson } from "../render/format.ts";
 
 function print(g: GlobalOptions, data: unknown, table: () => string): void {
@@ -89,6 +90,7 @@ export function registerGetCommands(program: Command): void {
       const g = await openRuntime(cmd);
       const d = await (await getRun(runName)).details();
       if (!action) return print(g, d.root, () => treeLines(d.root).join("\n"));
+      action = resolveActionName(runName, action);
       const a = findAction(d.root, action);
       if (!a) throw new ActionNotFoundError(`Action "${action}" does not exist in run "${runName}". See: flyte get run ${runName}`);
       const io = await actionIo(runName, action);
@@ -105,7 +107,7 @@ export function registerGetCommands(program: Command): void {
     .argument("<run>").argument("[action]")
     .action(async (runName: string, action: string | undefined, _o: unknown, cmd: Command) => {
       await openRuntime(cmd);
-      const io = action ? await actionIo(runName, action) : await (await getRun(runName)).details().then((d) => ({ inputs: d.inputs, outputs: d.outputs }));
+      const io = action ? await actionIo(runName, resolveActionName(runName, action)) : await (await getRun(runName)).details().then((d) => ({ inputs: d.inputs, outputs: d.outputs }));
       process.stdout.write(`${toJson(io)}\n`);
     });
 
@@ -117,6 +119,7 @@ export function registerGetCommands(program: Command): void {
     .action(async (runName: string, action: string | undefined, o: { attempt?: string; follow?: boolean; raw?: boolean }, cmd: Command) => {
       await openRuntime(cmd);
       const r = await getRun(runName);
+      if (action !== undefined) action = resolveActionName(runName, action);
       await r.showLogs({ ...(action ? { action } : {}), ...(o.attempt !== undefined ? { attempt: Number(o.attempt) } : {}), follow: Boolean(o.follow), raw: Boolean(o.raw) });
     });
 

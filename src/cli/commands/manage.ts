@@ -9,7 +9,9 @@ import { starterConfig } from "../../run/config.ts";
 import { describeSecret } from "../../secrets/secret-store.ts";
 import { SecretNotFoundError } from "../../errors.ts";
 import { openRuntime } from "../context.ts";
+import { EXIT } from "../errors.ts";
 import { UsageError } from "../load-task.ts";
+import { confirm, promptHidden } from "../prompt.ts";
 import { toJson } from "../render/format.ts";
 
 async function readStdin(): Promise<string> {
@@ -41,11 +43,10 @@ export function registerManageCommands(program: Command): void {
     .option("--yes", "do not ask for confirmation")
     .action(async (o: { task?: string; yes?: boolean }, cmd: Command) => {
       await openRuntime(cmd);
-      if (!o.yes && process.stdin.isTTY) {
-        process.stdout.write(`Delete ${o.task ? `cache entries of ${o.task}` : "all cache entries"}? [y/N] `);
-        const answer = await new Promise<string>((r) => process.stdin.once("data", (d) => r(String(d).trim())));
-        process.stdin.pause();
-        if (!/^y(es)?$/i.test(answer)) return void process.stdout.write("Nothing deleted.\n");
+      if (!o.yes) {
+        // Without a terminal nobody can answer the question: deleting anyway would be a silent default.
+        if (!process.stdin.isTTY) throw new UsageError("cache clear asks for confirmation, but stdin is not a terminal. Pass --yes to delete without asking.");
+        if (!(await confirm(`Delete ${o.task ? `cache entries of ${o.task}` : "all cache entries"}?`))) return void process.stdout.write("Nothing deleted.\n");
       }
       const n = getRuntime().store.clearCache(o.task);
       process.stdout.write(`Deleted ${n} cache entr${n === 1 ? "y" : "ies"}${o.task ? ` of ${o.task}` : ""}.\n`);
@@ -60,8 +61,18 @@ export function registerManageCommands(program: Command): void {
     .action(async (key: string, o: { group?: string; value?: string; fromFile?: string }, cmd: Command) => {
       await openRuntime(cmd);
       if (o.value !== undefined && o.fromFile) throw new UsageError("Give either --value or --from-file, not both.");
-      const value = o.value ?? (o.fromFile ? readFileSync(o.fromFile, "utf8") : await readStdin());
       const ref = o.group ? { key, group: o.group } : { key };
+      let value: string | undefined;
+      if (o.value !== undefined) value = o.value;
+      else if (o.fromFile) value = readFileSync(o.fromFile, "utf8");
+      else if (process.stdin.isTTY) {
+        value = await promptHidden(`Value for secret ${describeSecret(ref)} (input is hidden): `);
+        if (value === undefined) {
+          process.stderr.write("Cancelled; no secret stored.\n");
+          return void (process.exitCode = EXIT.user);
+        }
+      } else value = await readStdin();
+      if (value === "") throw new UsageError(`The value of secret ${describeSecret(ref)} is empty; nothing stored. Give it with --value, --from-file, on stdin or at the prompt.`);
       getRuntime().secrets.set(ref, value);
       process.stdout.write(`Secret ${describeSecret(ref)} stored.\n`);
     });

@@ -12,9 +12,10 @@ import { getRuntime } from "../../run/runtime.ts";
 import type { Run } from "../../run/run-handle.ts";
 import { openRuntime } from "../context.ts";
 import { EXIT } from "../errors.ts";
+import { onStdoutClosed } from "../stdio.ts";
 import { parseConcurrencyFlag, rejectProtoKeys } from "../input-guards.ts";
 import { findTask, inputSpecs, loadModule, taskList, parseInputValue, resolvePathInputs, UsageError, type InputSpec } from "../load-task.ts";
-import { ActionTree } from "../render/action-tree.ts";
+import { ActionTree, type ErrorLookup } from "../render/action-tree.ts";
 import { color, formatDuration, formatValue, toJson } from "../render/format.ts";
 
 const RUN_FLAGS = new Set(["name", "inputs-file", "recover-from", "input", "env", "label", "overwrite-cache", "max-action-concurrency", "help", "local", "follow", "f", "quiet", "raw-data-path", "queue", "h"]);
@@ -87,7 +88,7 @@ export function taskHelp(task: TaskTemplate, specs: InputSpec[]): string {
 /** Waits for a run while rendering it, then prints outputs or the error; returns the exit code. */
 export async function followRun(r: Run, o: { quiet?: boolean; json?: boolean } = {}): Promise<number> {
   const tty = Boolean(process.stdout.isTTY) && !o.quiet;
-  const tree = new ActionTree(tty);
+  const tree = new ActionTree(tty, errorLine);
   const off = getRuntime().controller.onActionEvent((e) => {
     if (e.run === r.name) tree.update(e);
   });
@@ -97,33 +98,60 @@ export async function followRun(r: Run, o: { quiet?: boolean; json?: boolean } =
     void r.abort("interrupted (Ctrl-C)");
   };
   process.once("SIGINT", onSigint);
+  // The reader of a piped stdout went away (`| head`): stop the run as Ctrl-C would, rather than leave it running unseen.
+  const offClosed = onStdoutClosed(() => void r.abort("the reader of the CLI's output exited (closed pipe)"));
   try {
     const phase = await r.wait();
     tree.stop();
     const took = formatDuration(Date.now() - t0);
+    const d = await r.details();
+    const count = countLine(d.root);
     if (phase === "succeeded") {
       const out = await r.outputs();
       if (o.json) process.stdout.write(`${toJson({ run: r.name, phase, outputs: out })}\n`);
-      else process.stdout.write(`${color(tty, "green", "✔")} Run ${r.name} succeeded in ${took}\nOutputs: ${formatValue(out)}\n`);
+      else process.stdout.write(`${color(tty, "green", "✔")} Run ${r.name} succeeded in ${took}; ${count}\nOutputs: ${formatValue(out)}\n`);
       return EXIT.ok;
     }
-    const d = await r.details();
     const failed = findFailed(d.root) ?? d.root;
     const err = d.error ?? failed.error;
     process.stderr.write(
-      `${color(tty, "red", "✖")} Run ${r.name} ${phase} after ${took}. ` +
+      `${color(tty, "red", "✖")} Run ${r.name} ${phase} after ${took}; ${count}. ` +
         `Action ${failed.name} (${failed.taskName}) ${failed.phase}` +
         `${failed.attempts.length ? ` after ${failed.attempts.length} attempt${failed.attempts.length > 1 ? "s" : ""}` : ""}: ` +
-        `${err ? `${err.name}${err.code !== err.name ? ` (${err.code})` : ""}: ${err.message}` : "no error recorded"}. ` +
+        `${sentence(err ? `${err.name}${err.code !== err.name ? ` (${err.code})` : ""}: ${err.message}` : "no error recorded")} ` +
         `Logs: flyte get logs ${r.name} ${failed.name}; details: flyte get run ${r.name}; retry from here: flyte recover ${r.name}\n`,
     );
     return err?.kind === "system" ? EXIT.system : EXIT.user;
   } finally {
+    offClosed();
     process.off("SIGINT", onSigint);
     off();
     setLogEcho(null);
   }
 }
+
+/** "41 actions (40 succeeded, 1 failed)": every action of the run, the root included. */
+function countLine(root: Awaited<ReturnType<Run["details"]>>["root"]): string {
+  const phases = new Map<string, number>();
+  let total = 0;
+  const walk = (a: typeof root): void => {
+    total++;
+    phases.set(a.phase, (phases.get(a.phase) ?? 0) + 1);
+    a.children.forEach(walk);
+  };
+  walk(root);
+  return `${total} action${total === 1 ? "" : "s"} (${[...phases].map(([p, n]) => `${n} ${p}`).join(", ")})`;
+}
+
+/** Ends a message with exactly one period (error messages usually bring their own). */
+const sentence = (text: string): string => (/[.!?]$/.test(text.trimEnd()) ? text.trimEnd() : `${text.trimEnd()}.`);
+
+/** `Name (code): message` of an action's error, or of one of its attempts. */
+const errorLine: ErrorLookup = (run, action, attempt) => {
+  const store = getRuntime().store;
+  const err = attempt === undefined ? store.getAction(run, action)?.error : store.listAttempts(run, action).find((a) => a.attempt === attempt)?.error;
+  return err ? `${err.name}${err.code !== err.name ? ` (${err.code})` : ""}: ${err.message}` : undefined;
+};
 
 function findFailed(a: Awaited<ReturnType<Run["details"]>>["root"]): typeof a | undefined {
   for (const c of a.children) {

@@ -15,16 +15,25 @@ const MAX_LINES = 30;
 const PLAIN_DETAIL_LIMIT = 200;
 const SUMMARY_EVERY_MS = 2000;
 
+/** The error of one attempt of an action (the whole action's when `attempt` is undefined), as one line. */
+export type ErrorLookup = (run: string, action: string, attempt?: number) => string | undefined;
+
+const FAILED = ["failed", "timed_out", "aborted"];
+const MAX_ERROR_CHARS = 200;
+
 export class ActionTree {
   readonly #actions = new Map<string, ActionEvent>();
   readonly #order: string[] = [];
   readonly #tty: boolean;
+  readonly #errorOf: ErrorLookup | undefined;
+  readonly #errors = new Map<string, string | undefined>();
   #drawn = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastPhase = new Map<string, string>();
 
-  constructor(tty: boolean) {
+  constructor(tty: boolean, errorOf?: ErrorLookup) {
     this.#tty = tty;
+    this.#errorOf = errorOf;
     this.#timer = tty ? setInterval(() => this.redraw(), 120) : setInterval(() => this.#summary(), SUMMARY_EVERY_MS);
     this.#timer.unref();
   }
@@ -56,17 +65,34 @@ export class ActionTree {
     if (this.#tty) this.redraw();
   }
 
+  /** Why the action failed, or (while a retry runs) why its previous attempt failed; looked up once. */
+  #why(e: ActionEvent): string | undefined {
+    if (!this.#errorOf) return undefined;
+    const failed = FAILED.includes(e.phase);
+    if (!failed && (e.attempt === 0 || e.phase === "succeeded")) return undefined;
+    const key = `${e.action}#${failed ? "end" : e.attempt - 1}`;
+    if (!this.#errors.has(key)) {
+      let why = this.#errorOf(e.run, e.action, failed ? undefined : e.attempt - 1)?.split("\n")[0];
+      if (why && why.length > MAX_ERROR_CHARS) why = `${why.slice(0, MAX_ERROR_CHARS - 1)}…`;
+      this.#errors.set(key, why);
+    }
+    const why = this.#errors.get(key);
+    return why && !failed ? `attempt #${e.attempt - 1} failed: ${why}` : why;
+  }
+
   #line(e: ActionEvent, indent: string): string {
     const dur = e.startedAt ? formatDuration((e.endedAt ?? Date.now()) - e.startedAt) : "";
+    // Attempts are numbered from 0 here as in `flyte get action`, `flyte get logs` and --attempt.
     const tags = [
-      e.attempt > 0 ? `attempt ${e.attempt + 1}` : "",
+      e.attempt > 0 ? `attempt #${e.attempt}` : "",
       e.cacheHit ? "cache hit" : "",
       e.recovered ? "recovered" : "",
       e.group ? `group ${e.group}` : "",
     ].filter(Boolean).join(", ");
     const c = e.phase === "succeeded" ? "green" : e.phase === "running" ? "cyan" : e.phase === "queued" ? "gray" : "red";
     const name = e.parent === null ? `${e.shortName} (${e.run})` : `${e.shortName} ${color(this.#tty, "gray", e.action.slice(0, 8))}`;
-    return `${indent}${color(this.#tty, c, `${ICON[e.phase] ?? "?"} ${e.phase.padEnd(9)}`)} ${name} ${dur}${tags ? ` [${tags}]` : ""}`;
+    const why = this.#why(e);
+    return `${indent}${color(this.#tty, c, `${ICON[e.phase] ?? "?"} ${e.phase.padEnd(9)}`)} ${name} ${dur}${tags ? ` [${tags}]` : ""}${why ? ` ${color(this.#tty, "red", why)}` : ""}`;
   }
 
   #lines(): string[] {

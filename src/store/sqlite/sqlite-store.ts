@@ -260,7 +260,7 @@ export class SqliteStore implements RunStore {
     });
   }
 
-  reapLostRuns(isOwnerAlive: (pid: number, host: string, heartbeatAt: number) => boolean, error: ErrorRecord): string[] {
+  reapLostRuns(isOwnerAlive: (pid: number, host: string, heartbeatAt: number) => boolean, error: ErrorRecord | ((run: string) => ErrorRecord)): string[] {
     return this.read(() => {
       const active = this.stmt(
         "SELECT name, owner_pid, owner_host, heartbeat_at FROM runs WHERE phase NOT IN ('succeeded','failed','aborted','timed_out')",
@@ -270,13 +270,14 @@ export class SqliteStore implements RunStore {
       const now = Date.now();
       this.#db.transaction(() => {
         for (const r of lost) {
-          this.stmt("UPDATE runs SET phase = 'failed', error = ?, ended_at = ? WHERE name = ?").run(JSON.stringify(error), now, r.name);
+          const record = JSON.stringify(typeof error === "function" ? error(r.name as string) : error);
+          this.stmt("UPDATE runs SET phase = 'failed', error = ?, ended_at = ? WHERE name = ?").run(record, now, r.name);
           this.stmt(
             "UPDATE actions SET phase = 'failed', error = ?, ended_at = ? WHERE run_name = ? AND phase NOT IN ('succeeded','failed','aborted','timed_out')",
-          ).run(JSON.stringify(error), now, r.name);
+          ).run(record, now, r.name);
           this.stmt(
             "UPDATE attempts SET phase = 'failed', error = ?, ended_at = ? WHERE run_name = ? AND phase NOT IN ('succeeded','failed','aborted','timed_out')",
-          ).run(JSON.stringify(error), now, r.name);
+          ).run(record, now, r.name);
         }
       })();
       return lost.map((r) => r.name as string);
