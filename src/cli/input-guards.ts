@@ -4,6 +4,8 @@
  * object instead of naming an input, so it is refused by name before any parsing; and numeric run flags.
  */
 import { readFileSync } from "node:fs";
+import type { TaskTemplate } from "../authoring/task-template.ts";
+import { RuntimeDataValidationError } from "../errors.ts";
 import { UsageError } from "./load-task.ts";
 
 const FORBIDDEN_KEY = "__proto__";
@@ -83,4 +85,18 @@ export function parseConcurrencyFlag(raw: string): number {
   }
   if (n === 1) throw new UsageError("--max-action-concurrency 1 would deadlock a parent waiting for its children. Use 0 (no limit) or 2 and more.");
   return n;
+}
+
+/**
+ * Checks the inputs against the task's schema before a run is created, so a rejected input leaves no failed
+ * run behind; returns the inputs unchanged (the run validates them again, and transforms must apply once).
+ */
+export async function validateBeforeRun(task: TaskTemplate, inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+  try {
+    await task.validateInputs(inputs);
+  } catch (e) {
+    if (e instanceof RuntimeDataValidationError) throw new UsageError(`${e.message.replace(/\.?$/, ".")} Nothing was run; fix the input and try again.`);
+    throw e;
+  }
+  return inputs;
 }

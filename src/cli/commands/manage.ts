@@ -21,10 +21,13 @@ async function readStdin(): Promise<string> {
 }
 
 export function registerManageCommands(program: Command): void {
-  program.command("abort").description("Abort a running run")
+  program.command("abort").description("Abort a running run (also accepted as flyte-sdk's `flyte abort run <run>`)")
     .argument("<run>")
+    .argument("[name]", "with `run` as the first argument: the run to abort")
     .option("--reason <text>", "why", "aborted from the CLI")
-    .action(async (name: string, o: { reason: string }, cmd: Command) => {
+    .action(async (first: string, second: string | undefined, o: { reason: string }, cmd: Command) => {
+      if (second !== undefined && first !== "run") throw new UsageError(`flyte abort takes one run name, got "${first}" and "${second}". Use: flyte abort <run> (or flyte abort run <run>).`);
+      const name = second ?? first;
       await openRuntime(cmd);
       const r = await getRun(name);
       const phase = await r.phase();

@@ -13,7 +13,7 @@ import type { Run } from "../../run/run-handle.ts";
 import { openRuntime } from "../context.ts";
 import { EXIT } from "../errors.ts";
 import { onStdoutClosed } from "../stdio.ts";
-import { parseConcurrencyFlag, rejectProtoKeys } from "../input-guards.ts";
+import { parseConcurrencyFlag, rejectProtoKeys, validateBeforeRun } from "../input-guards.ts";
 import { findTask, inputSpecs, loadModule, taskList, parseInputValue, resolvePathInputs, UsageError, type InputSpec } from "../load-task.ts";
 import { ActionTree, type ErrorLookup } from "../render/action-tree.ts";
 import { color, formatDuration, formatValue, toJson } from "../render/format.ts";
@@ -231,7 +231,9 @@ export function registerRunCommands(program: Command): void {
         process.stdout.write(`Dry run: task ${task.name} with inputs ${formatValue(checked)} is valid; no run was created.\n`);
         return;
       }
-      const r = await withRunContext(ctxOpts).run(task as TaskTemplate<unknown, unknown>, inputs);
+      // Invalid inputs are the caller's mistake: refuse them before a run is recorded.
+      const valid = await validateBeforeRun(task, inputs);
+      const r = await withRunContext(ctxOpts).run(task as TaskTemplate<unknown, unknown>, valid);
       process.stderr.write(`Run ${r.name} started${r.url ? ` (${r.url})` : ""}\n`);
       process.exitCode = await followRun(r, { quiet: Boolean(opts.quiet), json: g.outputFormat === "json" });
     });
