@@ -202,3 +202,20 @@ describe("abort and lost owners", () => {
     expect(d.error.message).toBe('The process running run "lost-owner" stopped (killed or crashed) before it finished. Start it again with: flyte recover lost-owner');
   }, 60_000);
 });
+
+describe("README steps", () => {
+  it("the Secrets section's commands run examples/tour/secrets.ts", () => {
+    const md = readFileSync(join(REPO, "README.md"), "utf8");
+    const section = md.slice(md.indexOf("### Secrets"));
+    const block = /```bash\n([\s\S]*?)```/.exec(section)![1]!;
+    const commands = block.trim().split("\n").map((l) => l.replace(/^npx flyte /, "").split(" "));
+    expect(commands.at(-1)).toEqual(["run", "examples/tour/secrets.ts", "main"]);
+    const dir = mkdtempSync(join(tmpdir(), "flyte-readme-secrets-"));
+    for (const args of commands) {
+      // Run outside the repo (so its .flyte is untouched) with the example's path made absolute.
+      const r = flyte(dir, [...args.map((a) => (a.startsWith("examples/") ? join(REPO, a) : a)), ...(args[0] === "run" ? ["-q"] : [])]);
+      expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+      if (args[0] === "run") expect(r.stdout).toMatch(/Outputs: \{ tokenLength: 6, tokenInEnv: true, passwordInEnv: true \}/);
+    }
+  });
+});
