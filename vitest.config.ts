@@ -1,4 +1,5 @@
 import { transform } from "esbuild";
+import { defaultServerConditions } from "vite";
 import { defineConfig, type Plugin } from "vitest/config";
 
 /**
@@ -25,6 +26,8 @@ function keepNames(): Plugin {
 export default defineConfig({
   esbuild: false,
   plugins: [keepNames()],
+  // Tests import "flyte-ts" by name; resolve it to the sources (as the CLI does in a checkout), never to a built dist/.
+  ssr: { resolve: { conditions: ["flyte-ts-source", ...defaultServerConditions] } },
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     pool: "forks",

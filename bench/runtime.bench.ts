@@ -7,7 +7,7 @@
  *   (c) peak RSS of a run of 100,000 actions, in a child process.
  *   (d) cold start of `flyte run` on a trivial task vs `node -e 0`.
  *
- * `benchRuntime()` returns rows for `bench/run.ts`; `npx tsx bench/runtime.bench.ts` prints them alone.
+ * `benchRuntime()` returns rows for `bench/run.ts`; `npx tsx --conditions=flyte-ts-source bench/runtime.bench.ts` prints them alone.
  * Every benchmark initialises its own temporary state dir.
  * @module
  */
@@ -176,7 +176,7 @@ interface RssResult {
 /** Runs the fan-out in a child process; the parent also samples /proc/<pid>/status (Linux) while it runs. */
 function rssChild(n: number, batch: number, nodeFlags: string[] = []): Promise<RssResult & { procPeak: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", join(HERE, "fixtures", "rss-child.ts"), String(n), String(batch)], {
+    const child = spawn(process.execPath, [...nodeFlags, "--conditions=flyte-ts-source", "--import", "tsx", join(HERE, "fixtures", "rss-child.ts"), String(n), String(batch)], {
       cwd: REPO,
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -8,7 +8,7 @@
  *   (c) a 1,000-child Promise.all fan-out from inside the sandbox vs the same fan-out from a plain task
  *       (wall time of the run); target within 1.5x.
  *
- * `benchSandbox()` returns rows for `bench/run.ts`; `npx tsx bench/sandbox.bench.ts` prints them alone.
+ * `benchSandbox()` returns rows for `bench/run.ts`; `npx tsx --conditions=flyte-ts-source bench/sandbox.bench.ts` prints them alone.
  * @module
  */
 import { mkdtempSync } from "node:fs";

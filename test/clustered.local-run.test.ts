@@ -11,7 +11,7 @@ import {
   alwaysFail, callsTask, crash, flakyTask, hang, needsGpu, pidsIn, portProbe, rankInfo, type RankInfo,
 } from "./fixtures/clustered/tasks.ts";
 import { survivors } from "./fixtures/clustered/processes.ts";
-import { rankCommand } from "../src/clustered/rank-protocol.ts";
+import { nodeFlagsForUserCode } from "../src/clustered/rank-protocol.ts";
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 
@@ -134,9 +134,8 @@ describe("local clustered execution", () => {
 
   it("ranks do not outlive a launcher killed with SIGKILL", async () => {
     const outDir = tmp("cl-kill9-");
-    const [node, [, tsx]] = rankCommand();
     const script = new URL("./fixtures/clustered/run-and-hang.ts", import.meta.url).pathname;
-    const owner = spawn(node, ["--import", tsx!, script, tmp("flyte-clustered-kill9-"), outDir], { stdio: "ignore" });
+    const owner = spawn(process.execPath, [...nodeFlagsForUserCode(), script, tmp("flyte-clustered-kill9-"), outDir], { stdio: "ignore" });
     const exited = new Promise((res) => owner.once("exit", res));
     try {
       await waitForFiles(outDir, 2);

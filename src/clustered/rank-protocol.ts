@@ -23,9 +23,20 @@ const RANK_ENTRY = join(here, "..", `rank-entry${extname(here)}`);
 /** tsx's loader, resolved from this package so ranks can import the user's TypeScript whatever the cwd is. */
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
+/**
+ * Run from the sources of a flyte-ts checkout (not the compiled dist/), a rank must resolve the user file's
+ * `import "flyte-ts"` to those sources too, as `bin/flyte.js` arranges for the CLI, or it would load a second runtime.
+ */
+const SOURCE_CONDITIONS = extname(here) === ".ts" ? ["--conditions=flyte-ts-source"] : [];
+
+/** Node flags for a child process that imports the user's TypeScript and shares this process's copy of flyte-ts. */
+export function nodeFlagsForUserCode(): string[] {
+  return ["--import", TSX_LOADER, ...SOURCE_CONDITIONS];
+}
+
 /** The command line of one rank process: Node with tsx, running the rank entry. */
 export function rankCommand(): [string, string[]] {
-  return [process.execPath, ["--import", TSX_LOADER, RANK_ENTRY]];
+  return [process.execPath, [...nodeFlagsForUserCode(), RANK_ENTRY]];
 }
 
 /** Env var naming the protocol dir. */
