@@ -54,8 +54,11 @@ export class SandboxAttempt implements AttemptPort {
   readonly #errors: ErrorContext;
   readonly #handles = new IoHandles();
   readonly #hostErrors = new Map<number, unknown>();
+  /** Shared with the worker (see the start message): the stop flag, and the sandbox's CPU clock. */
+  readonly #shared = new SharedArrayBuffer(24);
   /** Set to 1 to interrupt the interpreter from this thread (abort). */
-  readonly #stop = new Int32Array(new SharedArrayBuffer(4));
+  readonly #stop = new Int32Array(this.#shared, 0, 1);
+  readonly #clock = new Float64Array(this.#shared, 8, 2);
   /** Settled host calls as `[id,state,value]` JSON fragments, sent together when the worker is not running a step of ours. */
   #settled: string[] = [];
   #flushQueued = false;
@@ -85,6 +88,16 @@ export class SandboxAttempt implements AttemptPort {
 
   get label(): string {
     return this.#req.label;
+  }
+
+  get timeoutMs(): number {
+    return this.#req.limits.timeoutMs;
+  }
+
+  /** Sandbox CPU time so far, the step running now included, read from the worker's shared clock. */
+  cpuMs(): number {
+    const enteredAt = this.#clock[1]!;
+    return this.#clock[0]! + (enteredAt === 0 ? 0 : performance.timeOrigin + performance.now() - enteredAt);
   }
 
   receive(m: WorkerMessage): void {
@@ -120,7 +133,7 @@ export class SandboxAttempt implements AttemptPort {
         this,
         {
           t: "start", a: this.#id, label: this.#req.label, entry: this.#req.source.entry, lineOffset: this.#req.source.lineOffset,
-          inputsJson, taskNames: this.#errors.taskNames as string[], limits: { ...limits }, stop: this.#stop.buffer as SharedArrayBuffer,
+          inputsJson, taskNames: this.#errors.taskNames as string[], limits: { ...limits }, stop: this.#shared,
         },
         limits.timeoutMs + GRACE_MS,
       );

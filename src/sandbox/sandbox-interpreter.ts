@@ -48,6 +48,8 @@ export class SandboxInterpreter {
   readonly #send: (m: WorkerMessage) => void;
   readonly #errors: ErrorContext;
   readonly #stop: Int32Array;
+  /** Shared with the host: [sandbox CPU ms so far, absolute time the current interpreter entry began or 0]. */
+  readonly #clock: Float64Array;
   /** Task calls made in the current step (batches of three lines each) and flyteMap calls. */
   #calls: string[] = [];
   #maps: MapCall[] = [];
@@ -72,7 +74,8 @@ export class SandboxInterpreter {
     this.#module = module;
     this.#msg = msg;
     this.#send = send;
-    this.#stop = new Int32Array(msg.stop);
+    this.#stop = new Int32Array(msg.stop, 0, 1);
+    this.#clock = new Float64Array(msg.stop, 8, 2);
     this.#errors = {
       label: msg.label, timeoutMs: msg.limits.timeoutMs, maxMemory: msg.limits.maxMemory, maxStackDepth: msg.limits.maxStackDepth,
       lineOffset: msg.lineOffset, taskNames: msg.taskNames,
@@ -181,13 +184,20 @@ export class SandboxInterpreter {
   /** Runs `fn` as sandbox time: only time inside the interpreter counts toward timeoutMs. */
   #enter<T>(fn: () => T): T {
     const outer = this.#enteredAt === 0;
-    if (outer) this.#enteredAt = performance.now();
+    if (outer) {
+      this.#enteredAt = performance.now();
+      if (this.#counting) this.#clock[1] = performance.timeOrigin + this.#enteredAt;
+    }
     try {
       return fn();
     } finally {
       if (outer) {
         this.#vmMs += performance.now() - this.#enteredAt;
         this.#enteredAt = 0;
+        if (this.#counting) {
+          this.#clock[0] = this.#vmMs;
+          this.#clock[1] = 0;
+        }
         // A native operation (a huge BigInt, a sort) runs without interrupt checks: time it afterwards too.
         if (this.#counting && this.#vmMs > this.#msg.limits.timeoutMs) this.#timedOut = true;
       }

@@ -38,7 +38,11 @@ export type HostMessage =
       inputsJson: string | undefined;
       taskNames: string[];
       limits: WorkerLimits;
-      /** Int32 flag the host sets to 1 to interrupt the attempt (abort) without waiting for the step to end. */
+      /**
+       * 24 shared bytes: an Int32 at 0 the host sets to 1 to interrupt the attempt (abort) without waiting for
+       * the step to end; two Float64 at 8 the worker keeps current: sandbox CPU ms so far, and the absolute time
+       * (timeOrigin + now) the current interpreter entry began, or 0 outside the interpreter.
+       */
       stop: SharedArrayBuffer;
     }
   /** Settled task calls: JSON array of `[id, state, value]` triples flattened (see prelude.ts `settle`). */

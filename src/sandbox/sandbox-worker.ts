@@ -27,7 +27,7 @@ function warmUp(module: QuickJSWASMModule): void {
     module,
     {
       t: "start", a: 0, label: "warm-up", entry, lineOffset: 0, inputsJson: '{"warm":[true]}', taskNames: [],
-      limits: { timeoutMs: 60_000, maxMemory: 16 * 1024 * 1024, maxStackDepth: 256, typeCheck: true }, stop: new SharedArrayBuffer(4),
+      limits: { timeoutMs: 60_000, maxMemory: 16 * 1024 * 1024, maxStackDepth: 256, typeCheck: true }, stop: new SharedArrayBuffer(24),
     },
     () => {},
   ).start();

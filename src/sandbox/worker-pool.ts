@@ -23,6 +23,9 @@ import type { HostMessage, WorkerMessage } from "./sandbox-protocol.ts";
 /** What a worker tells an attempt that runs in it. */
 export interface AttemptPort {
   readonly label: string;
+  readonly timeoutMs: number;
+  /** Sandbox CPU time so far, as the worker's shared clock shows it (the running step included). */
+  cpuMs(): number;
   receive(m: WorkerMessage): void;
   /** The worker is gone before the attempt ended. */
   lost(reason: LostReason): void;
@@ -135,7 +138,7 @@ export class SandboxWorker {
     this.#settleIdle();
   }
 
-  #arm(): void {
+  #arm(delayMs?: number): void {
     clearTimeout(this.#timer);
     const head = this.#steps[0];
     if (!head) return;
@@ -143,9 +146,14 @@ export class SandboxWorker {
       // An answer may already be waiting in the port while the event loop was busy: read it first.
       setImmediate(() => {
         if (this.#gone || this.#steps[0] !== head) return;
+        // Judged on the worker's own clock (time inside the interpreter), so a step that waited for the thread
+        // to be scheduled, or for the message to arrive, is not cut short on a loaded machine.
+        const port = this.#attempts.get(head.a);
+        const left = port ? port.timeoutMs + GRACE_MS - port.cpuMs() : 0;
+        if (left > 0) return this.#arm(Math.max(5, left));
         this.#overran(head.a);
       });
-    }, head.budgetMs);
+    }, delayMs ?? head.budgetMs);
   }
 
   #onMessage(m: WorkerMessage): void {
