@@ -109,7 +109,7 @@ export async function benchSandbox(): Promise<BenchRow[]> {
     if (i >= 20) startups.push(performance.now() - s);
   }
   const startupP50 = median(startups);
-  rows.push({ name: "sandbox: module compile + warm-up (once per process)", value: ms(loadMs) });
+  rows.push({ name: "sandbox: worker thread start + module compile + warm-up (once per process)", value: ms(loadMs) });
   rows.push({ name: "sandbox: start-up per attempt, p50", value: ms(startupP50), target: "< 20 ms", ok: startupP50 < 20 });
   rows.push({ name: "sandbox: start-up per attempt, p95", value: ms(percentile(startups, 95)) });
 

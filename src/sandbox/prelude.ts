@@ -14,6 +14,8 @@
  * @internal
  */
 
+import { MAX_ERROR_MESSAGE_CHARS, MAX_ERROR_STACK_CHARS, MAX_VALUE_CHARS } from "./sandbox-protocol.ts";
+
 /** Marker key of File/Dir/DataFrame handles inside the sandbox (pass-through only). */
 export const IO_HANDLE_KEY = "__flyte_io_type__";
 
@@ -33,7 +35,7 @@ export const PRELUDE = String.raw`(function (hostCalls, hostMap, hostDone, hostL
   const isArray = Array.isArray, getProto = Object.getPrototypeOf, setProto = Object.setPrototypeOf, defineProperty = Object.defineProperty;
   const objectKeys = Object.keys, freeze = Object.freeze, ObjectProto = Object.prototype;
   const isFinite = Number.isFinite, StringOf = String, ErrorCtor = Error, construct = Reflect.construct, PromiseCtor = Promise;
-  const apply = Reflect.apply, arrayJoin = Array.prototype.join, promiseThen = Promise.prototype.then, promiseReject = Promise.reject, settledPromise = Promise.resolve();
+  const apply = Reflect.apply, arrayJoin = Array.prototype.join, stringSlice = String.prototype.slice, promiseThen = Promise.prototype.then, promiseReject = Promise.reject, settledPromise = Promise.resolve();
   const IO = "${IO_HANDLE_KEY}";
   const taskNames = parse(taskNamesJson);
   const hasTask = (n) => { for (let i = 0; i < taskNames.length; i++) if (taskNames[i] === n) return true; return false; };
@@ -117,7 +119,13 @@ export const PRELUDE = String.raw`(function (hostCalls, hostMap, hostDone, hostL
         }
       }
     }
-    try { return stringify(v); } catch (e) { throw named("RestrictedTypeError", labelOf(where, name) + " cannot be serialised: " + StringOf(e && e.message)); }
+    let json;
+    try { json = stringify(v); } catch (e) { throw named("RestrictedTypeError", labelOf(where, name) + " cannot be serialised: " + StringOf(e && e.message)); }
+    if (json !== undefined && json.length > ${MAX_VALUE_CHARS}) {
+      throw named("SandboxValueTooLarge", labelOf(where, name) + " is " + json.length + " characters of JSON, more than the ${MAX_VALUE_CHARS} (10 MiB) a value may carry out of the sandbox." +
+        " Keep large data in tasks and pass File/DataFrame handles through the orchestrator instead.");
+    }
+    return json;
   }
   const fromJson = (s) => (s === undefined ? undefined : parse(s));
 
@@ -235,13 +243,16 @@ export const PRELUDE = String.raw`(function (hostCalls, hostMap, hostDone, hostL
   defineProperty(SandboxDate, "now", { get: poison("Date.now"), configurable: false });
   defineProperty(G, "Date", { value: SandboxDate, writable: false, enumerable: false, configurable: false });
 
+  // Error text leaving the sandbox is cut here, before it is copied anywhere (a 20 MiB message once grew the host by 420 MB).
+  function cap(s, max) { return s.length <= max ? s : apply(stringSlice, s, [0, max]) + "… [" + (s.length - max) + " more characters cut]"; }
   function errorInfo(e) {
     try {
       if (e !== null && typeof e === "object") {
-        return stringify({ name: StringOf(e.name), message: StringOf(e.message), stack: StringOf(e.stack === undefined ? "" : e.stack),
-          code: typeof e.code === "string" ? e.code : undefined, id: typeof e.__flyteHostError === "number" ? e.__flyteHostError : undefined });
+        return stringify({ name: cap(StringOf(e.name), 200), message: cap(StringOf(e.message), ${MAX_ERROR_MESSAGE_CHARS}),
+          stack: cap(StringOf(e.stack === undefined ? "" : e.stack), ${MAX_ERROR_STACK_CHARS}),
+          code: typeof e.code === "string" ? cap(e.code, 200) : undefined, id: typeof e.__flyteHostError === "number" ? e.__flyteHostError : undefined });
       }
-      return stringify({ name: "Error", message: StringOf(e), stack: "" });
+      return stringify({ name: "Error", message: cap(StringOf(e), ${MAX_ERROR_MESSAGE_CHARS}), stack: "" });
     } catch (x) {
       return '{"name":"Error","message":"the sandbox threw a value that cannot be read","stack":""}';
     }

@@ -1,14 +1,17 @@
 /**
- * Runs one sandbox attempt in QuickJS (WebAssembly): a fresh runtime + context per attempt on one compiled
- * module shared by the process, with memory, stack and CPU-time limits, and a bridge through which the
- * sandboxed code calls host tasks (which become child actions when the attempt runs inside a run).
+ * Runs one sandbox attempt in QuickJS (WebAssembly) on a worker thread: a fresh runtime + context per
+ * attempt on a compiled module each worker loads once, with memory, stack and CPU-time limits, and a bridge
+ * through which the sandboxed code calls host tasks (which become child actions when the attempt runs
+ * inside a run).
  *
- * How an attempt proceeds: the prelude (./prelude.ts) is evaluated with the host functions as arguments, the
- * entry function is evaluated, `start(entry, inputs)` is called, and from then on the host drives the
- * interpreter. Task calls the code makes are started together on the next microtask; the calls that settle
- * before the next microtask are delivered back in one batch (`settle(batch)`), after which the pending jobs
- * run — one interpreter entry per host tick, however wide the fan-out. The attempt ends when the code
- * reports its outcome, a limit trips, or nothing can make progress.
+ * How an attempt proceeds: the host (./sandbox-attempt.ts) takes a warm worker (./worker-pool.ts) and sends
+ * it the entry and the inputs; the worker (./sandbox-worker.ts, ./sandbox-interpreter.ts) evaluates the
+ * prelude (./prelude.ts), the entry function, and runs the pending jobs. Each such step ends with one answer
+ * to the host carrying every task call the code made in it; the host starts them as child actions, and the
+ * results that settle before the next microtask go back in one batch, which runs the next step — one
+ * interpreter entry per host tick, however wide the fan-out. The attempt ends when the code reports its
+ * outcome, a limit trips, or nothing can make progress. A step that overruns the CPU budget (a native
+ * operation that never checks for interrupts) gets its worker terminated.
  *
  * @example
  * ```ts
@@ -17,51 +20,18 @@
  * ```
  * @module
  */
-import { newQuickJSWASMModule, RELEASE_SYNC, type QuickJSWASMModule } from "quickjs-emscripten";
 import { SandboxAttempt, type SandboxRunRequest } from "./sandbox-attempt.ts";
-import { prepareCodeSource } from "./source.ts";
+import { prewarmWorker } from "./worker-pool.ts";
 
 export { MAX_STACK_DEPTH, STACK_BYTES_PER_FRAME } from "./sandbox-attempt.ts";
 export type { SandboxLimits, SandboxRunRequest } from "./sandbox-attempt.ts";
 
-let modulePromise: Promise<QuickJSWASMModule> | undefined;
-
-/** The compiled QuickJS module, loaded once per process (and again only after it crashed). */
-export function loadSandboxModule(): Promise<QuickJSWASMModule> {
-  if (!modulePromise) {
-    const p = newQuickJSWASMModule(RELEASE_SYNC).then(warmUp);
-    modulePromise = p;
-    p.catch(() => {
-      if (modulePromise === p) modulePromise = undefined;
-    });
-  }
-  return modulePromise;
-}
-
-/**
- * V8 compiles wasm functions lazily, on first call: the first attempt on a new module would spend 100-400 ms
- * compiling the parser and interpreter paths, and could even trip a small timeoutMs. One throwaway attempt
- * at load time pays that once per process.
- */
-async function warmUp(module: QuickJSWASMModule): Promise<QuickJSWASMModule> {
-  const code = "const xs = [1, 2, 3].map((x) => ({ x, s: String(x) }));\nconst ys = await Promise.all(xs.map(async (o) => o.x * 2));\nJSON.parse(JSON.stringify({ ys, warm }))";
-  const req: SandboxRunRequest = {
-    label: "warm-up", source: prepareCodeSource(code, ["warm"], "warm-up"), inputs: { warm: [true] }, tasks: new Map(),
-    limits: { timeoutMs: 60_000, maxMemory: 16 * 1024 * 1024, maxStackDepth: 256, typeCheck: true },
-  };
-  await new SandboxAttempt(module, req).run().catch(() => undefined);
-  return module;
-}
-
-/** Forgets a module whose WebAssembly instance aborted, so the next attempt starts from a healthy one. */
-function discardModule(module: QuickJSWASMModule): void {
-  void modulePromise?.then((m) => {
-    if (m === module) modulePromise = undefined;
-  });
+/** Starts a warm worker (QuickJS compiled and warmed) unless one is idle; resolves when it is ready. */
+export function loadSandboxModule(): Promise<void> {
+  return prewarmWorker();
 }
 
 /** Runs the orchestrator once; resolves to its output or rejects with the mapped error. */
-export async function runInSandbox(req: SandboxRunRequest): Promise<unknown> {
-  const module = await loadSandboxModule();
-  return new SandboxAttempt(module, req, discardModule).run();
+export function runInSandbox(req: SandboxRunRequest): Promise<unknown> {
+  return new SandboxAttempt(req).run();
 }

@@ -94,6 +94,11 @@ export function errorFromSandbox(info: SandboxErrorInfo, c: ErrorContext): Error
     if (/interrupted/i.test(message)) return timeoutError(c);
   }
   if (name === "RangeError" && /call stack/i.test(message)) return stackError(c);
+  // Allocations QuickJS refuses by size before asking the allocator: new ArrayBuffer(2 ** 31), a BigInt past its size limit, a string past 2^30.
+  if (name === "RangeError" && /invalid array buffer length|BigInt is too large|invalid string length/i.test(message)) return memoryError(c);
+  // JSON.parse and RegExp recurse natively and report overflow as SyntaxError.
+  if (name === "SyntaxError" && /stack overflow/i.test(message)) return stackError(c);
+  if (name === "SandboxValueTooLarge") return new SandboxError(`Sandbox "${c.label}": ${message}`, { code: "SandboxValueTooLarge" });
   if (name === "RestrictedTypeError") return new RestrictedTypeError(`Sandbox "${c.label}": ${message}`);
   const line = userLine(info.stack, c.lineOffset);
   const at = line === undefined ? "" : ` (line ${line} of the sandboxed code)`;
