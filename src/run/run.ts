@@ -8,6 +8,9 @@ import type { RunOptionsResolved } from "../controller/controller.ts";
 import { RunNotFoundError, ValidationError } from "../errors.ts";
 import { Run } from "./run-handle.ts";
 import { getRuntime } from "./runtime.ts";
+import { decodeLiteral } from "../types/codec.ts";
+import { fromLiteral } from "../types/literal.ts";
+import { unpackIo } from "../types/offload.ts";
 import { version as packageVersion } from "../version.ts";
 
 export interface RunContextOptions {
@@ -104,14 +107,25 @@ async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o
   if (task.sourceFile) resolved.sourceFile = task.sourceFile;
   const rt = getRuntime();
   let runInputs: unknown = inputs;
-  if (inputs === undefined && o.recoverFrom) {
-    // Recovering without inputs reuses the inputs of the run being recovered.
-    const source = await new Run(o.recoverFrom, resolved.mode).details().catch(() => undefined);
-    runInputs = source?.inputs;
-  }
+  if (inputs === undefined && o.recoverFrom) runInputs = await recoveredInputs(o.recoverFrom);
   if (o.dryRun) return new Run<O>(resolved.name, resolved.mode);
   await rt.controller.startRun(task, runInputs, resolved);
   return new Run<O>(resolved.name, resolved.mode);
+}
+
+/**
+ * Recovering without inputs reuses the inputs of the run being recovered; a run killed before it recorded them
+ * (in its first event-loop turn) has the inputs of the run it recovered from, so the chain is followed.
+ */
+async function recoveredInputs(source: string): Promise<unknown> {
+  const store = getRuntime().store;
+  const seen = new Set<string>();
+  for (let row = store.getRun({ project: "", domain: "", name: source }); row && !seen.has(row.name); ) {
+    if (row.inputs) return fromLiteral(await unpackIo(decodeLiteral(row.inputs)));
+    seen.add(row.name);
+    row = row.recoverFrom ? store.getRun({ project: "", domain: "", name: row.recoverFrom }) : undefined;
+  }
+  return undefined;
 }
 
 /** Starts a run of `task`; resolves once the run is recorded (execution continues in this process). */
