@@ -120,6 +120,8 @@ export class LocalController implements Controller {
         toLiteral(inputs, { taskName: task.name, direction: "input" }),
       );
       store.updateRun(key, { phase: "running", startedAt: Date.now(), inputs: encodeLiteral(lit) });
+      // Committed at once: a run killed before its inputs are stored cannot be recovered without them.
+      store.flush();
       await executeAction(run, {
         name: ROOT_ACTION, parent: null, task, inputs, lit, inputsHash: inputsHash(lit), group: null, customContext: run.options.customContext,
       });

@@ -107,7 +107,16 @@ async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o
   if (task.sourceFile) resolved.sourceFile = task.sourceFile;
   const rt = getRuntime();
   let runInputs: unknown = inputs;
-  if (inputs === undefined && o.recoverFrom) runInputs = await recoveredInputs(o.recoverFrom);
+  if (inputs === undefined && o.recoverFrom) {
+    const found = await recoveredInputs(o.recoverFrom);
+    if (!found) {
+      throw new ValidationError(
+        `recoverFrom: run "${o.recoverFrom}" stopped before it recorded its inputs, so nothing of it can be reused. Start it again with its inputs (flyte run <file> ${task.taskName} ...), or pass the inputs to recover it with.`,
+        { field: "recoverFrom" },
+      );
+    }
+    runInputs = found.inputs;
+  }
   if (o.dryRun) return new Run<O>(resolved.name, resolved.mode);
   await rt.controller.startRun(task, runInputs, resolved);
   return new Run<O>(resolved.name, resolved.mode);
@@ -117,15 +126,16 @@ async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o
  * Recovering without inputs reuses the inputs of the run being recovered; a run killed before it recorded them
  * (in its first event-loop turn) has the inputs of the run it recovered from, so the chain is followed.
  */
-async function recoveredInputs(source: string): Promise<unknown> {
+async function recoveredInputs(source: string): Promise<{ inputs: unknown } | undefined> {
   const store = getRuntime().store;
   const seen = new Set<string>();
   for (let row = store.getRun({ project: "", domain: "", name: source }); row && !seen.has(row.name); ) {
-    if (row.inputs) return fromLiteral(await unpackIo(decodeLiteral(row.inputs)));
+    if (row.inputs) return { inputs: await fromLiteral(await unpackIo(decodeLiteral(row.inputs))) };
     seen.add(row.name);
     row = row.recoverFrom ? store.getRun({ project: "", domain: "", name: row.recoverFrom }) : undefined;
   }
-  return undefined;
+  // An unknown run is reported by the controller, with the other recoverFrom checks.
+  return seen.size === 0 ? { inputs: undefined } : undefined;
 }
 
 /** Starts a run of `task`; resolves once the run is recorded (execution continues in this process). */

@@ -147,17 +147,25 @@ export async function chaosRound(round: number, o: ChaosOptions, rnd: () => numb
   let output: number | null = null;
   let error: string | undefined;
   try {
+    let fresh = true;
     for (let k = 0; ; k++) {
       const name = `c${round}x${k}`;
-      const kill = k === 0 || (kills < o.maxKills && rnd() < o.killRecoverChance);
+      const kill = fresh || (kills < o.maxKills && rnd() < o.killRecoverChance);
       const killAfter = kill ? Math.floor(rnd() * o.killWindowMs) : undefined;
-      const args = k === 0
-        ? ["run", CHAOS_FIXTURE, "fanout", "--n", String(o.n), "--width", String(o.width), "--dir", dir, "--name", name,
+      const args = fresh
+        ? ["run", CHAOS_FIXTURE, "fanout", "--n", String(o.n), "--width", String(o.width), "--hold", String(o.n), "--dir", dir, "--name", name,
           "--max-action-concurrency", String(o.maxActionConcurrency), "-q"]
         : ["recover", runs[k - 1]!, "--name", name, "-q"];
       committedBefore.set(name, committed);
       const r = await launch(root, args, name, killAfter);
       runs.push(name);
+      fresh = false;
+      if (r.code === 1 && r.stderr.includes("stopped before it recorded its inputs")) {
+        // Killed before its first store commit: nothing of that run exists to recover, so the round starts over.
+        o.log?.(`round ${round}: ${name} refused: ${runs[k - 1]} recorded no inputs; starting a new run`);
+        fresh = true;
+        continue;
+      }
       if (r.killed) {
         kills++;
         committed = committedActions(root, runs);
