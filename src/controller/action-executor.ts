@@ -16,6 +16,7 @@ import { fromLiteralNow, toLiteralNow, type Literal } from "../types/literal.ts"
 import { packIoBytes } from "../types/offload.ts";
 import { cacheKey, inputsHash, interfaceSchemas } from "./cache-key.ts";
 import { leaseEnv } from "./env-lease.ts";
+import { findRecovered } from "./recovery.ts";
 import { flushLogSink, installLogCapture, type LogSink } from "./log-capture.ts";
 import type { ActionState, Caller, RunState } from "./run-state.ts";
 import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
@@ -173,8 +174,8 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
   // A succeeded action of the run we recover from, with the same inputs, is reused as is.
   const forced = run.options.forceRerunActions.length > 0 &&
     (run.options.forceRerunActions.includes(req.name) || (req.parent !== null && isForcedDescendant(run, req.parent)));
-  const rec = run.recovered.size > 0 ? run.recovered.get(req.name) : undefined;
-  if (rec && rec.inputsHash === req.inputsHash && rec.outputs && !forced) {
+  const rec = run.recovered.size > 0 ? findRecovered(run.recovered, req.name, req.inputsHash) : undefined;
+  if (rec && rec.outputs && !forced) {
     return reuse(run, state, row, { literal: decodeLiteral(rec.outputs), bytes: rec.outputs }, "recovered");
   }
 

@@ -11,7 +11,7 @@ import { ActionAbortedError, RunAlreadyExistsError, RuntimeSystemError, Validati
 import type { BlobStore } from "../io/blob-store.ts";
 import { withIoScope } from "../io/io-scope.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
-import { isTerminal, type ActionPhase, type RunStore } from "../store/store.ts";
+import { isTerminal, type ActionPhase, type RunRow, type RunStore } from "../store/store.ts";
 import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
 import { toLiteral, type Literal } from "../types/literal.ts";
 import { ROOT_ACTION } from "./action-id.ts";
@@ -19,6 +19,7 @@ import { executeAction } from "./action-executor.ts";
 import { inputsHash } from "./cache-key.ts";
 import type { ActionEvent, Controller, RunOptionsResolved } from "./controller.ts";
 import { RunState } from "./run-state.ts";
+import { checkChainEnded, claimHeldError, loadRecovered, recoveryChain } from "./recovery.ts";
 
 const HEARTBEAT_MS = 2000;
 /** A run on another host is considered lost after this long without a heartbeat. */
@@ -71,13 +72,17 @@ export class LocalController implements Controller {
 
   async startRun(task: TaskTemplate, rawInputs: unknown, o: RunOptionsResolved): Promise<void> {
     const store = this.#o.store;
-    let recoverSource: ReturnType<RunStore["getRun"]>;
+    let chain: RunRow[] = [];
     if (o.recoverFrom) {
-      recoverSource = store.getRun({ project: o.project, domain: o.domain, name: o.recoverFrom });
-      if (!recoverSource) throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" does not exist. List runs with: flyte get runs`);
-      if (recoverSource.taskName !== task.name) {
-        throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" ran task "${recoverSource.taskName}", not "${task.name}". Recover it with the same task.`);
+      // Owners that died are marked now, so that what is still running below is really running.
+      store.reapLostRuns(isOwnerAlive, ownerLostError());
+      const source = store.getRun({ project: o.project, domain: o.domain, name: o.recoverFrom });
+      if (!source) throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" does not exist. List runs with: flyte get runs`);
+      if (source.taskName !== task.name) {
+        throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" ran task "${source.taskName}", not "${task.name}". Recover it with the same task.`);
       }
+      chain = recoveryChain(store, source);
+      checkChainEnded(chain);
     }
     if (store.getRun({ project: o.project, domain: o.domain, name: o.name })) {
       throw new RunAlreadyExistsError(`A run named "${o.name}" already exists in ${o.project}/${o.domain}. Choose another name, or omit it to get a generated one.`);
@@ -87,19 +92,19 @@ export class LocalController implements Controller {
     const emit = () => (this.#listeners.size > 0 ? deliver : undefined);
     const run = new RunState(o.name, task, o, store, this.#o.blobStore, this.#o.secrets, rawDataPrefix, emit, this.#o.systemRetries, this.#o.offload);
     const now = Date.now();
-    store.createRun({
+    const holder = store.createRun({
       project: o.project, domain: o.domain, name: o.name, taskName: task.name, phase: "queued", mode: o.mode, inputs: null, outputs: null,
       error: null, createdAt: now, startedAt: null, endedAt: null, ownerPid: process.pid, ownerHost: hostname(), heartbeatAt: now,
       recoverFrom: o.recoverFrom ?? null, abortRequested: null, labels: o.labels,
       source: { ...(o.sourceFile ? { file: o.sourceFile } : {}), task: task.name },
       options: { customContext: o.customContext, envVars: o.envVars, overwriteCache: o.overwriteCache, disableRunCache: o.disableRunCache },
-    });
+    }, chain.length > 0 ? chain[chain.length - 1]!.name : undefined);
+    if (holder !== undefined) throw claimHeldError(o.recoverFrom!, store.getRun({ project: o.project, domain: o.domain, name: holder }), holder);
     this.#runs.set(o.name, run);
     this.#ensureHeartbeat();
-    if (recoverSource) {
-      for (const a of store.listActions(recoverSource.name)) {
-        if (a.phase === "succeeded") run.recovered.set(a.name, { inputsHash: a.inputsHash, outputs: a.outputs });
-      }
+    if (chain.length > 0) {
+      run.recovered = loadRecovered(store, chain);
+      run.recoverChain = chain.map((r) => r.name);
     }
     // Started on the next turn: whoever started the run can subscribe to its events (the CLI's live tree)
     // before the first action reports "queued".
@@ -115,6 +120,8 @@ export class LocalController implements Controller {
         toLiteral(inputs, { taskName: task.name, direction: "input" }),
       );
       store.updateRun(key, { phase: "running", startedAt: Date.now(), inputs: encodeLiteral(lit) });
+      // Committed at once: a run killed before its inputs are stored cannot be recovered without them.
+      store.flush();
       await executeAction(run, {
         name: ROOT_ACTION, parent: null, task, inputs, lit, inputsHash: inputsHash(lit), group: null, customContext: run.options.customContext,
       });

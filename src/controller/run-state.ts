@@ -32,6 +32,8 @@ export interface ActionState {
 export interface RecoveredAction {
   inputsHash: string;
   outputs: Uint8Array | null;
+  /** An older record of the same name with other inputs (see recovery.ts). */
+  next: RecoveredAction | undefined;
 }
 
 /** A counting semaphore for `maxActionConcurrency`. */
@@ -143,8 +145,10 @@ export class RunState {
   readonly semaphore: Semaphore;
   /** Secret values resolved in this run; redacted from logs and errors. */
   readonly secretValues = new Set<string>();
-  /** Succeeded actions of the `recoverFrom` run, by name. */
+  /** Succeeded actions of the `recoverFrom` chain, by name (see recovery.ts). */
   recovered = new Map<string, RecoveredAction>();
+  /** The runs of the `recoverFrom` chain, newest first (trace entries are looked up there too). */
+  recoverChain: readonly string[] = [];
   readonly startedAt = Date.now();
   #admitted = 0;
   /** Starts an admitted child call (set by the executor, one per run). */

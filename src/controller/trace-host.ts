@@ -19,7 +19,7 @@ export function makeTraceHost(run: RunState, action: string, _attempt: number): 
       return `${base}:${seq}`;
     },
     async lookup(key) {
-      const sources = [run.name, ...(run.options.recoverFrom ? [run.options.recoverFrom] : [])];
+      const sources = [run.name, ...run.recoverChain];
       for (const source of sources) {
         const row = run.store.getTrace(source, action, key);
         if (!row) continue;

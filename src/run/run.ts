@@ -8,6 +8,9 @@ import type { RunOptionsResolved } from "../controller/controller.ts";
 import { RunNotFoundError, ValidationError } from "../errors.ts";
 import { Run } from "./run-handle.ts";
 import { getRuntime } from "./runtime.ts";
+import { decodeLiteral } from "../types/codec.ts";
+import { fromLiteral } from "../types/literal.ts";
+import { unpackIo } from "../types/offload.ts";
 import { version as packageVersion } from "../version.ts";
 
 export interface RunContextOptions {
@@ -105,13 +108,34 @@ async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o
   const rt = getRuntime();
   let runInputs: unknown = inputs;
   if (inputs === undefined && o.recoverFrom) {
-    // Recovering without inputs reuses the inputs of the run being recovered.
-    const source = await new Run(o.recoverFrom, resolved.mode).details().catch(() => undefined);
-    runInputs = source?.inputs;
+    const found = await recoveredInputs(o.recoverFrom);
+    if (!found) {
+      throw new ValidationError(
+        `recoverFrom: run "${o.recoverFrom}" stopped before it recorded its inputs, so nothing of it can be reused. Start it again with its inputs (flyte run <file> ${task.taskName} ...), or pass the inputs to recover it with.`,
+        { field: "recoverFrom" },
+      );
+    }
+    runInputs = found.inputs;
   }
   if (o.dryRun) return new Run<O>(resolved.name, resolved.mode);
   await rt.controller.startRun(task, runInputs, resolved);
   return new Run<O>(resolved.name, resolved.mode);
+}
+
+/**
+ * Recovering without inputs reuses the inputs of the run being recovered; a run killed before it recorded them
+ * (in its first event-loop turn) has the inputs of the run it recovered from, so the chain is followed.
+ */
+async function recoveredInputs(source: string): Promise<{ inputs: unknown } | undefined> {
+  const store = getRuntime().store;
+  const seen = new Set<string>();
+  for (let row = store.getRun({ project: "", domain: "", name: source }); row && !seen.has(row.name); ) {
+    if (row.inputs) return { inputs: await fromLiteral(await unpackIo(decodeLiteral(row.inputs))) };
+    seen.add(row.name);
+    row = row.recoverFrom ? store.getRun({ project: "", domain: "", name: row.recoverFrom }) : undefined;
+  }
+  // An unknown run is reported by the controller, with the other recoverFrom checks.
+  return seen.size === 0 ? { inputs: undefined } : undefined;
 }
 
 /** Starts a run of `task`; resolves once the run is recorded (execution continues in this process). */

@@ -118,7 +118,12 @@ export interface RunStore {
   /** Where the store lives (a file path or URL), for messages. */
   readonly location: string;
 
-  createRun(row: RunRow): void;
+  /**
+   * Records a new run. With `recoveryClaim` (the first run of the chain it recovers), nothing is recorded if a run
+   * that has not ended holds the same claim: that run's name is returned instead. Check and insert are one atomic
+   * step, so of two processes recovering the same chain at once exactly one gets the claim.
+   */
+  createRun(row: RunRow, recoveryClaim?: string): string | undefined;
   updateRun(key: RunKey, patch: Partial<RunRow>): void;
   getRun(key: RunKey): RunRow | undefined;
   listRuns(project: string, domain: string, q?: ListRunsQuery): RunRow[];
@@ -129,6 +134,8 @@ export interface RunStore {
   updateAction(runName: string, name: string, patch: Partial<ActionRow>): void;
   getAction(runName: string, name: string): ActionRow | undefined;
   listActions(runName: string): ActionRow[];
+  /** Name, inputs hash and outputs of the succeeded actions of a run (what recovery reuses). */
+  listSucceeded(runName: string): Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>;
 
   upsertAttempt(row: AttemptRow): void;
   listAttempts(runName: string, action?: string): AttemptRow[];

@@ -111,4 +111,16 @@ export const MIGRATIONS: readonly Migration[] = [
     // The JSON schema of a task's inputs/output, kept beside the stored values so they can be shown and re-typed later.
     sql: `ALTER TABLE actions ADD COLUMN interface TEXT;`,
   },
+  {
+    version: 3,
+    name: "recovery-claim",
+    // A run recovering from another names the first run of its recoverFrom chain; at most one run that has not
+    // ended may hold a chain's claim, so two recoveries never execute the same actions at once. The claim goes
+    // with the run's end (or with its OwnerLost mark), because the index only covers runs that have not ended.
+    sql: `
+      ALTER TABLE runs ADD COLUMN recovery_claim TEXT;
+      CREATE UNIQUE INDEX runs_recovery_claim ON runs (recovery_claim)
+        WHERE recovery_claim IS NOT NULL AND phase NOT IN ('succeeded','failed','aborted','timed_out');
+    `,
+  },
 ];

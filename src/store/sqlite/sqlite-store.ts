@@ -220,14 +220,23 @@ export class SqliteStore implements RunStore {
     }
   }
 
-  createRun(row: RunRow): void {
+  createRun(row: RunRow, recoveryClaim?: string): string | undefined {
     const keys = Object.keys(RUN_COLS) as (keyof RunRow)[];
-    const sql = `INSERT INTO runs (${keys.map((k) => RUN_COLS[k]).join(",")}) VALUES (${keys.map(() => "?").join(",")})`;
-    // Inserted synchronously so a duplicate name fails at the caller, not in a later batch.
+    const cols = [...keys.map((k) => RUN_COLS[k]), "recovery_claim"];
+    const sql = `INSERT INTO runs (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`;
+    // Inserted synchronously so a duplicate name (or a held claim) fails at the caller, not in a later batch.
     this.flush();
     try {
-      this.stmt(sql).run(...keys.map((k) => toDb(k, row[k])));
+      this.stmt(sql).run(...keys.map((k) => toDb(k, row[k])), recoveryClaim ?? null);
+      return undefined;
     } catch (e) {
+      if (recoveryClaim !== undefined && /UNIQUE constraint failed: runs\.recovery_claim/.test(String((e as Error).message))) {
+        const holder = this.stmt(
+          "SELECT name FROM runs WHERE recovery_claim = ? AND phase NOT IN ('succeeded','failed','aborted','timed_out')",
+        ).get(recoveryClaim) as { name: string } | undefined;
+        // The holder ended between the failed insert and this read: the claim is free now.
+        return holder ? holder.name : this.createRun(row, recoveryClaim);
+      }
       throw storeError(this.location, e);
     }
   }
@@ -340,6 +349,14 @@ export class SqliteStore implements RunStore {
 
   listActions(runName: string): ActionRow[] {
     return this.read(() => (this.stmt("SELECT * FROM actions WHERE run_name = ? ORDER BY created_at, name").all(runName) as Row[]).map(actionFromDb));
+  }
+
+  listSucceeded(runName: string): Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">> {
+    return this.read(() =>
+      (this.stmt("SELECT name, inputs_hash, outputs FROM actions WHERE run_name = ? AND phase = 'succeeded'").all(runName) as Row[]).map((r) => ({
+        name: r.name as string, inputsHash: r.inputs_hash as string, outputs: bytes(r.outputs),
+      })),
+    );
   }
 
   upsertAttempt(row: AttemptRow): void {
