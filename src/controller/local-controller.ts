@@ -75,7 +75,7 @@ export class LocalController implements Controller {
     let chain: RunRow[] = [];
     if (o.recoverFrom) {
       // Owners that died are marked now, so that what is still running below is really running.
-      store.reapLostRuns(isOwnerAlive, ownerLostError());
+      store.reapLostRuns(isOwnerAlive, ownerLostError);
       const source = store.getRun({ project: o.project, domain: o.domain, name: o.recoverFrom });
       if (!source) throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" does not exist. List runs with: flyte get runs`);
       if (source.taskName !== task.name) {
