@@ -119,6 +119,21 @@ describe("recovery through a chain of runs, and only one at a time", () => {
     expect(d.root.children.filter((c) => c.recovered)).toHaveLength(1);
   }, 90_000);
 
+  it("refuses to recover a run killed before it recorded its inputs", async () => {
+    const root = mkdtempSync(join(tmpdir(), "flyte-noinputs-"));
+    const dir = join(root, "marks");
+    mkdirSync(dir);
+    await killedFanout(root, dir, "orig");
+    // What a kill in the run's first event-loop turn leaves: the run row, nothing else.
+    const db = new Database(join(root, ".flyte", "flyte.db"));
+    db.prepare("UPDATE runs SET inputs = NULL WHERE name = 'orig'").run();
+    db.prepare("DELETE FROM actions WHERE run_name = 'orig'").run();
+    db.close();
+    const r = flyte(root, ["recover", "orig", "-q"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('recoverFrom: run "orig" stopped before it recorded its inputs, so nothing of it can be reused. Start it again with its inputs (flyte run <file> fanout ...), or pass the inputs to recover it with.');
+  }, 60_000);
+
   it("refuses to recover a run whose owner is alive, naming the owner and flyte abort", async () => {
     const root = mkdtempSync(join(tmpdir(), "flyte-alive-"));
     const dir = join(root, "marks");
