@@ -78,7 +78,7 @@ export async function deriveSignatures(files: string[]): Promise<Map<string, Fil
       const s = lit.text;
       if (s === "flyte-ts" || s.startsWith("flyte-ts/")) return stub;
       const r = ts.resolveModuleName(s, containing, opts, host);
-      return r.resolvedModule && resolve(r.resolvedModule.resolvedFileName).startsWith(own) ? stub : r;
+      return r.resolvedModule && isOwnSource(resolve(r.resolvedModule.resolvedFileName), own) ? stub : r;
     });
   const program = ts.createProgram(roots, options, host);
   const checker = program.getTypeChecker();
@@ -95,6 +95,11 @@ export async function deriveSignatures(files: string[]): Promise<Map<string, Fil
     out.set(root, { tasks, deps });
   }
   return out;
+}
+
+/** flyte-ts's own modules (not the tests or examples that live beside them in its repository). */
+function isOwnSource(file: string, own: string): boolean {
+  return file.startsWith(`${own}src/`) || file.startsWith(`${own}dist/`);
 }
 
 type FnNode = TS.FunctionExpression | TS.ArrowFunction | TS.FunctionDeclaration | TS.MethodDeclaration;
