@@ -120,7 +120,8 @@ export class TaskEnvironment extends Environment {
     options: SchemaTaskOptions & { output: T },
     fn: F,
   ): TaskTemplate<InputsOf<F>, Infer<T>>;
-  task<F extends TaskFunction>(options: TaskOptions, fn: F): TaskTemplate<InputsOf<F>, OutputOf<F>>;
+  // Schemas are matched by the overloads above: a function that contradicts them must not fall through to this one.
+  task<F extends TaskFunction>(options: SchemaTaskOptions & { inputs?: undefined; output?: undefined }, fn: F): TaskTemplate<InputsOf<F>, OutputOf<F>>;
   task(a: TaskOptions | TaskFunction, b?: TaskFunction): TaskTemplate {
     const [options, fn] = typeof a === "function" ? [{} as TaskOptions, a] : [a, b];
     if (typeof options !== "object" || options === null) {
