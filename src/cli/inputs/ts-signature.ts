@@ -8,6 +8,7 @@
  * @module
  */
 import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type * as TS from "typescript";
@@ -59,7 +60,8 @@ function flytePackageRoot(): string {
 
 /** Compiles `files` together and reads the signature of every `env.task(...)` declared in them. */
 export async function deriveSignatures(files: string[]): Promise<Map<string, FileSignatures>> {
-  const ts = ((await import("typescript")) as { default: typeof TS }).default;
+  // require, not import(): through the CLI's tsx loader, import() of the 9 MB compiler takes ~3 s longer.
+  const ts = createRequire(import.meta.url)("typescript") as typeof TS;
   const roots = files.map((f) => resolve(f));
   const options: TS.CompilerOptions = {
     strict: true, noEmit: true, allowJs: true, checkJs: false, skipLibCheck: true, allowImportingTsExtensions: true,
