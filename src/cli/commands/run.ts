@@ -136,7 +136,7 @@ export function registerRunCommands(program: Command): void {
       const mod = await loadModule(file);
       const task = findTask(mod, file, taskName);
       // Schema-less tasks get their input types from their TypeScript signatures (cached by file content).
-      await attachSignatures(tasksOf(mod).values());
+      await attachSignatures(task, tasksOf(mod).values());
       const specs = inputSpecs(task);
       if (opts.help || rest.includes("--help") || rest.includes("-h")) {
         process.stdout.write(`${taskHelp(task, specs)}\n`);

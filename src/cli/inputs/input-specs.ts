@@ -113,8 +113,27 @@ export function placeholder(s: ValueSpec): string {
   }
 }
 
+/** True when the function declares a parameter (so its task has inputs worth typing). */
+export function hasParameter(fn: Function): boolean {
+  if (fn.length > 0) return true;
+  return firstParam(fn) !== undefined;
+}
+
 /** Reads `{ a, b = 1 }` from a function's first parameter (for JavaScript tasks the compiler could not type). */
 function paramsFromSource(fn: Function): InputSpec[] {
+  const param = firstParam(fn);
+  if (!param) return [];
+  const pattern = param.type === "AssignmentPattern" ? param.left : param;
+  if (pattern.type !== "ObjectPattern") return [];
+  const specs: InputSpec[] = [];
+  for (const prop of pattern.properties) {
+    if (prop.type !== "Property" || prop.key.type !== "Identifier") continue;
+    specs.push({ name: prop.key.name, type: "unknown", required: prop.value.type !== "AssignmentPattern" });
+  }
+  return specs;
+}
+
+function firstParam(fn: Function): acorn.Pattern | undefined {
   const src = fn.toString();
   let program: acorn.Program | undefined;
   for (const candidate of [`(${src})`, `({${src}})`]) {
@@ -125,7 +144,7 @@ function paramsFromSource(fn: Function): InputSpec[] {
       // try the next wrapping (method shorthand)
     }
   }
-  if (!program) return [];
+  if (!program) return undefined;
   let param: acorn.Pattern | undefined;
   const visit = (node: acorn.Node | null | undefined): void => {
     if (!node || param) return;
@@ -135,13 +154,5 @@ function paramsFromSource(fn: Function): InputSpec[] {
     else if (n.properties) n.properties.forEach((p) => visit((p as { value?: acorn.Node }).value));
   };
   visit(program.body[0]);
-  if (!param) return [];
-  const pattern = param.type === "AssignmentPattern" ? param.left : param;
-  if (pattern.type !== "ObjectPattern") return [];
-  const specs: InputSpec[] = [];
-  for (const prop of pattern.properties) {
-    if (prop.type !== "Property" || prop.key.type !== "Identifier") continue;
-    specs.push({ name: prop.key.name, type: "unknown", required: prop.value.type !== "AssignmentPattern" });
-  }
-  return specs;
+  return param;
 }

@@ -6,7 +6,7 @@
  */
 import { resolve } from "node:path";
 import type { TaskTemplate } from "../../authoring/task-template.ts";
-import type { DerivedInterface } from "./input-specs.ts";
+import { hasParameter, type DerivedInterface } from "./input-specs.ts";
 import { readCached, writeCached } from "./signature-cache.ts";
 import { deriveSignatures, type FileSignatures } from "./ts-signature.ts";
 
@@ -19,9 +19,10 @@ function needsDerivation(t: TaskTemplate): boolean {
  * Attaches derived schemas to `tasks` (those without an inputs schema). Returns false when the types could not
  * be read (the caller then treats inputs as untyped) and says why on stderr.
  */
-export async function attachSignatures(tasks: Iterable<TaskTemplate>): Promise<boolean> {
-  const todo = [...tasks].filter(needsDerivation);
-  if (todo.length === 0) return true;
+export async function attachSignatures(root: TaskTemplate, tasks: Iterable<TaskTemplate>): Promise<boolean> {
+  // Only a task whose own inputs need types pays for the compiler; the other tasks of its file come along free.
+  if (!needsDerivation(root) || !hasParameter((root as { fn: Function }).fn)) return true;
+  const todo = [root, ...[...tasks].filter((t) => t !== root && needsDerivation(t))];
   const files = [...new Set(todo.map((t) => resolve(t.sourceFile!)))];
   const byFile = new Map<string, FileSignatures["tasks"]>();
   const misses: string[] = [];

@@ -121,13 +121,14 @@ class Reader {
     visit(sf);
   }
 
-  /** `env.task(fn)`, `env.task(options, fn)` and `env.sandbox.orchestrator(options)(fn)`. */
+  /** `env.task(fn)`, `env.task(options, fn)`, `env.sandbox.orchestrator(options, fn)` and `env.sandbox.orchestrator(options)(fn)`. */
   private readCall(call: TS.CallExpression, tasks: Record<string, SignatureSchema | null>): void {
     const ts = this.ts;
     const callee = call.expression;
     let options: TS.Expression | undefined;
     let fnArg: TS.Expression | undefined;
-    if (ts.isPropertyAccessExpression(callee) && callee.name.text === "task" && (call.arguments.length === 1 || call.arguments.length === 2)) {
+    const method = ts.isPropertyAccessExpression(callee) ? callee.name.text : "";
+    if ((method === "task" || method === "orchestrator") && (call.arguments.length === 1 || call.arguments.length === 2)) {
       [options, fnArg] = call.arguments.length === 1 ? [undefined, call.arguments[0]] : [call.arguments[0], call.arguments[1]];
     } else if (
       ts.isCallExpression(callee) && ts.isPropertyAccessExpression(callee.expression) && callee.expression.name.text === "orchestrator" &&
