@@ -2,7 +2,7 @@
  * `flyte run` types the flags of a schema-less task from its TypeScript signature (compiler API, cached by the
  * file's content hash): wrong values are usage errors (exit 2) and no run is recorded.
  */
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -115,6 +115,13 @@ describe("inputs typed by the function signature", () => {
     const env = flyte(["run", FIXTURE, "clash", "--input", "name=a", "--env", "lab"]);
     expect(env.code).toBe(2);
     expect(env.stderr).toMatch(/--env expects KEY=VALUE, got "lab"\. The task has an input "env": pass it as --input env=<value>\./);
+  });
+
+  it("does not load the compiler for a task without inputs", () => {
+    const own = join(root, "no-inputs-cache");
+    const r = spawnFlyte(root, ["run", FIXTURE, "noInputs", "-q"], { env: { FLYTE_TS_CACHE_DIR: own } });
+    expect(r.code).toBe(0);
+    expect(existsSync(own)).toBe(false);
   });
 
   it("stores the derived schema as the action's interface", () => {
