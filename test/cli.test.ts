@@ -21,7 +21,7 @@ describe("flyte run", () => {
   });
 
   it("parses inputs from the task's schema", () => {
-    const r = flyte(root, ["run", FIXTURE, "typed", "--x", "3", "--tags", "a,b", "--cfg", '{"k":1}', "--loud", "--output-format", "json"]);
+    const r = flyte(root, ["run", FIXTURE, "typed", "--x", "3", "--tags", "a", "--tags", "b", "--cfg", '{"k":1}', "--loud", "--output-format", "json"]);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout.slice(r.stdout.indexOf("{")))).toMatchObject({ phase: "succeeded", outputs: { x: 6, tags: ["a", "b"], k: 1, loud: true } });
   });
@@ -51,8 +51,8 @@ describe("flyte run", () => {
     const r = flyte(root, ["run", FIXTURE, "typed", "--help"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/--x <number>\s+\(required\)/);
-    expect(r.stdout).toMatch(/--tags <array>\s+\(required\)/);
-    expect(r.stdout).toMatch(/--loud <boolean>\s+\(optional\)/);
+    expect(r.stdout).toMatch(/--tags <string> \.\.\.\s+\(required; repeat the flag or pass a JSON array\)/);
+    expect(r.stdout).toMatch(/--loud \/ --no-loud\s+\(optional\)/);
   });
 
   it("a missing or wrong input is a usage error (exit 2) naming the input", () => {

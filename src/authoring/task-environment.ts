@@ -37,6 +37,13 @@ export const TASK_ENVIRONMENT_OPTION_KEYS = [...ENVIRONMENT_OPTION_KEYS, "cache"
 
 const CACHE_STRINGS = ["auto", "override", "disable"];
 
+/**
+ * Task options beside schemas. Intersecting the full `TaskOptions` (whose `inputs?: SchemaLike`) with `{ inputs: S }`
+ * makes the compiler compare a library's schema type with `StandardSchemaV1` structurally, which for arktype's
+ * deeply generic types ends in TS2589 ("excessively deep").
+ */
+type SchemaTaskOptions = Omit<TaskOptions, "inputs" | "output">;
+
 /** Finds the user file that called into the authoring API (skipping this package's own frames). */
 export function callerFile(): string | undefined {
   const stack = new Error().stack?.split("\n") ?? [];
@@ -102,18 +109,19 @@ export class TaskEnvironment extends Environment {
   /** Declares a task of this environment. */
   task<F extends TaskFunction>(fn: F): TaskTemplate<InputsOf<F>, OutputOf<F>>;
   task<S extends SchemaLike, T extends SchemaLike>(
-    options: TaskOptions & { inputs: S; output: T },
+    options: SchemaTaskOptions & { inputs: S; output: T },
     fn: (inputs: Infer<S>) => Infer<T> | Promise<Infer<T>>,
   ): TaskTemplate<InferInput<S>, Infer<T>>;
   task<S extends SchemaLike, R>(
-    options: TaskOptions & { inputs: S; output?: undefined },
+    options: SchemaTaskOptions & { inputs: S; output?: undefined },
     fn: (inputs: Infer<S>) => R,
   ): TaskTemplate<InferInput<S>, Awaited<R>>;
   task<T extends SchemaLike, F extends (inputs: never) => Infer<T> | Promise<Infer<T>>>(
-    options: TaskOptions & { output: T },
+    options: SchemaTaskOptions & { output: T },
     fn: F,
   ): TaskTemplate<InputsOf<F>, Infer<T>>;
-  task<F extends TaskFunction>(options: TaskOptions, fn: F): TaskTemplate<InputsOf<F>, OutputOf<F>>;
+  // Schemas are matched by the overloads above: a function that contradicts them must not fall through to this one.
+  task<F extends TaskFunction>(options: SchemaTaskOptions & { inputs?: undefined; output?: undefined }, fn: F): TaskTemplate<InputsOf<F>, OutputOf<F>>;
   task(a: TaskOptions | TaskFunction, b?: TaskFunction): TaskTemplate {
     const [options, fn] = typeof a === "function" ? [{} as TaskOptions, a] : [a, b];
     if (typeof options !== "object" || options === null) {

@@ -112,6 +112,7 @@ export interface TaskTemplateOptions extends TaskOptions {
 export interface TaskInterface {
   inputs?: SchemaLike;
   output?: SchemaLike;
+  /** JSON Schemas (`{ inputs, output }`) read from a schema-less task's TypeScript signature by `flyte run`. */
   jsonSchema?: object;
 }
 

@@ -33,8 +33,11 @@ export {
 
 const CALL = Symbol("flyte-ts.call");
 
+/** A Standard Schema; arktype types are callable functions, so functions count too. */
 function isSchema(s: unknown): s is SchemaLike {
-  return typeof s === "object" && s !== null && "~standard" in s;
+  if ((typeof s !== "object" && typeof s !== "function") || s === null) return false;
+  const std = (s as { "~standard"?: unknown })["~standard"];
+  return typeof std === "object" && std !== null && typeof (std as { validate?: unknown }).validate === "function";
 }
 
 function makeCallable(proto: object): TaskTemplate {

@@ -30,8 +30,11 @@ export function interfaceSchemas(task: TaskTemplate): { inputs?: object; output?
   let s = schemas.get(task);
   if (s === undefined) {
     const { inputs, output } = task.interface;
-    const i = inputs ? schemaToJsonSchema(inputs) : undefined;
-    const o = output ? schemaToJsonSchema(output) : undefined;
+    // `flyte run` attaches the schemas derived from a schema-less task's TypeScript signature (never hashed:
+    // a task's cache keys must not depend on whether it was started from the CLI).
+    const derived = task.interface.jsonSchema as { inputs?: object; output?: object } | undefined;
+    const i = inputs ? schemaToJsonSchema(inputs) : derived?.inputs;
+    const o = output ? schemaToJsonSchema(output) : derived?.output;
     s = i || o ? { ...(i ? { inputs: i } : {}), ...(o ? { output: o } : {}) } : null;
     schemas.set(task, s);
   }

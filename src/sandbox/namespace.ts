@@ -218,7 +218,7 @@ function validateTasks(tasks: unknown, at: string): TaskTemplate[] {
 }
 
 function isSchema(s: unknown): s is SchemaLike {
-  return typeof s === "object" && s !== null && "~standard" in s;
+  return (typeof s === "object" || typeof s === "function") && s !== null && "~standard" in s;
 }
 
 /** The task's inputs schema and the names bound as variables. */

@@ -13,6 +13,7 @@
 import type { StandardJSONSchemaV1, StandardSchemaV1 } from "@standard-schema/spec";
 import { createRequire } from "node:module";
 import { type DataIssue, RuntimeDataValidationError } from "../errors.ts";
+import { isValibotSchema, valibotToJsonSchema } from "./valibot-json-schema.ts";
 
 /** Any Standard Schema (zod ≥ 3.24 and 4, valibot, arktype, ...). */
 export type SchemaLike = StandardSchemaV1;
@@ -101,14 +102,32 @@ function zodOverride(ctx: { zodSchema: unknown; jsonSchema: Record<string, unkno
   else if (type === "set") Object.assign(ctx.jsonSchema, { type: "array", "x-flyte-type": "set" });
 }
 
+/** arktype types with no JSON Schema equivalent, described by how flyte-ts stores them. */
+function arktypeFallback(ctx: { code: string; domain?: string; base: Record<string, unknown> }): Record<string, unknown> {
+  if (ctx.code === "date") return { ...ctx.base, type: "string", format: "date-time", "x-flyte-type": "date" };
+  if (ctx.code === "domain" && ctx.domain === "bigint") return { ...ctx.base, type: "string", pattern: "^-?[0-9]+$", "x-flyte-type": "bigint" };
+  return ctx.base;
+}
+
 /**
  * JSON Schema (draft 2020-12) of a schema: through Standard JSON Schema (`~standard.jsonSchema`) when the
- * library provides it, else zod 4's `z.toJSONSchema`; `undefined` when the schema cannot be expressed.
+ * library provides it, else zod 4's `z.toJSONSchema`; arktype through its own `toJsonSchema`, valibot by reading its
+ * schema objects; `undefined` when the schema cannot be expressed.
  * @param o.io which side of a transforming schema to describe. @default "input"
  */
 export function schemaToJsonSchema(schema: SchemaLike, o: { io?: "input" | "output" } = {}): Record<string, unknown> | undefined {
   const io = o.io ?? "input";
   const std = schema["~standard"] as Partial<StandardJSONSchemaV1.Props>;
+  if (std.vendor === "valibot" && isValibotSchema(schema)) return valibotToJsonSchema(schema as never);
+  const ark = schema as unknown as { toJsonSchema?: (o: object) => Record<string, unknown> };
+  if (std.vendor === "arktype" && typeof ark.toJsonSchema === "function") {
+    // arktype's own exporter (rather than ~standard.jsonSchema) keeps defaults and lets Date/bigint say how they are stored.
+    try {
+      return ark.toJsonSchema({ fallback: arktypeFallback });
+    } catch {
+      return undefined;
+    }
+  }
   const isZod = std.vendor === "zod";
   const libraryOptions = isZod ? { unrepresentable: "any", override: zodOverride } : undefined;
   try {

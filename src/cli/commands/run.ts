@@ -2,7 +2,6 @@
  * `flyte run <file> <task> [--<input> value ...]` and `flyte recover <run>`: start a run in this process,
  * show the live action tree, print the outputs (or a one-paragraph error) and exit with the run's status.
  */
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import type { TaskTemplate } from "../../authoring/task-template.ts";
 import { setLogEcho } from "../../controller/log-capture.ts";
@@ -14,72 +13,41 @@ import { openRuntime } from "../context.ts";
 import { EXIT } from "../errors.ts";
 import { onStdoutClosed } from "../stdio.ts";
 import { parseConcurrencyFlag, rejectProtoKeys, validateBeforeRun } from "../input-guards.ts";
-import { findTask, inputSpecs, loadModule, taskList, parseInputValue, resolvePathInputs, UsageError, type InputSpec } from "../load-task.ts";
+import { inputSpecs, placeholder, type InputSpec } from "../inputs/input-specs.ts";
+import { parseTaskInputs, resolveUntypedPaths, RUN_FLAGS } from "../inputs/parse-inputs.ts";
+import { attachSignatures } from "../inputs/task-signatures.ts";
+import { findTask, loadModule, taskList, tasksOf, UsageError } from "../load-task.ts";
 import { ActionTree, type ErrorLookup } from "../render/action-tree.ts";
 import { color, formatDuration, formatValue, toJson } from "../render/format.ts";
 
-const RUN_FLAGS = new Set(["name", "inputs-file", "recover-from", "input", "env", "label", "overwrite-cache", "max-action-concurrency", "help", "local", "follow", "f", "quiet", "raw-data-path", "queue", "h"]);
-
-function keyValues(list: string[] | undefined, flag: string): Record<string, string> {
+function keyValues(list: string[] | undefined, flag: string, specs: InputSpec[] = []): Record<string, string> {
   const out: Record<string, string> = {};
   for (const kv of list ?? []) {
     const i = kv.indexOf("=");
-    if (i <= 0) throw new UsageError(`${flag} expects KEY=VALUE, got ${JSON.stringify(kv)}.`);
+    if (i <= 0) {
+      const input = specs.find((s) => s.name === flag.slice(2));
+      const hint = input ? ` The task has an input "${input.name}": pass it as --input ${input.name}=<value>.` : "";
+      throw new UsageError(`${flag} expects KEY=VALUE, got ${JSON.stringify(kv)}.${hint}`);
+    }
     out[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return out;
-}
-
-/** Splits `--x 3 --flag` style arguments into input values according to the task's inputs. */
-export function parseTaskInputs(task: TaskTemplate, args: string[], o: { input?: string[]; inputsFile?: string }): Record<string, unknown> {
-  const specs = inputSpecs(task);
-  const byName = new Map(specs.map((s) => [s.name, s]));
-  const inputs: Record<string, unknown> = {};
-  if (o.inputsFile) {
-    try {
-      Object.assign(inputs, JSON.parse(readFileSync(o.inputsFile, "utf8")) as Record<string, unknown>);
-    } catch (e) {
-      throw new UsageError(`--inputs-file ${o.inputsFile} could not be read as a JSON object: ${(e as Error).message}`);
-    }
-  }
-  for (const kv of o.input ?? []) {
-    const i = kv.indexOf("=");
-    if (i <= 0) throw new UsageError(`--input expects name=value, got ${JSON.stringify(kv)}.`);
-    const name = kv.slice(0, i);
-    inputs[name] = parseInputValue(byName.get(name), kv.slice(i + 1));
-  }
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("--")) throw new UsageError(`Unexpected argument ${JSON.stringify(arg)}. Inputs are given as --<name> <value>.`);
-    let name = arg.slice(2);
-    let value: string | undefined;
-    const eq = name.indexOf("=");
-    if (eq >= 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)];
-    const spec = byName.get(name);
-    if (specs.length > 0 && !spec) {
-      throw new UsageError(`Task "${task.taskName}" has no input "${name}". Inputs: ${specs.map((s) => s.name).join(", ")}.`);
-    }
-    if (value === undefined) {
-      const next = args[i + 1];
-      if (spec?.type === "boolean" && (next === undefined || next.startsWith("--"))) value = "true";
-      else if (next === undefined) throw new UsageError(`--${name} needs a value.`);
-      else value = args[++i]!;
-    }
-    inputs[name] = parseInputValue(spec, value);
-  }
-  const missing = specs.filter((s) => s.required && !(s.name in inputs)).map((s) => s.name);
-  if (missing.length) {
-    throw new UsageError(`Missing required input${missing.length > 1 ? "s" : ""} ${missing.map((m) => `--${m}`).join(", ")} for task "${task.taskName}". See: flyte run <file> ${task.taskName} --help`);
-  }
-  return inputs;
 }
 
 export function taskHelp(task: TaskTemplate, specs: InputSpec[]): string {
   const lines = [`Usage: flyte run <file> ${task.taskName} [inputs]`, "", `Task ${task.name}${task.docs.description ? `: ${task.docs.description}` : ""}`, "", "Inputs:"];
   if (specs.length === 0) lines.push("  (none)");
   for (const s of specs) {
-    const flag = RUN_FLAGS.has(s.name) ? `--input ${s.name}=<value>` : `--${s.name} <${s.type === "unknown" ? "value" : s.type}>`;
-    lines.push(`  ${flag.padEnd(32)} ${s.required ? "(required)" : "(optional)"}${s.description ? ` ${s.description}` : ""}`);
+    const value = `<${placeholder(s)}>`;
+    const flag = RUN_FLAGS.has(s.name)
+      ? `--input ${s.name}=${value}`
+      : s.type === "boolean" && !s.enum ? `--${s.name} / --no-${s.name}` : `--${s.name} ${value}${s.type === "array" ? " ..." : ""}`;
+    const notes = [s.required ? "required" : "optional"];
+    if (s.default !== undefined) notes.push(`default: ${JSON.stringify(s.default)}`);
+    else if (s.defaultText !== undefined) notes.push(`default: ${s.defaultText}`);
+    if (s.type === "array") notes.push("repeat the flag or pass a JSON array");
+    if (RUN_FLAGS.has(s.name)) notes.push(`--${s.name} is a flyte run flag`);
+    lines.push(`  ${flag.padEnd(32)} (${notes.join("; ")})${s.description ? ` ${s.description}` : ""}`);
   }
   lines.push("", "Values are parsed by type; untyped inputs accept JSON (e.g. --cfg '{\"k\":1}') or plain strings.");
   return lines.join("\n");
@@ -202,16 +170,19 @@ export function registerRunCommands(program: Command): void {
         return void (process.exitCode = EXIT.usage);
       }
       const task = findTask(mod, file, taskName);
+      // Schema-less tasks get their input types from their TypeScript signatures (cached by file content).
+      await attachSignatures(task, tasksOf(mod).values());
+      const specs = inputSpecs(task);
       if (opts.help || rest.includes("--help") || rest.includes("-h")) {
-        process.stdout.write(`${taskHelp(task, inputSpecs(task))}\n`);
+        process.stdout.write(`${taskHelp(task, specs)}\n`);
         return;
       }
       rejectProtoKeys(rest, { input: opts.input as string[] | undefined, inputsFile: opts.inputsFile as string | undefined });
-      const inputs = parseTaskInputs(task, rest, { input: opts.input as string[] | undefined, inputsFile: opts.inputsFile as string | undefined });
-      await resolvePathInputs(inputSpecs(task), inputs);
+      const inputs = await parseTaskInputs(task, specs, rest, { input: opts.input as string[] | undefined, inputsFile: opts.inputsFile as string | undefined });
+      await resolveUntypedPaths(specs, inputs);
       const ctxOpts: RunContextOptions = {
-        envVars: keyValues(opts.env as string[] | undefined, "--env"),
-        labels: keyValues(opts.label as string[] | undefined, "--label"),
+        envVars: keyValues(opts.env as string[] | undefined, "--env", specs),
+        labels: keyValues(opts.label as string[] | undefined, "--label", specs),
       };
       if (opts.name) ctxOpts.name = opts.name as string;
       if (opts.recoverFrom) ctxOpts.recoverFrom = opts.recoverFrom as string;
