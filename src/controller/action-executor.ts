@@ -4,7 +4,7 @@
  */
 import { TaskTemplate as TaskTemplateBase, type TaskTemplate } from "../authoring/task-template.ts";
 import {
-  ActionAbortedError, FlyteError, NonRecoverableError, SecretNotFoundError, StoreError, TaskTimeoutError,
+  ActionAbortedError, FlyteError, NonRecoverableError, SecretLeakError, SecretNotFoundError, StoreError, TaskTimeoutError,
   errorFromRecord, errorToRecord, type ErrorRecord,
 } from "../errors.ts";
 import { currentActionScope, type ActionScope } from "../internal/action-scope.ts";
@@ -19,6 +19,7 @@ import { leaseEnv } from "./env-lease.ts";
 import { flushLogSink, installLogCapture, type LogSink } from "./log-capture.ts";
 import type { ActionState, Caller, RunState } from "./run-state.ts";
 import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
+import { refuseSecrets } from "./secret-redactor.ts";
 import { AttemptContext } from "./attempt-context.ts";
 import { AttemptControl } from "./attempt-control.ts";
 
@@ -68,6 +69,8 @@ function submitValid(run: RunState, caller: Caller, task: TaskTemplate, inputs: 
 }
 
 function submitLiteral(run: RunState, caller: Caller, task: TaskTemplate, inputs: unknown, lit: Literal, scope: ActionScope | undefined): Promise<unknown> {
+  // A child's inputs are stored: a secret value in them fails the calling attempt instead.
+  if (run.secretValues.size > 0) refuseSecrets(run.secretValues, lit, { taskName: task.name, direction: "input" });
   const group = scope?.group ?? null;
   const ih = inputsHash(lit);
   const parent = caller.action;
@@ -237,8 +240,7 @@ function isForcedDescendant(run: RunState, parent: string): boolean {
 }
 
 function redactRecord(run: RunState, r: ErrorRecord): ErrorRecord {
-  if (run.secretValues.size === 0) return r;
-  return { ...r, message: run.redact(r.message), ...(r.stack ? { stack: run.redact(r.stack) } : {}) };
+  return run.secretValues.redactRecord(r);
 }
 
 /** Attempts until success, a non-retryable error, or the retry budgets are spent (API.md §6). */
@@ -255,7 +257,7 @@ async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, ke
       return await runAttempt(run, req, row, key, attempt, deadlineAt);
     } catch (e) {
       if (run.abort.signal.aborted) throw abortedError(run, task);
-      const retryable = !(e instanceof NonRecoverableError) && !(e instanceof SecretNotFoundError) &&
+      const retryable = !(e instanceof NonRecoverableError) && !(e instanceof SecretNotFoundError) && !(e instanceof SecretLeakError) &&
         !(e instanceof TaskTimeoutError && e.bound === "deadline") && !(e instanceof StoreError);
       const system = e instanceof FlyteError && e.kind === "system";
       if (system) systemFailures++;
@@ -378,7 +380,10 @@ async function runBody(run: RunState, task: TaskTemplate, inputs: unknown, conte
   if (task.post !== DEFAULT_POST) out = await task.post(out);
   if (task.interface.output) out = await task.validateOutput(out);
   const lit = toLiteralNow(out, { taskName: task.name, direction: "output" });
-  return packNow(run, task, isPromise(lit) ? await lit : lit, `${key}/outputs`, "output");
+  const resolved = isPromise(lit) ? await lit : lit;
+  // The output is stored (and cached): a secret value in it fails the attempt rather than being masked.
+  if (run.secretValues.size > 0) refuseSecrets(run.secretValues, resolved, { taskName: task.name, direction: "output" });
+  return packNow(run, task, resolved, `${key}/outputs`, "output");
 }
 
 const DEFAULT_PRE = TaskTemplateBase.prototype.pre;

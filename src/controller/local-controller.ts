@@ -126,7 +126,7 @@ export class LocalController implements Controller {
       const error = root?.error ?? errorToRecord(e);
       const phase: ActionPhase = run.abort.signal.aborted ? "aborted" : (root?.phase && isTerminal(root.phase) ? root.phase : "failed");
       try {
-        store.updateRun(key, { phase, endedAt: Date.now(), error: { ...error, message: run.redact(error.message) } });
+        store.updateRun(key, { phase, endedAt: Date.now(), error: run.secretValues.redactRecord(error) });
       } catch {
         // The store itself failed; nothing more can be recorded.
       }

@@ -60,7 +60,8 @@ export function registerManageCommands(program: Command): void {
     .action(async (key: string, o: { group?: string; value?: string; fromFile?: string }, cmd: Command) => {
       await openRuntime(cmd);
       if (o.value !== undefined && o.fromFile) throw new UsageError("Give either --value or --from-file, not both.");
-      const value = o.value ?? (o.fromFile ? readFileSync(o.fromFile, "utf8") : await readStdin());
+      // One trailing newline (every editor adds it) is not part of the value, as with --value and stdin.
+      const value = o.value ?? (o.fromFile ? readFileSync(o.fromFile, "utf8").replace(/\r?\n$/, "") : await readStdin());
       const ref = o.group ? { key, group: o.group } : { key };
       getRuntime().secrets.set(ref, value);
       process.stdout.write(`Secret ${describeSecret(ref)} stored.\n`);
