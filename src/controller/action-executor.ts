@@ -20,6 +20,7 @@ import { flushLogSink, installLogCapture, type LogSink } from "./log-capture.ts"
 import type { ActionState, Caller, RunState } from "./run-state.ts";
 import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
 import { refuseSecrets } from "./secret-redactor.ts";
+import { mayReferToBlobs, missingBlob } from "./output-blobs.ts";
 import { AttemptContext } from "./attempt-context.ts";
 import { AttemptControl } from "./attempt-control.ts";
 
@@ -178,14 +179,18 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     (run.options.forceRerunActions.includes(req.name) || (req.parent !== null && isForcedDescendant(run, req.parent)));
   const rec = run.recovered.size > 0 ? run.recovered.get(req.name) : undefined;
   if (rec && rec.inputsHash === req.inputsHash && rec.outputs && !forced) {
-    return reuse(run, state, row, { literal: decodeLiteral(rec.outputs), bytes: rec.outputs }, "recovered");
+    const checked = usable(run, req, row, rec.outputs, "recovered output");
+    const output = isPromise(checked) ? await checked : checked;
+    if (output) return reuse(run, state, row, output, "recovered");
   }
 
   const cacheOn = task.cache.isEnabled() && !run.options.disableRunCache;
   const ckey = cacheOn ? cacheKey(task, req.lit) : undefined;
   if (ckey && task.cache.behavior === "auto" && !run.options.overwriteCache) {
     const hit = run.store.getCache(ckey);
-    if (hit) return reuse(run, state, row, { literal: decodeLiteral(hit.outputs), bytes: hit.outputs }, "cacheHit");
+    const checked = hit && usable(run, req, row, hit.outputs, "cache entry");
+    const output = isPromise(checked) ? await checked : checked;
+    if (output) return reuse(run, state, row, output, "cacheHit");
     const pending = task.cache.serialize ? serialized.get(ckey) : undefined;
     if (pending) {
       const output = await pending.catch(() => undefined);
@@ -215,6 +220,23 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
   } finally {
     if (ckey && task.cache.serialize) serialized.delete(ckey);
   }
+}
+
+/**
+ * A stored output (cache entry, recovered action), or `undefined` when a blob it refers to is gone: the action
+ * then runs again (and its cache entry is replaced), with the reason in its logs.
+ */
+function usable(run: RunState, req: ActionRequest, row: ActionRow, bytes: Uint8Array, what: string): Packed | undefined | Promise<Packed | undefined> {
+  const literal = decodeLiteral(bytes);
+  if (!mayReferToBlobs(bytes)) return { literal, bytes };
+  return missingBlob(literal, run.ioScope).then((gone) => {
+    if (gone === undefined) return { literal, bytes };
+    run.store.appendLogs([{
+      runName: run.name, action: req.name, attempt: row.attemptCount, time: Date.now(), stream: "stderr",
+      message: `[flyte] ${what} not used: its blob ${gone} no longer exists; running ${req.task.name} again.`,
+    }]);
+    return undefined;
+  });
 }
 
 /** A literal as stored: the literal itself (or its offloaded reference) and its encoding. */
