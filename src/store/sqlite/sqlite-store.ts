@@ -7,8 +7,9 @@
  * the current tick.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { StoreError, type ErrorRecord } from "../../errors.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type {
@@ -108,15 +109,53 @@ function storeError(file: string, e: unknown): StoreError {
   if (code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB") {
     return new StoreError(`The store ${file} is corrupted or not a flyte database (${msg}). Move it aside (e.g. mv ${file} ${file}.bad) to start a fresh store; nothing has been deleted.`, { cause: e });
   }
-  if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_FULL" || code === "SQLITE_IOERR") {
+  if (code === "SQLITE_FULL" || (e as { code?: string }).code === "ENOSPC") {
+    return new StoreError(`The store ${file} is full (${msg}): the disk or its quota has no space left. Free some space, or move the state dir (store.stateDir) to a larger disk, then recover the run.`, { cause: e, code: "StoreFull" });
+  }
+  if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_IOERR") {
     return new StoreError(`The store ${file} cannot be written (${msg}). Check that the directory exists, is writable and the disk is not full.`, { cause: e });
   }
   return new StoreError(`The store ${file} failed: ${msg}`, { cause: e });
 }
 
+/**
+ * A `flyte.db` of 0 bytes beside a WAL or blobs was truncated or lost: opening it would silently start an
+ * empty store (and forget every run), so it is reported instead.
+ */
+function refuseEmptiedStore(file: string): void {
+  const size = statSync(file, { throwIfNoEntry: false })?.size;
+  if (size !== 0) return;
+  const wal = statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+  const blobs = join(dirname(file), "blobs");
+  const hasBlobs = existsSync(blobs) && readdirSync(blobs).length > 0;
+  if (wal === 0 && !hasBlobs) return;
+  const beside = [...(wal > 0 ? [`${file}-wal (${wal} bytes)`] : []), ...(hasBlobs ? [`${blobs}/`] : [])].join(" and ");
+  throw new StoreError(
+    `The store ${file} is empty (0 bytes) although ${beside} exist${wal > 0 && hasBlobs ? "" : "s"}: the database was truncated or lost. ` +
+      `Restore it from a backup, or move it aside (mv ${file} ${file}.bad) to start a fresh store; nothing has been changed.`,
+    { code: "StoreEmptied" },
+  );
+}
+
+/** Whether `dir` can be written by this process (false on a read-only mount, or without permission). */
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class SqliteStore implements RunStore {
   readonly location: string;
   readonly #db: Database.Database;
+  /**
+   * Set when the state dir cannot be written: the store is a read-only snapshot (a copy in a temp dir, since
+   * SQLite cannot open a WAL database read-only without writing its shared-memory file beside it).
+   */
+  readonly readOnly: boolean = false;
+  #snapshotDir: string | undefined;
   #queue: Array<() => void> = [];
   #scheduled = false;
   #failure: StoreError | undefined;
@@ -124,16 +163,53 @@ export class SqliteStore implements RunStore {
 
   constructor(file: string) {
     this.location = file;
+    refuseEmptiedStore(file);
+    if (existsSync(file) && !writable(dirname(file))) {
+      this.readOnly = true;
+      this.#db = this.#openSnapshot(file);
+      return;
+    }
     try {
       mkdirSync(dirname(file), { recursive: true });
       this.#db = new Database(file, { timeout: 5000 });
       this.#db.pragma("journal_mode = WAL");
       this.#db.pragma("synchronous = NORMAL");
       this.#db.pragma("foreign_keys = ON");
+      // Caps the file's size in pages: lets tests (and cautious operators) see what a full disk does.
+      const maxPages = Number(process.env.FLYTE_STORE_MAX_PAGES);
+      if (maxPages > 0) this.#db.pragma(`max_page_count = ${Math.floor(maxPages)}`);
       this.migrate();
     } catch (e) {
       throw e instanceof StoreError ? e : storeError(file, e);
     }
+  }
+
+  /** Opens a read-only copy of the database (and its WAL) for reading a state dir that cannot be written. */
+  #openSnapshot(file: string): Database.Database {
+    const dir = mkdtempSync(join(tmpdir(), "flyte-readonly-store-"));
+    this.#snapshotDir = dir;
+    try {
+      copyFileSync(file, join(dir, "flyte.db"));
+      if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, join(dir, "flyte.db-wal"));
+      const db = new Database(join(dir, "flyte.db"), { readonly: true, fileMustExist: true });
+      const current = db.pragma("user_version", { simple: true }) as number;
+      const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+      if (current !== latest) {
+        db.close();
+        throw new StoreError(`The store ${file} has schema ${current} and this flyte-ts needs ${latest}, but its directory is read-only. Open it once from a writable location to upgrade it.`);
+      }
+      return db;
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e instanceof StoreError ? e : storeError(file, e);
+    }
+  }
+
+  #readOnlyError(): StoreError {
+    return new StoreError(
+      `The state dir ${dirname(this.location)} is read-only: commands that read (get runs, get logs, ...) work, but this one writes. Make the directory writable, or use another stateDir.`,
+      { code: "StoreReadOnly" },
+    );
   }
 
   /** Applies migrations newer than the file's `user_version`. */
@@ -167,6 +243,7 @@ export class SqliteStore implements RunStore {
   }
 
   private write(op: () => void): void {
+    if (this.readOnly) throw this.#readOnlyError();
     if (this.#failure) throw this.#failure;
     this.#queue.push(op);
     if (this.#queue.length >= MAX_QUEUED_WRITES) {
@@ -223,6 +300,7 @@ export class SqliteStore implements RunStore {
   createRun(row: RunRow): void {
     const keys = Object.keys(RUN_COLS) as (keyof RunRow)[];
     const sql = `INSERT INTO runs (${keys.map((k) => RUN_COLS[k]).join(",")}) VALUES (${keys.map(() => "?").join(",")})`;
+    if (this.readOnly) throw this.#readOnlyError();
     // Inserted synchronously so a duplicate name fails at the caller, not in a later batch.
     this.flush();
     try {
@@ -261,6 +339,8 @@ export class SqliteStore implements RunStore {
   }
 
   reapLostRuns(isOwnerAlive: (pid: number, host: string, heartbeatAt: number) => boolean, error: ErrorRecord): string[] {
+    // A read-only snapshot cannot record anything; the next writable open reaps.
+    if (this.readOnly) return [];
     return this.read(() => {
       const active = this.stmt(
         "SELECT name, owner_pid, owner_host, heartbeat_at FROM runs WHERE phase NOT IN ('succeeded','failed','aborted','timed_out')",
@@ -421,10 +501,43 @@ export class SqliteStore implements RunStore {
   }
 
   clearCache(taskName?: string): number {
+    if (this.readOnly) throw this.#readOnlyError();
     return this.read(() => {
       const r = taskName === undefined ? this.stmt("DELETE FROM cache_entries").run() : this.stmt("DELETE FROM cache_entries WHERE task_name = ?").run(taskName);
       return r.changes;
     });
+  }
+
+  /**
+   * Records the end of a run after the store failed (a full disk): the batch that failed is lost, but the run
+   * and its unfinished actions are marked with the failure directly, in place, so the run is not later taken
+   * for one whose process died (OwnerLost). Best effort: false when even this write fails.
+   */
+  recordFailedRun(key: RunKey, error: ErrorRecord, endedAt: number): boolean {
+    if (this.readOnly || !this.#db.open) return false;
+    const err = JSON.stringify(error);
+    const active = "phase NOT IN ('succeeded','failed','aborted','timed_out')";
+    try {
+      this.#db.transaction(() => {
+        this.#db.prepare("UPDATE runs SET phase = 'failed', error = ?, ended_at = ? WHERE name = ?").run(err, endedAt, key.name);
+        this.#db.prepare(`UPDATE actions SET phase = 'failed', error = ?, ended_at = ? WHERE run_name = ? AND ${active}`).run(err, endedAt, key.name);
+        this.#db.prepare(`UPDATE attempts SET phase = 'failed', error = ?, ended_at = ? WHERE run_name = ? AND ${active}`).run(err, endedAt, key.name);
+      })();
+      return true;
+    } catch {
+      try {
+        // The actions' rows may not fit; the run's own record matters most.
+        this.#db.prepare("UPDATE runs SET phase = 'failed', error = ?, ended_at = ? WHERE name = ?").run(err, endedAt, key.name);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+  }
+
+  /** The failure that stopped this store's writes, if any. */
+  get failure(): StoreError | undefined {
+    return this.#failure;
   }
 
   close(): void {
@@ -432,6 +545,7 @@ export class SqliteStore implements RunStore {
       this.flush();
     } finally {
       if (this.#db.open) this.#db.close();
+      if (this.#snapshotDir) rmSync(this.#snapshotDir, { recursive: true, force: true });
     }
   }
 }
