@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { StoreError, type ErrorRecord } from "../../errors.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { RelativeUris } from "./relative-uris.ts";
 import type {
   ActionRow, AttemptRow, CacheEntry, ListRunsQuery, LogRow, RunKey, RunRow, RunStore, TraceRow,
 } from "../store.ts";
@@ -156,6 +157,7 @@ export class SqliteStore implements RunStore {
    */
   readonly readOnly: boolean = false;
   #snapshotDir: string | undefined;
+  readonly #uris: RelativeUris;
   #queue: Array<() => void> = [];
   #scheduled = false;
   #failure: StoreError | undefined;
@@ -163,6 +165,7 @@ export class SqliteStore implements RunStore {
 
   constructor(file: string) {
     this.location = file;
+    this.#uris = new RelativeUris(dirname(file));
     refuseEmptiedStore(file);
     if (existsSync(file) && !writable(dirname(file))) {
       this.readOnly = true;
@@ -304,7 +307,7 @@ export class SqliteStore implements RunStore {
     // Inserted synchronously so a duplicate name fails at the caller, not in a later batch.
     this.flush();
     try {
-      this.stmt(sql).run(...keys.map((k) => toDb(k, row[k])));
+      this.stmt(sql).run(...keys.map((k) => toDb(k, k === "inputs" || k === "outputs" ? this.#uris.toStored(row[k]) : row[k])));
     } catch (e) {
       throw storeError(this.location, e);
     }
@@ -314,7 +317,7 @@ export class SqliteStore implements RunStore {
     const keys = Object.keys(patch) as (keyof RunRow)[];
     if (keys.length === 0) return;
     const sql = `UPDATE runs SET ${keys.map((k) => `${RUN_COLS[k]} = ?`).join(", ")} WHERE name = ?`;
-    const values = keys.map((k) => toDb(k, patch[k]));
+    const values = keys.map((k) => toDb(k, k === "inputs" || k === "outputs" ? this.#uris.toStored(patch[k] as Uint8Array | null) : patch[k]));
     this.write(() => this.stmt(sql).run(...values, key.name));
   }
 
@@ -322,7 +325,7 @@ export class SqliteStore implements RunStore {
     return this.read(() => {
       const r = this.stmt("SELECT * FROM runs WHERE name = ?").get(key.name) as Row | undefined;
       // Run names are unique per store file, so project/domain only label the run.
-      return r ? runFromDb(r) : undefined;
+      return r ? this.#runIn(runFromDb(r)) : undefined;
     });
   }
 
@@ -334,7 +337,7 @@ export class SqliteStore implements RunStore {
       if (q.task) (where.push("task_name LIKE ?"), args.push(`%${q.task}%`));
       if (q.label) (where.push("json_extract(labels, ?) = ?"), args.push(`$."${q.label[0]}"`, q.label[1]));
       const sql = `SELECT * FROM runs WHERE ${where.join(" AND ")} ORDER BY created_at DESC LIMIT ?`;
-      return (this.#db.prepare(sql).all(...args, q.limit ?? 20) as Row[]).map(runFromDb);
+      return (this.#db.prepare(sql).all(...args, q.limit ?? 20) as Row[]).map((r) => this.#runIn(runFromDb(r)));
     });
   }
 
@@ -402,23 +405,40 @@ export class SqliteStore implements RunStore {
   }
 
   upsertAction(row: ActionRow): void {
-    this.queueAction(row.runName, row.name, ACTION_KEYS.map((k) => actionValue(k, row[k])), undefined);
+    this.queueAction(row.runName, row.name, ACTION_KEYS.map((k) => actionValue(k, k === "inputs" || k === "outputs" ? this.#uris.toStored(row[k]) : row[k])), undefined);
   }
 
   updateAction(runName: string, name: string, patch: Partial<ActionRow>): void {
     if (Object.keys(patch).length === 0) return;
+    if (patch.inputs || patch.outputs) {
+      patch = { ...patch };
+      if (patch.inputs) patch.inputs = this.#uris.toStored(patch.inputs);
+      if (patch.outputs) patch.outputs = this.#uris.toStored(patch.outputs);
+    }
     this.queueAction(runName, name, undefined, patch);
+  }
+
+  #runIn(r: RunRow): RunRow {
+    r.inputs = this.#uris.fromStored(r.inputs);
+    r.outputs = this.#uris.fromStored(r.outputs);
+    return r;
+  }
+
+  #actionIn(a: ActionRow): ActionRow {
+    a.inputs = this.#uris.fromStored(a.inputs);
+    a.outputs = this.#uris.fromStored(a.outputs);
+    return a;
   }
 
   getAction(runName: string, name: string): ActionRow | undefined {
     return this.read(() => {
       const r = this.stmt("SELECT * FROM actions WHERE run_name = ? AND name = ?").get(runName, name) as Row | undefined;
-      return r ? actionFromDb(r) : undefined;
+      return r ? this.#actionIn(actionFromDb(r)) : undefined;
     });
   }
 
   listActions(runName: string): ActionRow[] {
-    return this.read(() => (this.stmt("SELECT * FROM actions WHERE run_name = ? ORDER BY created_at, name").all(runName) as Row[]).map(actionFromDb));
+    return this.read(() => (this.stmt("SELECT * FROM actions WHERE run_name = ? ORDER BY created_at, name").all(runName) as Row[]).map((r) => this.#actionIn(actionFromDb(r))));
   }
 
   upsertAttempt(row: AttemptRow): void {
@@ -465,7 +485,7 @@ export class SqliteStore implements RunStore {
   }
 
   putTrace(row: TraceRow): void {
-    const values = [row.runName, row.action, row.key, row.name, row.output, json(row.error), row.durationMs];
+    const values = [row.runName, row.action, row.key, row.name, this.#uris.toStored(row.output), json(row.error), row.durationMs];
     this.write(() =>
       this.stmt("INSERT OR REPLACE INTO traces (run_name, action, key, name, output, error, duration_ms) VALUES (?,?,?,?,?,?,?)").run(...values),
     );
@@ -477,7 +497,7 @@ export class SqliteStore implements RunStore {
       if (!r) return undefined;
       return {
         runName: r.run_name as string, action: r.action as string, key: r.key as string, name: r.name as string,
-        output: bytes(r.output), error: parse<ErrorRecord>(r.error), durationMs: r.duration_ms as number,
+        output: this.#uris.fromStored(bytes(r.output)), error: parse<ErrorRecord>(r.error), durationMs: r.duration_ms as number,
       };
     });
   }
@@ -487,14 +507,14 @@ export class SqliteStore implements RunStore {
       const r = this.stmt("SELECT * FROM cache_entries WHERE key = ?").get(key) as Row | undefined;
       if (!r) return undefined;
       return {
-        key: r.key as string, taskName: r.task_name as string, outputs: r.outputs as Uint8Array, createdAt: r.created_at as number,
+        key: r.key as string, taskName: r.task_name as string, outputs: this.#uris.fromStored(r.outputs as Uint8Array)!, createdAt: r.created_at as number,
         runName: (r.run_name as string | null) ?? null, action: (r.action as string | null) ?? null,
       };
     });
   }
 
   putCache(e: CacheEntry): void {
-    const values = [e.key, e.taskName, e.outputs, e.createdAt, e.runName, e.action];
+    const values = [e.key, e.taskName, this.#uris.toStored(e.outputs), e.createdAt, e.runName, e.action];
     this.write(() =>
       this.stmt("INSERT OR REPLACE INTO cache_entries (key, task_name, outputs, created_at, run_name, action) VALUES (?,?,?,?,?,?)").run(...values),
     );
