@@ -199,6 +199,11 @@ export class CodeBundleError extends UserRuntimeError { static override defaultC
 export class ActionAbortedError extends UserRuntimeError { static override defaultCode = "ActionAbortedError"; }
 /** A secret was not found in the secret store, or the task did not request it. */
 export class SecretNotFoundError extends UserRuntimeError { static override defaultCode = "SecretNotFoundError"; }
+/**
+ * A secret's value reached a value that would be stored (an output, a child's inputs, a `trace()` result).
+ * Values are data, so it is refused rather than masked; `field` names where it was found.
+ */
+export class SecretLeakError extends UserRuntimeError { static override defaultCode = "SecretLeak"; }
 /** A task was called inside `trace()`. */
 export class TraceDoesNotAllowNestedTasksError extends UserRuntimeError { static override defaultCode = "TraceDoesNotAllowNestedTasksError"; }
 /** Thrown by user code to fail the action without retrying. */
@@ -275,7 +280,7 @@ const ERROR_CLASSES: Record<string, ErrorCtor> = {
   NotInTaskContextError, ActionNotFoundError, RunNotFoundError, RunAlreadyExistsError, RemoteTaskNotFoundError,
   LogsNotYetAvailableError, RuntimeDataValidationError, TypeTransformerFailedError, RestrictedTypeError,
   InlineIOMaxBytesBreached, DeploymentError, ImageBuildError, ModuleLoadError, CodeBundleError, ActionAbortedError,
-  SecretNotFoundError, TraceDoesNotAllowNestedTasksError, NonRecoverableError, SandboxError, SandboxTimeoutError,
+  SecretNotFoundError, SecretLeakError, TraceDoesNotAllowNestedTasksError, NonRecoverableError, SandboxError, SandboxTimeoutError,
   SandboxMemoryError, SandboxViolationError, StoreError,
 };
 

@@ -4,7 +4,7 @@
  */
 import { TaskTemplate as TaskTemplateBase, type TaskTemplate } from "../authoring/task-template.ts";
 import {
-  ActionAbortedError, FlyteError, NonRecoverableError, SecretNotFoundError, StoreError, TaskTimeoutError,
+  ActionAbortedError, FlyteError, NonRecoverableError, SecretLeakError, SecretNotFoundError, StoreError, TaskTimeoutError,
   errorFromRecord, errorToRecord, type ErrorRecord,
 } from "../errors.ts";
 import { currentActionScope, type ActionScope } from "../internal/action-scope.ts";
@@ -20,6 +20,8 @@ import { findRecovered } from "./recovery.ts";
 import { flushLogSink, installLogCapture, type LogSink } from "./log-capture.ts";
 import type { ActionState, Caller, RunState } from "./run-state.ts";
 import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
+import { refuseSecrets } from "./secret-redactor.ts";
+import { mayReferToBlobs, missingBlob } from "./output-blobs.ts";
 import { AttemptContext } from "./attempt-context.ts";
 import { AttemptControl } from "./attempt-control.ts";
 
@@ -69,6 +71,8 @@ function submitValid(run: RunState, caller: Caller, task: TaskTemplate, inputs: 
 }
 
 function submitLiteral(run: RunState, caller: Caller, task: TaskTemplate, inputs: unknown, lit: Literal, scope: ActionScope | undefined): Promise<unknown> {
+  // A child's inputs are stored: a secret value in them fails the calling attempt instead.
+  if (run.secretValues.size > 0) refuseSecrets(run.secretValues, lit, { taskName: task.name, direction: "input" });
   const group = scope?.group ?? null;
   const ih = inputsHash(lit);
   const parent = caller.action;
@@ -176,14 +180,18 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     (run.options.forceRerunActions.includes(req.name) || (req.parent !== null && isForcedDescendant(run, req.parent)));
   const rec = run.recovered.size > 0 ? findRecovered(run.recovered, req.name, req.inputsHash) : undefined;
   if (rec && rec.outputs && !forced) {
-    return reuse(run, state, row, { literal: decodeLiteral(rec.outputs), bytes: rec.outputs }, "recovered");
+    const checked = usable(run, req, row, rec.outputs, "recovered output");
+    const output = isPromise(checked) ? await checked : checked;
+    if (output) return reuse(run, state, row, output, "recovered");
   }
 
   const cacheOn = task.cache.isEnabled() && !run.options.disableRunCache;
   const ckey = cacheOn ? cacheKey(task, req.lit) : undefined;
   if (ckey && task.cache.behavior === "auto" && !run.options.overwriteCache) {
     const hit = run.store.getCache(ckey);
-    if (hit) return reuse(run, state, row, { literal: decodeLiteral(hit.outputs), bytes: hit.outputs }, "cacheHit");
+    const checked = hit && usable(run, req, row, hit.outputs, "cache entry");
+    const output = isPromise(checked) ? await checked : checked;
+    if (output) return reuse(run, state, row, output, "cacheHit");
     const pending = task.cache.serialize ? serialized.get(ckey) : undefined;
     if (pending) {
       const output = await pending.catch(() => undefined);
@@ -215,6 +223,23 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
   }
 }
 
+/**
+ * A stored output (cache entry, recovered action), or `undefined` when a blob it refers to is gone: the action
+ * then runs again (and its cache entry is replaced), with the reason in its logs.
+ */
+function usable(run: RunState, req: ActionRequest, row: ActionRow, bytes: Uint8Array, what: string): Packed | undefined | Promise<Packed | undefined> {
+  const literal = decodeLiteral(bytes);
+  if (!mayReferToBlobs(bytes)) return { literal, bytes };
+  return missingBlob(literal, run.ioScope).then((gone) => {
+    if (gone === undefined) return { literal, bytes };
+    run.store.appendLogs([{
+      runName: run.name, action: req.name, attempt: row.attemptCount, time: Date.now(), stream: "stderr",
+      message: `[flyte] ${what} not used: its blob ${gone} no longer exists; running ${req.task.name} again.`,
+    }]);
+    return undefined;
+  });
+}
+
 /** A literal as stored: the literal itself (or its offloaded reference) and its encoding. */
 interface Packed {
   literal: Literal;
@@ -238,8 +263,7 @@ function isForcedDescendant(run: RunState, parent: string): boolean {
 }
 
 function redactRecord(run: RunState, r: ErrorRecord): ErrorRecord {
-  if (run.secretValues.size === 0) return r;
-  return { ...r, message: run.redact(r.message), ...(r.stack ? { stack: run.redact(r.stack) } : {}) };
+  return run.secretValues.redactRecord(r);
 }
 
 /** Attempts until success, a non-retryable error, or the retry budgets are spent (API.md §6). */
@@ -256,7 +280,7 @@ async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, ke
       return await runAttempt(run, req, row, key, attempt, deadlineAt);
     } catch (e) {
       if (run.abort.signal.aborted) throw abortedError(run, task);
-      const retryable = !(e instanceof NonRecoverableError) && !(e instanceof SecretNotFoundError) &&
+      const retryable = !(e instanceof NonRecoverableError) && !(e instanceof SecretNotFoundError) && !(e instanceof SecretLeakError) &&
         !(e instanceof TaskTimeoutError && e.bound === "deadline") && !(e instanceof StoreError);
       const system = e instanceof FlyteError && e.kind === "system";
       if (system) systemFailures++;
@@ -384,7 +408,10 @@ async function runBody(run: RunState, task: TaskTemplate, inputs: unknown, conte
   if (task.post !== DEFAULT_POST) out = await task.post(out);
   if (task.interface.output) out = await task.validateOutput(out);
   const lit = toLiteralNow(out, { taskName: task.name, direction: "output" });
-  return packNow(run, task, isPromise(lit) ? await lit : lit, `${key}/outputs`, "output");
+  const resolved = isPromise(lit) ? await lit : lit;
+  // The output is stored (and cached): a secret value in it fails the attempt rather than being masked.
+  if (run.secretValues.size > 0) refuseSecrets(run.secretValues, resolved, { taskName: task.name, direction: "output" });
+  return packNow(run, task, resolved, `${key}/outputs`, "output");
 }
 
 const DEFAULT_PRE = TaskTemplateBase.prototype.pre;

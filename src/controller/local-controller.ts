@@ -130,12 +130,14 @@ export class LocalController implements Controller {
       store.updateRun(key, { phase: "succeeded", endedAt: Date.now(), outputs });
     } catch (e) {
       const root = run.actions.get(ROOT_ACTION);
-      const error = root?.error ?? errorToRecord(e);
+      // When the store itself failed (a full disk), that failure is the run's error, whatever it broke first.
+      const error = store.failure ? errorToRecord(store.failure) : (root?.error ?? errorToRecord(e));
       const phase: ActionPhase = run.abort.signal.aborted ? "aborted" : (root?.phase && isTerminal(root.phase) ? root.phase : "failed");
       try {
-        store.updateRun(key, { phase, endedAt: Date.now(), error: { ...error, message: run.redact(error.message) } });
+        store.updateRun(key, { phase, endedAt: Date.now(), error: run.secretValues.redactRecord(error) });
       } catch {
-        // The store itself failed; nothing more can be recorded.
+        // The queued writes cannot be committed: record the end directly, or the run would later read as OwnerLost.
+        store.recordFailedRun?.(key, run.secretValues.redactRecord(error), Date.now());
       }
     } finally {
       try {

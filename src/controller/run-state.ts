@@ -12,6 +12,7 @@ import type { ErrorRecord } from "../errors.ts";
 import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
 import { actionName } from "./action-id.ts";
 import type { AttemptControl } from "./attempt-control.ts";
+import { SecretRedactor } from "./secret-redactor.ts";
 
 /**
  * What the run remembers of an action. While it executes, `row` is the full record; once it has finished the
@@ -143,8 +144,8 @@ export class RunState {
    */
   #attempts: AttemptControl | undefined;
   readonly semaphore: Semaphore;
-  /** Secret values resolved in this run; redacted from logs and errors. */
-  readonly secretValues = new Set<string>();
+  /** Secret values resolved in this run: redacted from logs and errors, refused in stored values. */
+  readonly secretValues = new SecretRedactor();
   /** Succeeded actions of the `recoverFrom` chain, by name (see recovery.ts). */
   recovered = new Map<string, RecoveredAction>();
   /** The runs of the `recoverFrom` chain, newest first (trace entries are looked up there too). */
@@ -256,9 +257,7 @@ export class RunState {
 
   /** Replaces secret values in text that is about to be stored or shown. */
   redact(text: string): string {
-    let out = text;
-    for (const v of this.secretValues) if (v.length >= 3) out = out.split(v).join("****");
-    return out;
+    return this.secretValues.redact(text);
   }
 
   /** Ties an attempt to the run: aborting the run aborts it (at once if the run is aborted already). */

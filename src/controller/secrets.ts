@@ -1,8 +1,10 @@
 /**
  * Resolves the secrets a task requested at attempt start: values from the secret store, exposed as env
  * vars and/or files in a private temp dir (`FLYTE_SECRETS_DIR`), never in the state dir or the store.
+ * The dir's name carries the owning pid, so one left behind by a killed process is removed the next time
+ * any flyte process starts (`sweepSecretDirs`).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TaskTemplate } from "../authoring/task-template.ts";
@@ -24,11 +26,12 @@ export function resolveSecrets(run: RunState, task: TaskTemplate): ResolvedSecre
     const ref = s.group === undefined ? { key: s.key } : { key: s.key, group: s.group };
     const value = run.secrets.get(ref);
     if (value === undefined) throw secretNotFound(ref, run.secrets);
-    run.secretValues.add(value);
-    byId.set(s.group ? `${s.group}/${s.key}` : s.key, value);
+    const id = s.group ? `${s.group}/${s.key}` : s.key;
+    run.secretValues.add(value, id);
+    byId.set(id, value);
     if (s.asEnvVar) env[s.asEnvVar] = value;
     if (s.mount) {
-      dir ??= mkdtempSync(join(tmpdir(), "flyte-secrets-"));
+      dir ??= mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-`));
       const groupDir = join(dir, s.group ?? "");
       mkdirSync(groupDir, { recursive: true, mode: 0o700 });
       writeFileSync(join(groupDir, s.key), value, { mode: 0o600 });
@@ -42,4 +45,38 @@ export function resolveSecrets(run: RunState, task: TaskTemplate): ResolvedSecre
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+const DIR_PREFIX = "flyte-secrets-";
+
+/** Removes the mounted-secret dirs of processes that are gone (killed before their attempts cleaned up). */
+export function sweepSecretDirs(dir = tmpdir()): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = /^flyte-secrets-(\d+)-/.exec(name);
+    if (!m || isAlive(Number(m[1]))) continue;
+    try {
+      rmSync(join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // Another user's dir, or already gone: not ours to report.
+    }
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

@@ -8,6 +8,7 @@ import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
 import { fromLiteral, toLiteral } from "../types/literal.ts";
 import type { TraceHost } from "../run/context.ts";
 import type { RunState } from "./run-state.ts";
+import { refuseSecrets } from "./secret-redactor.ts";
 
 export function makeTraceHost(run: RunState, action: string, _attempt: number): TraceHost {
   const counters = new Map<string, number>();
@@ -31,8 +32,15 @@ export function makeTraceHost(run: RunState, action: string, _attempt: number): 
     },
     async record(key, name, result, durationMs) {
       // An undefined result is not recorded, so such a trace runs again (as flyte-sdk does for None).
-      const output = result.output !== undefined ? encodeLiteral(await toLiteral(result.output, { taskName: `trace ${name}`, direction: "output" })) : null;
-      const error = "error" in result ? errorToRecord(result.error) : null;
+      let output: Uint8Array | null = null;
+      if (result.output !== undefined) {
+        const ctx = { taskName: `trace ${name}`, direction: "output" } as const;
+        const lit = await toLiteral(result.output, ctx);
+        // Recorded results are stored: a secret value in one fails the trace call instead.
+        refuseSecrets(run.secretValues, lit, ctx);
+        output = encodeLiteral(lit);
+      }
+      const error = "error" in result ? run.secretValues.redactRecord(errorToRecord(result.error)) : null;
       run.store.putTrace({ runName: run.name, action, key, name, output, error, durationMs });
     },
   };

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { ValidationError } from "../errors.ts";
 import { currentIoScope } from "./io-scope.ts";
 import { type IoLiteral, type IoLiteralSource, randomSegment, TO_LITERAL } from "./io-value.ts";
-import { fileUriOf, localPathOf, walkFiles } from "./local-blob-store.ts";
+import { fileUriOf, localPathOf } from "./local-blob-store.ts";
 import { File } from "./file.ts";
 import { storeForUri } from "./storage.ts";
 
@@ -31,6 +31,7 @@ interface DirInit {
   name?: string;
   hash?: string;
   remoteDestination?: string;
+  followSymlinks?: boolean;
 }
 
 export class Dir implements IoLiteralSource {
@@ -39,6 +40,7 @@ export class Dir implements IoLiteralSource {
   #name: string | undefined;
   #hash: string | undefined;
   #remoteDestination: string | undefined;
+  #followSymlinks: boolean;
   #uploading: Promise<void> | undefined;
 
   private constructor(init: DirInit) {
@@ -47,6 +49,7 @@ export class Dir implements IoLiteralSource {
     this.#name = init.name;
     this.#hash = init.hash;
     this.#remoteDestination = init.remoteDestination;
+    this.#followSymlinks = init.followSymlinks ?? false;
   }
 
   /** URI prefix in the blob store, or the local path before upload. */
@@ -60,8 +63,12 @@ export class Dir implements IoLiteralSource {
     return this.#hash;
   }
 
-  /** A local directory. Missing directory → `ValidationError`. Inside a run it is uploaded right away. */
-  static async fromLocal(localPath: string, o: { remoteDestination?: string } = {}): Promise<Dir> {
+  /**
+   * A local directory. Missing directory → `ValidationError`. Inside a run it is uploaded right away.
+   * Symlinks that point inside the directory are uploaded as what they point to; one that points outside it
+   * (or nowhere) fails the upload with a `ValidationError` naming it, unless `followSymlinks` is set.
+   */
+  static async fromLocal(localPath: string, o: { remoteDestination?: string; followSymlinks?: boolean } = {}): Promise<Dir> {
     const abs = path.resolve(localPath);
     const st = await fsp.stat(abs).catch(() => undefined);
     if (!st?.isDirectory()) {
@@ -70,7 +77,10 @@ export class Dir implements IoLiteralSource {
         { field: "localPath" },
       );
     }
-    const d = new Dir({ path: abs, local: true, name: path.basename(abs), ...(o.remoteDestination ? { remoteDestination: o.remoteDestination } : {}) });
+    const d = new Dir({
+      path: abs, local: true, name: path.basename(abs), ...(o.remoteDestination ? { remoteDestination: o.remoteDestination } : {}),
+      ...(o.followSymlinks ? { followSymlinks: true } : {}),
+    });
     if (currentIoScope().inRun) await d.upload();
     return d;
   }
@@ -108,11 +118,9 @@ export class Dir implements IoLiteralSource {
     const scope = currentIoScope();
     const dest = (this.#remoteDestination ?? `${scope.rawDataPrefix}/${randomSegment()}/${this.#name ?? "dir"}`).replace(/\/+$/, "");
     const store = storeForUri(dest);
-    const files: string[] = [];
-    for await (const f of walkFiles(this.#path)) files.push(f);
+    const files = await localFiles(this.#path, this.#followSymlinks);
     const pairs: Array<[string, string]> = [];
-    await forEachLimit(files, CONCURRENCY, async (file) => {
-      const rel = path.relative(this.#path, file).split(path.sep).join("/");
+    await forEachLimit(files, CONCURRENCY, async ({ rel, file }) => {
       const fh = await fsp.open(file, "r");
       const r = await store.put(joinUri(dest, rel), fh.createReadStream({ highWaterMark: 1 << 20 }));
       pairs.push([rel, r.sha256]);
@@ -127,10 +135,7 @@ export class Dir implements IoLiteralSource {
     const maxDepth = o.recursive === false ? 0 : (o.maxDepth ?? Infinity);
     const entries: Array<{ rel: string; file: File }> = [];
     if (this.#local) {
-      for await (const f of walkFiles(this.#path)) {
-        const rel = path.relative(this.#path, f).split(path.sep).join("/");
-        entries.push({ rel, file: File.localRef(f) });
-      }
+      for (const { rel, file } of await localFiles(this.#path, this.#followSymlinks)) entries.push({ rel, file: File.localRef(file) });
     } else {
       const prefix = `${this.#path}/`;
       for await (const uri of storeForUri(this.#path).list(prefix)) {
@@ -201,6 +206,55 @@ export class Dir implements IoLiteralSource {
   toString(): string {
     return `Dir(${this.#path})`;
   }
+}
+
+/**
+ * The files of a local directory as (path relative to it, file to read). A symlink counts as what it points
+ * to when that lies inside the directory (or `follow` is set); any other symlink is an error that names it,
+ * since leaving it out would upload a directory that silently differs from the one given.
+ */
+async function localFiles(root: string, follow: boolean): Promise<Array<{ rel: string; file: string }>> {
+  const realRoot = await fsp.realpath(root);
+  const out: Array<{ rel: string; file: string }> = [];
+  const refused: string[] = [];
+  const inside = (p: string) => p === realRoot || p.startsWith(realRoot.endsWith(path.sep) ? realRoot : `${realRoot}${path.sep}`);
+  const visit = async (dir: string, rel: string, seen: ReadonlySet<string>): Promise<void> => {
+    for (const ent of await fsp.readdir(dir, { withFileTypes: true })) {
+      const full = path.join(dir, ent.name);
+      const childRel = rel ? `${rel}/${ent.name}` : ent.name;
+      if (ent.isDirectory()) {
+        await visit(full, childRel, seen);
+        continue;
+      }
+      if (ent.isFile()) {
+        if (!ent.name.includes(".flyte-tmp-")) out.push({ rel: childRel, file: full });
+        continue;
+      }
+      if (!ent.isSymbolicLink()) continue;
+      const target = await fsp.realpath(full).catch(() => undefined);
+      const st = target ? await fsp.stat(target).catch(() => undefined) : undefined;
+      if (!target || !st) {
+        refused.push(`${childRel} -> ${await fsp.readlink(full).catch(() => "?")} (points nowhere)`);
+      } else if (!inside(target) && !follow) {
+        refused.push(`${childRel} -> ${target}`);
+      } else if (st.isFile()) {
+        out.push({ rel: childRel, file: target });
+      } else if (st.isDirectory()) {
+        // A link to a directory above it would loop forever.
+        if (seen.has(target)) refused.push(`${childRel} -> ${target} (a loop)`);
+        else await visit(target, childRel, new Set([...seen, target]));
+      }
+    }
+  };
+  await visit(root, "", new Set([realRoot]));
+  if (refused.length > 0) {
+    throw new ValidationError(
+      `Dir ${JSON.stringify(root)} has symlinks that point outside it (or nowhere): ${refused.join(", ")}. ` +
+        `Replace them with the files they point to, or pass Dir.fromLocal(path, { followSymlinks: true }) to upload their targets.`,
+      { field: "localPath" },
+    );
+  }
+  return out;
 }
 
 /** SHA-256 over sorted `relativePath + fileHash` pairs (API.md §12.3). */

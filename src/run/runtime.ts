@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { LocalController, isOwnerAlive, ownerLostError } from "../controller/local-controller.ts";
+import { sweepSecretDirs } from "../controller/secrets.ts";
 import { InitializationError } from "../errors.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import { openBlobStore } from "../io/storage.ts";
@@ -34,6 +35,8 @@ function open(config: ResolvedConfig): Runtime {
   const store = new SqliteStore(join(config.stateDir, "flyte.db"));
   // Runs whose owner died (kill -9, power loss) are marked failed as soon as anyone opens the store.
   store.reapLostRuns(isOwnerAlive, ownerLostError);
+  // Secret files mounted for attempts of a process that was killed would otherwise stay in the temp dir.
+  sweepSecretDirs();
   let blobStore: BlobStore;
   try {
     blobStore = openBlobStore(config.storage, config.s3);

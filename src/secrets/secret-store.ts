@@ -29,6 +29,18 @@ function check(ref: SecretRef): void {
 
 export const describeSecret = (ref: SecretRef): string => (ref.group ? `${ref.group}/${ref.key}` : ref.key);
 
+/** Shorter values match too much ordinary text to be redacted reliably from logs and errors. */
+export const MIN_SECRET_LENGTH = 4;
+
+function checkValue(ref: SecretRef, value: string): void {
+  if (value.length < MIN_SECRET_LENGTH) {
+    throw new ValidationError(
+      `Secret "${describeSecret(ref)}" is ${value.length} character${value.length === 1 ? "" : "s"} long; a secret needs at least ${MIN_SECRET_LENGTH} so it can be hidden from logs and errors. Use a longer value.`,
+      { field: "value" },
+    );
+  }
+}
+
 export class LocalSecretStore implements SecretStore {
   readonly dir: string;
   constructor(stateDir: string) {
@@ -44,6 +56,7 @@ export class LocalSecretStore implements SecretStore {
   }
   set(ref: SecretRef, value: string): void {
     const p = this.path(ref);
+    checkValue(ref, value);
     mkdirSync(join(this.dir, ref.group ?? "_"), { recursive: true, mode: 0o700 });
     chmodSync(this.dir, 0o700);
     writeFileSync(p, value, { mode: 0o600 });

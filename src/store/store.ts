@@ -3,7 +3,7 @@
  * store (PostgreSQL) implements the same interface. Values (inputs/outputs) are stored as encoded literal
  * bytes (see `types/codec.ts`); errors as `ErrorRecord`s.
  */
-import type { ErrorRecord } from "../errors.ts";
+import type { ErrorRecord, StoreError } from "../errors.ts";
 
 export type ActionPhase =
   | "queued" | "waiting_for_resources" | "initializing" | "running" | "succeeded" | "failed" | "aborted" | "timed_out";
@@ -153,4 +153,8 @@ export interface RunStore {
   /** Makes every queued write durable now. */
   flush(): void;
   close(): void;
+  /** After the store failed: marks the run (and its unfinished actions) failed with `error`, bypassing the failed batch. */
+  recordFailedRun?(key: RunKey, error: ErrorRecord, endedAt: number): boolean;
+  /** The failure that stopped the store's writes (a full disk), if any. */
+  readonly failure?: StoreError | undefined;
 }

@@ -67,7 +67,8 @@ export function registerManageCommands(program: Command): void {
       const ref = o.group ? { key, group: o.group } : { key };
       let value: string | undefined;
       if (o.value !== undefined) value = o.value;
-      else if (o.fromFile) value = readFileSync(o.fromFile, "utf8");
+      // One trailing newline (every editor adds it) is not part of the value, as with --value and stdin.
+      else if (o.fromFile) value = readFileSync(o.fromFile, "utf8").replace(/\r?\n$/, "");
       else if (process.stdin.isTTY) {
         value = await promptHidden(`Value for secret ${describeSecret(ref)} (input is hidden): `);
         if (value === undefined) {

@@ -7,10 +7,12 @@
  * the current tick.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { StoreError, type ErrorRecord } from "../../errors.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { RelativeUris } from "./relative-uris.ts";
 import type {
   ActionRow, AttemptRow, CacheEntry, ListRunsQuery, LogRow, RunKey, RunRow, RunStore, TraceRow,
 } from "../store.ts";
@@ -108,15 +110,54 @@ function storeError(file: string, e: unknown): StoreError {
   if (code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB") {
     return new StoreError(`The store ${file} is corrupted or not a flyte database (${msg}). Move it aside (e.g. mv ${file} ${file}.bad) to start a fresh store; nothing has been deleted.`, { cause: e });
   }
-  if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_FULL" || code === "SQLITE_IOERR") {
+  if (code === "SQLITE_FULL" || (e as { code?: string }).code === "ENOSPC") {
+    return new StoreError(`The store ${file} is full (${msg}): the disk or its quota has no space left. Free some space, or move the state dir (store.stateDir) to a larger disk, then recover the run.`, { cause: e, code: "StoreFull" });
+  }
+  if (code === "SQLITE_READONLY" || code === "SQLITE_CANTOPEN" || code === "SQLITE_IOERR") {
     return new StoreError(`The store ${file} cannot be written (${msg}). Check that the directory exists, is writable and the disk is not full.`, { cause: e });
   }
   return new StoreError(`The store ${file} failed: ${msg}`, { cause: e });
 }
 
+/**
+ * A `flyte.db` of 0 bytes beside a WAL or blobs was truncated or lost: opening it would silently start an
+ * empty store (and forget every run), so it is reported instead.
+ */
+function refuseEmptiedStore(file: string): void {
+  const size = statSync(file, { throwIfNoEntry: false })?.size;
+  if (size !== 0) return;
+  const wal = statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0;
+  const blobs = join(dirname(file), "blobs");
+  const hasBlobs = existsSync(blobs) && readdirSync(blobs).length > 0;
+  if (wal === 0 && !hasBlobs) return;
+  const beside = [...(wal > 0 ? [`${file}-wal (${wal} bytes)`] : []), ...(hasBlobs ? [`${blobs}/`] : [])].join(" and ");
+  throw new StoreError(
+    `The store ${file} is empty (0 bytes) although ${beside} exist${wal > 0 && hasBlobs ? "" : "s"}: the database was truncated or lost. ` +
+      `Restore it from a backup, or move it aside (mv ${file} ${file}.bad) to start a fresh store; nothing has been changed.`,
+    { code: "StoreEmptied" },
+  );
+}
+
+/** Whether `dir` can be written by this process (false on a read-only mount, or without permission). */
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class SqliteStore implements RunStore {
   readonly location: string;
   readonly #db: Database.Database;
+  /**
+   * Set when the state dir cannot be written: the store is a read-only snapshot (a copy in a temp dir, since
+   * SQLite cannot open a WAL database read-only without writing its shared-memory file beside it).
+   */
+  readonly readOnly: boolean = false;
+  #snapshotDir: string | undefined;
+  readonly #uris: RelativeUris;
   #queue: Array<() => void> = [];
   #scheduled = false;
   #failure: StoreError | undefined;
@@ -124,16 +165,54 @@ export class SqliteStore implements RunStore {
 
   constructor(file: string) {
     this.location = file;
+    this.#uris = new RelativeUris(dirname(file));
+    refuseEmptiedStore(file);
+    if (existsSync(file) && !writable(dirname(file))) {
+      this.readOnly = true;
+      this.#db = this.#openSnapshot(file);
+      return;
+    }
     try {
       mkdirSync(dirname(file), { recursive: true });
       this.#db = new Database(file, { timeout: 5000 });
       this.#db.pragma("journal_mode = WAL");
       this.#db.pragma("synchronous = NORMAL");
       this.#db.pragma("foreign_keys = ON");
+      // Caps the file's size in pages: lets tests (and cautious operators) see what a full disk does.
+      const maxPages = Number(process.env.FLYTE_STORE_MAX_PAGES);
+      if (maxPages > 0) this.#db.pragma(`max_page_count = ${Math.floor(maxPages)}`);
       this.migrate();
     } catch (e) {
       throw e instanceof StoreError ? e : storeError(file, e);
     }
+  }
+
+  /** Opens a read-only copy of the database (and its WAL) for reading a state dir that cannot be written. */
+  #openSnapshot(file: string): Database.Database {
+    const dir = mkdtempSync(join(tmpdir(), "flyte-readonly-store-"));
+    this.#snapshotDir = dir;
+    try {
+      copyFileSync(file, join(dir, "flyte.db"));
+      if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, join(dir, "flyte.db-wal"));
+      const db = new Database(join(dir, "flyte.db"), { readonly: true, fileMustExist: true });
+      const current = db.pragma("user_version", { simple: true }) as number;
+      const latest = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+      if (current !== latest) {
+        db.close();
+        throw new StoreError(`The store ${file} has schema ${current} and this flyte-ts needs ${latest}, but its directory is read-only. Open it once from a writable location to upgrade it.`);
+      }
+      return db;
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      throw e instanceof StoreError ? e : storeError(file, e);
+    }
+  }
+
+  #readOnlyError(): StoreError {
+    return new StoreError(
+      `The state dir ${dirname(this.location)} is read-only: commands that read (get runs, get logs, ...) work, but this one writes. Make the directory writable, or use another stateDir.`,
+      { code: "StoreReadOnly" },
+    );
   }
 
   /** Applies migrations newer than the file's `user_version`. */
@@ -167,6 +246,7 @@ export class SqliteStore implements RunStore {
   }
 
   private write(op: () => void): void {
+    if (this.readOnly) throw this.#readOnlyError();
     if (this.#failure) throw this.#failure;
     this.#queue.push(op);
     if (this.#queue.length >= MAX_QUEUED_WRITES) {
@@ -224,10 +304,11 @@ export class SqliteStore implements RunStore {
     const keys = Object.keys(RUN_COLS) as (keyof RunRow)[];
     const cols = [...keys.map((k) => RUN_COLS[k]), "recovery_claim"];
     const sql = `INSERT INTO runs (${cols.join(",")}) VALUES (${cols.map(() => "?").join(",")})`;
+    if (this.readOnly) throw this.#readOnlyError();
     // Inserted synchronously so a duplicate name (or a held claim) fails at the caller, not in a later batch.
     this.flush();
     try {
-      this.stmt(sql).run(...keys.map((k) => toDb(k, row[k])), recoveryClaim ?? null);
+      this.stmt(sql).run(...keys.map((k) => toDb(k, k === "inputs" || k === "outputs" ? this.#uris.toStored(row[k]) : row[k])), recoveryClaim ?? null);
       return undefined;
     } catch (e) {
       if (recoveryClaim !== undefined && /UNIQUE constraint failed: runs\.recovery_claim/.test(String((e as Error).message))) {
@@ -245,7 +326,7 @@ export class SqliteStore implements RunStore {
     const keys = Object.keys(patch) as (keyof RunRow)[];
     if (keys.length === 0) return;
     const sql = `UPDATE runs SET ${keys.map((k) => `${RUN_COLS[k]} = ?`).join(", ")} WHERE name = ?`;
-    const values = keys.map((k) => toDb(k, patch[k]));
+    const values = keys.map((k) => toDb(k, k === "inputs" || k === "outputs" ? this.#uris.toStored(patch[k] as Uint8Array | null) : patch[k]));
     this.write(() => this.stmt(sql).run(...values, key.name));
   }
 
@@ -253,7 +334,7 @@ export class SqliteStore implements RunStore {
     return this.read(() => {
       const r = this.stmt("SELECT * FROM runs WHERE name = ?").get(key.name) as Row | undefined;
       // Run names are unique per store file, so project/domain only label the run.
-      return r ? runFromDb(r) : undefined;
+      return r ? this.#runIn(runFromDb(r)) : undefined;
     });
   }
 
@@ -265,11 +346,13 @@ export class SqliteStore implements RunStore {
       if (q.task) (where.push("task_name LIKE ?"), args.push(`%${q.task}%`));
       if (q.label) (where.push("json_extract(labels, ?) = ?"), args.push(`$."${q.label[0]}"`, q.label[1]));
       const sql = `SELECT * FROM runs WHERE ${where.join(" AND ")} ORDER BY created_at DESC LIMIT ?`;
-      return (this.#db.prepare(sql).all(...args, q.limit ?? 20) as Row[]).map(runFromDb);
+      return (this.#db.prepare(sql).all(...args, q.limit ?? 20) as Row[]).map((r) => this.#runIn(runFromDb(r)));
     });
   }
 
   reapLostRuns(isOwnerAlive: (pid: number, host: string, heartbeatAt: number) => boolean, error: ErrorRecord | ((run: string) => ErrorRecord)): string[] {
+    // A read-only snapshot cannot record anything; the next writable open reaps.
+    if (this.readOnly) return [];
     return this.read(() => {
       const active = this.stmt(
         "SELECT name, owner_pid, owner_host, heartbeat_at FROM runs WHERE phase NOT IN ('succeeded','failed','aborted','timed_out')",
@@ -332,29 +415,46 @@ export class SqliteStore implements RunStore {
   }
 
   upsertAction(row: ActionRow): void {
-    this.queueAction(row.runName, row.name, ACTION_KEYS.map((k) => actionValue(k, row[k])), undefined);
+    this.queueAction(row.runName, row.name, ACTION_KEYS.map((k) => actionValue(k, k === "inputs" || k === "outputs" ? this.#uris.toStored(row[k]) : row[k])), undefined);
   }
 
   updateAction(runName: string, name: string, patch: Partial<ActionRow>): void {
     if (Object.keys(patch).length === 0) return;
+    if (patch.inputs || patch.outputs) {
+      patch = { ...patch };
+      if (patch.inputs) patch.inputs = this.#uris.toStored(patch.inputs);
+      if (patch.outputs) patch.outputs = this.#uris.toStored(patch.outputs);
+    }
     this.queueAction(runName, name, undefined, patch);
+  }
+
+  #runIn(r: RunRow): RunRow {
+    r.inputs = this.#uris.fromStored(r.inputs);
+    r.outputs = this.#uris.fromStored(r.outputs);
+    return r;
+  }
+
+  #actionIn(a: ActionRow): ActionRow {
+    a.inputs = this.#uris.fromStored(a.inputs);
+    a.outputs = this.#uris.fromStored(a.outputs);
+    return a;
   }
 
   getAction(runName: string, name: string): ActionRow | undefined {
     return this.read(() => {
       const r = this.stmt("SELECT * FROM actions WHERE run_name = ? AND name = ?").get(runName, name) as Row | undefined;
-      return r ? actionFromDb(r) : undefined;
+      return r ? this.#actionIn(actionFromDb(r)) : undefined;
     });
   }
 
   listActions(runName: string): ActionRow[] {
-    return this.read(() => (this.stmt("SELECT * FROM actions WHERE run_name = ? ORDER BY created_at, name").all(runName) as Row[]).map(actionFromDb));
+    return this.read(() => (this.stmt("SELECT * FROM actions WHERE run_name = ? ORDER BY created_at, name").all(runName) as Row[]).map((r) => this.#actionIn(actionFromDb(r))));
   }
 
   listSucceeded(runName: string): Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">> {
     return this.read(() =>
       (this.stmt("SELECT name, inputs_hash, outputs FROM actions WHERE run_name = ? AND phase = 'succeeded'").all(runName) as Row[]).map((r) => ({
-        name: r.name as string, inputsHash: r.inputs_hash as string, outputs: bytes(r.outputs),
+        name: r.name as string, inputsHash: r.inputs_hash as string, outputs: this.#uris.fromStored(bytes(r.outputs)),
       })),
     );
   }
@@ -403,7 +503,7 @@ export class SqliteStore implements RunStore {
   }
 
   putTrace(row: TraceRow): void {
-    const values = [row.runName, row.action, row.key, row.name, row.output, json(row.error), row.durationMs];
+    const values = [row.runName, row.action, row.key, row.name, this.#uris.toStored(row.output), json(row.error), row.durationMs];
     this.write(() =>
       this.stmt("INSERT OR REPLACE INTO traces (run_name, action, key, name, output, error, duration_ms) VALUES (?,?,?,?,?,?,?)").run(...values),
     );
@@ -415,7 +515,7 @@ export class SqliteStore implements RunStore {
       if (!r) return undefined;
       return {
         runName: r.run_name as string, action: r.action as string, key: r.key as string, name: r.name as string,
-        output: bytes(r.output), error: parse<ErrorRecord>(r.error), durationMs: r.duration_ms as number,
+        output: this.#uris.fromStored(bytes(r.output)), error: parse<ErrorRecord>(r.error), durationMs: r.duration_ms as number,
       };
     });
   }
@@ -425,24 +525,57 @@ export class SqliteStore implements RunStore {
       const r = this.stmt("SELECT * FROM cache_entries WHERE key = ?").get(key) as Row | undefined;
       if (!r) return undefined;
       return {
-        key: r.key as string, taskName: r.task_name as string, outputs: r.outputs as Uint8Array, createdAt: r.created_at as number,
+        key: r.key as string, taskName: r.task_name as string, outputs: this.#uris.fromStored(r.outputs as Uint8Array)!, createdAt: r.created_at as number,
         runName: (r.run_name as string | null) ?? null, action: (r.action as string | null) ?? null,
       };
     });
   }
 
   putCache(e: CacheEntry): void {
-    const values = [e.key, e.taskName, e.outputs, e.createdAt, e.runName, e.action];
+    const values = [e.key, e.taskName, this.#uris.toStored(e.outputs), e.createdAt, e.runName, e.action];
     this.write(() =>
       this.stmt("INSERT OR REPLACE INTO cache_entries (key, task_name, outputs, created_at, run_name, action) VALUES (?,?,?,?,?,?)").run(...values),
     );
   }
 
   clearCache(taskName?: string): number {
+    if (this.readOnly) throw this.#readOnlyError();
     return this.read(() => {
       const r = taskName === undefined ? this.stmt("DELETE FROM cache_entries").run() : this.stmt("DELETE FROM cache_entries WHERE task_name = ?").run(taskName);
       return r.changes;
     });
+  }
+
+  /**
+   * Records the end of a run after the store failed (a full disk): the batch that failed is lost, but the run
+   * and its unfinished actions are marked with the failure directly, in place, so the run is not later taken
+   * for one whose process died (OwnerLost). Best effort: false when even this write fails.
+   */
+  recordFailedRun(key: RunKey, error: ErrorRecord, endedAt: number): boolean {
+    if (this.readOnly || !this.#db.open) return false;
+    const err = JSON.stringify(error);
+    const active = "phase NOT IN ('succeeded','failed','aborted','timed_out')";
+    try {
+      this.#db.transaction(() => {
+        this.#db.prepare("UPDATE runs SET phase = 'failed', error = ?, ended_at = ? WHERE name = ?").run(err, endedAt, key.name);
+        this.#db.prepare(`UPDATE actions SET phase = 'failed', error = ?, ended_at = ? WHERE run_name = ? AND ${active}`).run(err, endedAt, key.name);
+        this.#db.prepare(`UPDATE attempts SET phase = 'failed', error = ?, ended_at = ? WHERE run_name = ? AND ${active}`).run(err, endedAt, key.name);
+      })();
+      return true;
+    } catch {
+      try {
+        // The actions' rows may not fit; the run's own record matters most.
+        this.#db.prepare("UPDATE runs SET phase = 'failed', error = ?, ended_at = ? WHERE name = ?").run(err, endedAt, key.name);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+  }
+
+  /** The failure that stopped this store's writes, if any. */
+  get failure(): StoreError | undefined {
+    return this.#failure;
   }
 
   close(): void {
@@ -450,6 +583,7 @@ export class SqliteStore implements RunStore {
       this.flush();
     } finally {
       if (this.#db.open) this.#db.close();
+      if (this.#snapshotDir) rmSync(this.#snapshotDir, { recursive: true, force: true });
     }
   }
 }
