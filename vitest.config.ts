@@ -27,7 +27,8 @@ export default defineConfig({
   esbuild: false,
   plugins: [keepNames()],
   // Tests import "flyte-ts" by name; resolve it to the sources (as the CLI does in a checkout), never to a built dist/.
-  ssr: { resolve: { conditions: ["flyte-ts-source", ...defaultServerConditions] } },
+  // "module" is left out: it points some dependencies (@aws-sdk) at ESM builds that Node itself cannot load.
+  ssr: { resolve: { conditions: ["flyte-ts-source", ...defaultServerConditions.filter((c) => c !== "module")] } },
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     pool: "forks",
