@@ -20,6 +20,7 @@ import { inputsHash } from "./cache-key.ts";
 import type { ActionEvent, Controller, RunOptionsResolved } from "./controller.ts";
 import { RunState } from "./run-state.ts";
 import { checkChainEnded, claimHeldError, loadRecovered, recoveryChain } from "./recovery.ts";
+import { isProcessAlive } from "../internal/process-alive.ts";
 
 const HEARTBEAT_MS = 2000;
 /** A run on another host is considered lost after this long without a heartbeat. */
@@ -36,15 +37,7 @@ export interface LocalControllerOptions {
 
 /** Whether the process that owns a run is still there. */
 export function isOwnerAlive(pid: number, host: string, heartbeatAt: number): boolean {
-  if (host === hostname()) {
-    if (pid === process.pid) return true;
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === "EPERM";
-    }
-  }
+  if (host === hostname()) return isProcessAlive(pid);
   return Date.now() - heartbeatAt < LEASE_MS;
 }
 

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { secretNotFound } from "../secrets/secret-store.ts";
 import type { RunState } from "./run-state.ts";
+import { isProcessAlive } from "../internal/process-alive.ts";
 
 export interface ResolvedSecrets {
   env: Record<string, string>;
@@ -60,7 +61,7 @@ export function sweepSecretDirs(dir = tmpdir()): string[] {
   const removed: string[] = [];
   for (const name of names) {
     const m = /^flyte-secrets-(\d+)-/.exec(name);
-    if (!m || isAlive(Number(m[1]))) continue;
+    if (!m || isProcessAlive(Number(m[1]))) continue;
     try {
       rmSync(join(dir, name), { recursive: true, force: true });
       removed.push(name);
@@ -69,14 +70,4 @@ export function sweepSecretDirs(dir = tmpdir()): string[] {
     }
   }
   return removed;
-}
-
-function isAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
