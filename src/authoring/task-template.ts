@@ -355,7 +355,7 @@ export abstract class TaskTemplate<I = any, O = any> {
           `Task "${this.name}" was called inside a trace(). Traces cannot start child actions; call ${this.taskName}.forward(...) to run it inline, or move the call out of the trace.`,
         ));
       }
-      return scope.submit(this, inputs) as Promise<O>;
+      return scope.submit(this, inputs, scope) as Promise<O>;
     }
     return this.callOutsideRun(inputs);
   }

@@ -6,13 +6,13 @@ import { ActionNotFoundError, RunNotFoundError } from "../errors.ts";
 import { getRuntime } from "../run/runtime.ts";
 import { UsageError } from "./load-task.ts";
 
-export function resolveActionName(runName: string, typed: string): string {
-  const store = getRuntime().store;
-  if (store.getAction(runName, typed)) return typed;
-  if (!store.getRun({ project: "", domain: "", name: runName })) {
+export async function resolveActionName(runName: string, typed: string): Promise<string> {
+  const { store, config } = getRuntime();
+  if (!(await store.getRun({ project: config.project, domain: config.domain, name: runName }))) {
     throw new RunNotFoundError(`Run "${runName}" was not found. List runs with: flyte get runs`);
   }
-  const actions = store.listActions(runName);
+  if (await store.getAction(runName, typed)) return typed;
+  const actions = await store.listActions(runName);
   const byPrefix = actions.filter((a) => a.name.startsWith(typed));
   if (byPrefix.length === 1) return byPrefix[0]!.name;
   const byTask = actions.filter((a) => a.shortName === typed || a.taskName === typed);

@@ -1,10 +1,8 @@
 /**
  * The controller contract: what `run()` and the `Run` handle need from whatever executes actions.
- * `LocalController` executes everything in this process over a `RunStore`; a cluster controller
- * (PostgreSQL-coordinated workers) implements the same interface.
  */
 import type { TaskTemplate } from "../authoring/task-template.ts";
-import type { ActionPhase } from "../store/store.ts";
+import type { ActionPhase, RunKey } from "../store/store.ts";
 
 export interface RunOptionsResolved {
   name: string;
@@ -42,15 +40,24 @@ export interface ActionEvent {
   recovered: boolean;
   startedAt: number | null;
   endedAt: number | null;
+  /** Why the action failed; while a retry runs, why its previous attempt failed. */
+  error: { name: string; code: string; message: string } | null;
 }
 
+/**
+ * What executes runs. A backend (see run/backends.ts) pairs one with its store: the embedded backend's
+ * `LocalController` executes every action in this process; a cluster controller dispatches them to workers.
+ */
 export interface Controller {
   /** Records the run and starts executing its root action; resolves once recorded. */
   startRun(task: TaskTemplate, inputs: unknown, options: RunOptionsResolved): Promise<void>;
-  /** Resolves when the run reaches a terminal phase (immediately if it already has). */
-  waitRun(name: string): Promise<ActionPhase>;
+  /**
+   * Resolves with the run's phase once it is terminal (at once if it already is), or with its phase then when
+   * `timeoutMs` passes first.
+   */
+  waitRun(key: RunKey, timeoutMs?: number): Promise<ActionPhase>;
   /** Aborts a run owned by this process, or asks its owner to. */
-  abortRun(name: string, reason: string): Promise<void>;
+  abortRun(key: RunKey, reason: string): Promise<void>;
   /** Subscribes to action updates; returns an unsubscribe function. */
   onActionEvent(listener: (e: ActionEvent) => void): () => void;
   /** Stops background timers (heartbeats) once no run is active. */

@@ -14,11 +14,11 @@ import { isTerminal, type RunRow, type RunStore } from "../store/store.ts";
 import type { RecoveredAction } from "./run-state.ts";
 
 /** `source`, the run it recovered from, and so on: newest first. */
-export function recoveryChain(store: RunStore, source: RunRow): RunRow[] {
+export async function recoveryChain(store: RunStore, source: RunRow): Promise<RunRow[]> {
   const chain = [source];
   const seen = new Set([source.name]);
   for (let r = source; r.recoverFrom && !seen.has(r.recoverFrom); ) {
-    const next = store.getRun({ project: r.project, domain: r.domain, name: r.recoverFrom });
+    const next = await store.getRun({ project: r.project, domain: r.domain, name: r.recoverFrom });
     if (!next) break;
     seen.add(next.name);
     chain.push(next);
@@ -57,10 +57,10 @@ export function claimHeldError(source: string, holder: RunRow | undefined, holde
 }
 
 /** Succeeded actions of the chain by name; per name, the newest record of each inputs hash first. */
-export function loadRecovered(store: RunStore, chain: RunRow[]): Map<string, RecoveredAction> {
+export async function loadRecovered(store: RunStore, chain: RunRow[]): Promise<Map<string, RecoveredAction>> {
   const recovered = new Map<string, RecoveredAction>();
   for (const run of chain) {
-    for (const a of store.listSucceeded(run.name)) {
+    for (const a of await store.listSucceeded(run.name)) {
       const rec: RecoveredAction = { inputsHash: a.inputsHash, outputs: a.outputs, next: undefined };
       let last = recovered.get(a.name);
       if (!last) {

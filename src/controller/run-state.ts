@@ -7,12 +7,17 @@ import type { TaskTemplate } from "../authoring/task-template.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import { ioScope, type IoScope } from "../io/io-scope.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
-import type { RunStore, ActionRow, ActionPhase } from "../store/store.ts";
-import type { ErrorRecord } from "../errors.ts";
+import { isTerminal, type RunStore, type ActionRow, type ActionPhase, type Lease, type RunKey } from "../store/store.ts";
+import type { WriteBatch } from "../store/write-batch.ts";
+import { ActionAbortedError, errorToRecord, type ErrorRecord } from "../errors.ts";
 import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
 import { actionName } from "./action-id.ts";
+import { Admission, type StartCall } from "./admission.ts";
 import type { AttemptControl } from "./attempt-control.ts";
+import type { ActionDispatcher } from "./dispatcher.ts";
 import { SecretRedactor } from "./secret-redactor.ts";
+
+export type { Caller } from "./admission.ts";
 
 /**
  * What the run remembers of an action. While it executes, `row` is the full record; once it has finished the
@@ -77,59 +82,24 @@ export class Semaphore {
   }
 }
 
-/**
- * Child submissions admitted per event-loop turn (see RunState.admit). Every admitted action is in flight until
- * the turn ends; with 256 per turn, V8 saw whole turns of per-action records alive at its young-generation
- * collections and started allocating them straight into the old generation (allocation-site pretenuring), where
- * only a full collection frees them. Measured on one Promise.all of 100,000 calls: peak RSS 215-325 MB over runs
- * with 256; with 64, 207-226 MB in 20 of 21 runs (259 MB once).
- */
-const ADMIT_PER_TICK = 64;
-
-/** The attempt that makes a task call: its action and its epoch (see RunState.nextEpoch). */
-export interface Caller {
-  readonly action: string;
-  readonly epoch: number;
-}
-
-export type StartCall = (caller: Caller, task: TaskTemplate, inputs: unknown) => Promise<unknown>;
-
-/**
- * Up to ADMIT_PER_TICK calls waiting for the same turn. They share one promise and one handler: reactions run
- * in the order they were registered, so the handler takes the calls from the arrays in order. A waiting call
- * then costs its own promise, one reaction and three array slots; a Promise.all of 100,000 calls holds all of
- * them at once, and a closure and a second promise per call were most of the run's memory.
- */
-class AdmissionGate {
-  readonly #callers: Caller[] = [];
-  readonly #tasks: (TaskTemplate | undefined)[] = [];
-  readonly #inputs: unknown[] = [];
-  #next = 0;
-  readonly #opened: Promise<void>;
-  open!: () => void;
-  readonly #take: () => Promise<unknown>;
-
-  constructor(start: StartCall) {
-    this.#opened = new Promise((resolve) => (this.open = resolve));
-    this.#take = () => {
-      const i = this.#next++;
-      const task = this.#tasks[i]!;
-      const inputs = this.#inputs[i];
-      this.#tasks[i] = this.#inputs[i] = undefined;
-      return start(this.#callers[i]!, task, inputs);
-    };
-  }
-
-  get size(): number {
-    return this.#tasks.length;
-  }
-
-  add(caller: Caller, task: TaskTemplate, inputs: unknown): Promise<unknown> {
-    this.#callers.push(caller);
-    this.#tasks.push(task);
-    this.#inputs.push(inputs);
-    return this.#opened.then(this.#take);
-  }
+/** What a run is made of (see LocalController.startRun). */
+export interface RunStateInit {
+  name: string;
+  task: TaskTemplate;
+  options: RunOptionsResolved;
+  store: RunStore;
+  blobStore: BlobStore;
+  secrets: SecretStore;
+  rawDataPrefix: string;
+  /** Delivers events to listeners; undefined when nobody listens, so no event object is built per change. */
+  emit: () => ((e: ActionEvent) => void) | undefined;
+  systemRetries: number;
+  offload: boolean;
+  /** The lease this process owns the run under; its writes are fenced by it. */
+  lease: Lease;
+  dispatcher: ActionDispatcher;
+  /** Starts an admitted child call (see admission.ts). */
+  startCall: StartCall;
 }
 
 export class RunState {
@@ -151,30 +121,43 @@ export class RunState {
   /** The runs of the `recoverFrom` chain, newest first (trace entries are looked up there too). */
   recoverChain: readonly string[] = [];
   readonly startedAt = Date.now();
-  #admitted = 0;
-  /** Starts an admitted child call (set by the executor, one per run). */
-  startCall: StartCall | undefined;
-  readonly #gates: AdmissionGate[] = [];
-  #turnScheduled = false;
-  #drainQueued = false;
+  readonly name: string;
+  readonly task: TaskTemplate;
+  readonly options: RunOptionsResolved;
+  readonly store: RunStore;
+  /** The store's write batch, where everything this run records goes. */
+  readonly writes: WriteBatch;
+  readonly key: RunKey;
+  readonly blobStore: BlobStore;
+  readonly secrets: SecretStore;
+  readonly rawDataPrefix: string;
+  readonly emit: () => ((e: ActionEvent) => void) | undefined;
+  readonly systemRetries: number;
+  readonly offload: boolean;
+  lease: Lease;
+  readonly dispatcher: ActionDispatcher;
+  readonly admission: Admission;
   finished!: Promise<void>;
   resolveFinished!: () => void;
 
-  constructor(
-    readonly name: string,
-    readonly task: TaskTemplate,
-    readonly options: RunOptionsResolved,
-    readonly store: RunStore,
-    readonly blobStore: BlobStore,
-    readonly secrets: SecretStore,
-    readonly rawDataPrefix: string,
-    /** Delivers events to listeners; undefined when nobody listens, so no event object is built per change. */
-    readonly emit: () => ((e: ActionEvent) => void) | undefined,
-    readonly systemRetries: number,
-    readonly offload: boolean,
-  ) {
-    this.semaphore = new Semaphore(options.maxActionConcurrency);
-    this.hasEnvVars = Object.keys(options.envVars).length > 0;
+  constructor(init: RunStateInit) {
+    this.name = init.name;
+    this.task = init.task;
+    this.options = init.options;
+    this.store = init.store;
+    this.writes = init.store.writes;
+    this.key = { project: init.options.project, domain: init.options.domain, name: init.name };
+    this.blobStore = init.blobStore;
+    this.secrets = init.secrets;
+    this.rawDataPrefix = init.rawDataPrefix;
+    this.emit = init.emit;
+    this.systemRetries = init.systemRetries;
+    this.offload = init.offload;
+    this.lease = init.lease;
+    this.dispatcher = init.dispatcher;
+    this.admission = new Admission(init.startCall);
+    this.semaphore = new Semaphore(init.options.maxActionConcurrency);
+    this.hasEnvVars = Object.keys(init.options.envVars).length > 0;
     this.abort.signal.addEventListener("abort", () => {
       for (let a = this.#attempts; a; a = a.next) a.abort(this.abort.signal.reason);
       this.#attempts = undefined;
@@ -183,47 +166,25 @@ export class RunState {
   }
 
   /**
-   * Submits a child call, at most ADMIT_PER_TICK per event-loop turn; later ones wait for a later turn. A
-   * fan-out of quick tasks otherwise runs entirely in microtasks: the event loop would not turn until the run
-   * ends (no heartbeat, abort polling or per-tick store commit), and every call would hold a full attempt
-   * (context, signal, frames) at once. `start` runs the call once admitted.
-   *
-   * A call starts on a later microtask, never inside the code that made it, so that every call goes through
-   * the same gates.
+   * Aborts the run: every attempt in flight gets the abort, and every action that has not ended is recorded as
+   * aborted now (an attempt that ignores its signal must not leave its action running in the record).
    */
-  admit(caller: Caller, task: TaskTemplate, inputs: unknown, start: StartCall): Promise<unknown> {
-    let gate = this.#gates[this.#gates.length - 1];
-    if (!gate || gate.size === ADMIT_PER_TICK) this.#gates.push((gate = new AdmissionGate(start)));
-    const done = gate.add(caller, task, inputs);
-    this.#scheduleTurn();
-    if (!this.#drainQueued) {
-      this.#drainQueued = true;
-      queueMicrotask(this.#drain);
+  markAborted(reason: string): ErrorRecord {
+    const error = errorToRecord(new ActionAbortedError(`Run "${this.name}" was aborted: ${reason}`));
+    this.abort.abort(new ActionAbortedError(`Run "${this.name}" was aborted: ${reason}`));
+    const now = Date.now();
+    for (const a of this.actions.values()) {
+      const row = a.row;
+      if (!row || isTerminal(row.phase)) continue;
+      row.phase = "aborted";
+      row.endedAt = now;
+      row.error = error;
+      a.phase = "aborted";
+      a.error = error;
+      this.writes.updateAction(this.name, row.name, { phase: "aborted", endedAt: now, error });
+      this.event(row, Math.max(0, row.attemptCount - 1));
     }
-    return done;
-  }
-
-  /** Opens waiting gates while this turn's budget allows. */
-  readonly #drain = (): void => {
-    this.#drainQueued = false;
-    while (this.#gates.length > 0 && this.#admitted + this.#gates[0]!.size <= ADMIT_PER_TICK) {
-      const gate = this.#gates.shift()!;
-      this.#admitted += gate.size;
-      gate.open();
-    }
-  };
-
-  /** A new turn: commits the previous turn's writes, renews the budget and admits the next calls. */
-  #scheduleTurn(): void {
-    if (this.#turnScheduled) return;
-    this.#turnScheduled = true;
-    setImmediate(() => {
-      this.#turnScheduled = false;
-      const used = this.#admitted;
-      this.#admitted = 0;
-      this.#drain();
-      if (this.#gates.length > 0 || used > 0) this.#scheduleTurn();
-    });
+    return error;
   }
 
   /** A number for a new attempt, unique in the run: its calls are numbered afresh (see childName). */
@@ -308,12 +269,14 @@ export class RunState {
     return `${this.options.project}/${this.options.domain}/${this.name}/${action}`;
   }
 
-  event(row: ActionRow, attempt: number): void {
+  /** Tells listeners about a change of `row`; `error` is the action's, or the previous attempt's while it retries. */
+  event(row: ActionRow, attempt: number, error: ErrorRecord | null = row.error): void {
     const deliver = this.emit();
     if (!deliver) return;
     deliver({
       run: this.name, action: row.name, parent: row.parent, shortName: row.shortName, taskName: row.taskName, group: row.group,
       phase: row.phase, attempt, cacheHit: row.cacheHit, recovered: row.recovered, startedAt: row.startedAt, endedAt: row.endedAt,
+      error: error && { name: error.name, code: error.code, message: error.message },
     });
   }
 }

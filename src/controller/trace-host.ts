@@ -22,7 +22,7 @@ export function makeTraceHost(run: RunState, action: string, _attempt: number): 
     async lookup(key) {
       const sources = [run.name, ...run.recoverChain];
       for (const source of sources) {
-        const row = run.store.getTrace(source, action, key);
+        const row = await run.store.getTrace(source, action, key);
         if (!row) continue;
         if (row.output) return { found: true, output: await fromLiteral(decodeLiteral(row.output)) };
         // Only a non-recoverable failure is replayed; anything else runs again.
@@ -41,7 +41,7 @@ export function makeTraceHost(run: RunState, action: string, _attempt: number): 
         output = encodeLiteral(lit);
       }
       const error = "error" in result ? run.secretValues.redactRecord(errorToRecord(result.error)) : null;
-      run.store.putTrace({ runName: run.name, action, key, name, output, error, durationMs });
+      run.writes.putTrace({ runName: run.name, action, key, name, output, error, durationMs });
     },
   };
 }

@@ -7,8 +7,11 @@
 import { currentFrame, runInFrame } from "./async-frame.ts";
 
 export interface ActionScope {
-  /** Submits a child action for `task` and resolves to its output. */
-  submit(task: unknown, inputs: unknown): Promise<unknown>;
+  /**
+   * Submits a child action for `task` and resolves to its output. `scope` is the scope the call is made in
+   * (this one, or one derived from it by `group()`/`trace()`), passed so the runtime does not look it up again.
+   */
+  submit(task: unknown, inputs: unknown, scope: ActionScope): Promise<unknown>;
   /** Set inside `trace()` bodies: task calls are not allowed there. */
   readonly inTrace: boolean;
   /** Innermost `group()` name, or null. */

@@ -4,10 +4,8 @@
 import {
   ActionNotFoundError, LogsNotYetAvailableError, RunNotFoundError, TaskTimeoutError, errorFromRecord, type ErrorKind,
 } from "../errors.ts";
-import { isTerminal, type ActionPhase, type ActionRow, type AttemptRow } from "../store/store.ts";
-import { decodeLiteral } from "../types/codec.ts";
-import { fromLiteral } from "../types/literal.ts";
-import { unpackIo } from "../types/offload.ts";
+import { isTerminal, type ActionPhase, type ActionRow, type AttemptRow, type RunKey } from "../store/store.ts";
+import { decodeStoredValue } from "../types/stored-value.ts";
 import { parseDuration, type Duration } from "../authoring/options.ts";
 import { rawWrite } from "../controller/log-capture.ts";
 import { getRuntime } from "./runtime.ts";
@@ -63,7 +61,7 @@ export interface LogLine {
 const date = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
 
 async function decode(bytes: Uint8Array | null): Promise<unknown> {
-  return bytes ? fromLiteral(await unpackIo(decodeLiteral(bytes))) : undefined;
+  return bytes ? decodeStoredValue(bytes) : undefined;
 }
 
 function buildTree(actions: ActionRow[], attempts: AttemptRow[]): ActionDetails | undefined {
@@ -99,29 +97,31 @@ export class Run<O = unknown> {
   readonly name: string;
   readonly mode: "local" | "remote" | "hybrid";
   readonly url: string | null;
+  readonly #key: RunKey;
 
   /** @internal Use `run()` or `getRun()`. */
-  constructor(name: string, mode: "local" | "remote" | "hybrid") {
-    this.name = name;
+  constructor(key: RunKey, mode: "local" | "remote" | "hybrid") {
+    this.name = key.name;
+    this.#key = key;
     this.mode = mode;
     const ui = getRuntime().config.uiUrl;
-    this.url = ui ? `${ui.replace(/\/$/, "")}/runs/${name}` : null;
+    this.url = ui ? `${ui.replace(/\/$/, "")}/runs/${key.name}` : null;
   }
 
-  #row() {
-    const row = getRuntime().store.getRun({ project: "", domain: "", name: this.name });
-    if (!row) throw new RunNotFoundError(`Run "${this.name}" was not found. List runs with: flyte get runs`);
+  async #row() {
+    const row = await getRuntime().store.getRun(this.#key);
+    if (!row) throw new RunNotFoundError(`Run "${this.name}" was not found in ${this.#key.project}/${this.#key.domain}. List runs with: flyte get runs`);
     return row;
   }
 
   async phase(): Promise<ActionPhase> {
-    return this.#row().phase;
+    return (await this.#row()).phase;
   }
 
   /** Resolves at a terminal phase; never throws for failed runs. */
   async wait(o: { timeout?: Duration } = {}): Promise<ActionPhase> {
     const ms = o.timeout === undefined ? undefined : parseDuration(o.timeout, "Run.wait", "timeout");
-    const phase = await getRuntime().controller.waitRun(this.name, ms);
+    const phase = await getRuntime().controller.waitRun(this.#key, ms);
     if (!isTerminal(phase)) {
       throw new TaskTimeoutError(`Run "${this.name}" did not finish within ${ms! / 1000}s (it is ${phase}). Wait longer or check it with: flyte get run ${this.name}`, { bound: "wait" });
     }
@@ -131,7 +131,7 @@ export class Run<O = unknown> {
   /** Waits, then returns the root output or throws the run's error. */
   async outputs(): Promise<O> {
     await this.wait();
-    const row = this.#row();
+    const row = await this.#row();
     if (row.phase !== "succeeded") {
       throw errorFromRecord(row.error ?? { name: "RuntimeSystemError", code: "Unknown", kind: "system", message: `Run "${this.name}" ended ${row.phase}.` });
     }
@@ -139,13 +139,13 @@ export class Run<O = unknown> {
   }
 
   async abort(reason = "aborted by user"): Promise<void> {
-    await getRuntime().controller.abortRun(this.name, reason);
+    await getRuntime().controller.abortRun(this.#key, reason);
   }
 
   async details(): Promise<RunDetails> {
     const rt = getRuntime();
-    const row = this.#row();
-    const root = buildTree(rt.store.listActions(this.name), rt.store.listAttempts(this.name));
+    const row = await this.#row();
+    const root = buildTree(await rt.store.listActions(this.name), await rt.store.listAttempts(this.name));
     const d: RunDetails = {
       name: row.name, taskName: row.taskName, phase: row.phase, createdAt: new Date(row.createdAt), inputs: await decode(row.inputs),
       root: root ?? { name: "a0", taskName: row.taskName, shortName: row.taskName, phase: row.phase, cacheHit: false, recovered: false, attempts: [], children: [] },
@@ -161,23 +161,22 @@ export class Run<O = unknown> {
   /** Captured console output, per action and attempt. */
   async *logs(o: { action?: string; attempt?: number; follow?: boolean } = {}): AsyncIterable<LogLine> {
     const store = getRuntime().store;
-    if (o.action !== undefined && !store.getAction(this.name, o.action)) {
+    if (o.action !== undefined && !(await store.getAction(this.name, o.action))) {
       throw new ActionNotFoundError(`Action "${o.action}" does not exist in run "${this.name}". See the actions with: flyte get run ${this.name}`);
     }
-    const started = () => store.listAttempts(this.name, o.action).length > 0;
-    if (!o.follow && !started()) {
+    if (!o.follow && (await store.listAttempts(this.name, o.action)).length === 0) {
       throw new LogsNotYetAvailableError(`Logs of run "${this.name}"${o.action ? ` action "${o.action}"` : ""} are not available yet: no attempt has started. Retry later or pass follow: true.`);
     }
     let afterId = 0;
     for (;;) {
-      const rows = store.readLogs(this.name, { ...(o.action ? { action: o.action } : {}), ...(o.attempt !== undefined ? { attempt: o.attempt } : {}), afterId });
+      const rows = await store.readLogs(this.name, { ...(o.action ? { action: o.action } : {}), ...(o.attempt !== undefined ? { attempt: o.attempt } : {}), afterId });
       for (const r of rows) {
         afterId = r.id;
         yield { time: new Date(r.time), action: r.action, attempt: r.attempt, stream: r.stream, message: r.message };
       }
-      if (!o.follow || isTerminal(this.#row().phase)) {
+      if (!o.follow || isTerminal((await this.#row()).phase)) {
         if (o.follow) {
-          const tail = store.readLogs(this.name, { ...(o.action ? { action: o.action } : {}), afterId });
+          const tail = await store.readLogs(this.name, { ...(o.action ? { action: o.action } : {}), afterId });
           for (const r of tail) yield { time: new Date(r.time), action: r.action, attempt: r.attempt, stream: r.stream, message: r.message };
         }
         return;

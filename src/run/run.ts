@@ -8,9 +8,8 @@ import type { RunOptionsResolved } from "../controller/controller.ts";
 import { RunNotFoundError, ValidationError } from "../errors.ts";
 import { Run } from "./run-handle.ts";
 import { getRuntime } from "./runtime.ts";
-import { decodeLiteral } from "../types/codec.ts";
-import { fromLiteral } from "../types/literal.ts";
-import { unpackIo } from "../types/offload.ts";
+import type { RunKey } from "../store/store.ts";
+import { decodeStoredValue as decodeValue } from "../types/stored-value.ts";
 import { version as packageVersion } from "../version.ts";
 
 export interface RunContextOptions {
@@ -108,7 +107,7 @@ async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o
   const rt = getRuntime();
   let runInputs: unknown = inputs;
   if (inputs === undefined && o.recoverFrom) {
-    const found = await recoveredInputs(o.recoverFrom);
+    const found = await recoveredInputs({ project: resolved.project, domain: resolved.domain, name: o.recoverFrom });
     if (!found) {
       throw new ValidationError(
         `recoverFrom: run "${o.recoverFrom}" stopped before it recorded its inputs, so nothing of it can be reused. Start it again with its inputs (flyte run <file> ${task.taskName} ...), or pass the inputs to recover it with.`,
@@ -117,22 +116,23 @@ async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o
     }
     runInputs = found.inputs;
   }
-  if (o.dryRun) return new Run<O>(resolved.name, resolved.mode);
+  const key = { project: resolved.project, domain: resolved.domain, name: resolved.name };
+  if (o.dryRun) return new Run<O>(key, resolved.mode);
   await rt.controller.startRun(task, runInputs, resolved);
-  return new Run<O>(resolved.name, resolved.mode);
+  return new Run<O>(key, resolved.mode);
 }
 
 /**
  * Recovering without inputs reuses the inputs of the run being recovered; a run killed before it recorded them
  * (in its first event-loop turn) has the inputs of the run it recovered from, so the chain is followed.
  */
-async function recoveredInputs(source: string): Promise<{ inputs: unknown } | undefined> {
+async function recoveredInputs(source: RunKey): Promise<{ inputs: unknown } | undefined> {
   const store = getRuntime().store;
   const seen = new Set<string>();
-  for (let row = store.getRun({ project: "", domain: "", name: source }); row && !seen.has(row.name); ) {
-    if (row.inputs) return { inputs: await fromLiteral(await unpackIo(decodeLiteral(row.inputs))) };
+  for (let row = await store.getRun(source); row && !seen.has(row.name); ) {
+    if (row.inputs) return { inputs: await decodeValue(row.inputs) };
     seen.add(row.name);
-    row = row.recoverFrom ? store.getRun({ project: "", domain: "", name: row.recoverFrom }) : undefined;
+    row = row.recoverFrom ? await store.getRun({ ...source, name: row.recoverFrom }) : undefined;
   }
   // An unknown run is reported by the controller, with the other recoverFrom checks.
   return seen.size === 0 ? { inputs: undefined } : undefined;
@@ -149,9 +149,12 @@ export function withRunContext(o: RunContextOptions = {}): { run<I, O>(task: Tas
 }
 
 /** A handle on a recorded run. */
-export async function getRun(name: string, _o: { project?: string; domain?: string } = {}): Promise<Run> {
+export async function getRun(name: string, o: { project?: string; domain?: string } = {}): Promise<Run> {
   const rt = getRuntime();
-  const row = rt.store.getRun({ project: "", domain: "", name });
-  if (!row) throw new RunNotFoundError(`Run "${name}" was not found in ${rt.store.location}. List runs with: flyte get runs`);
-  return new Run(name, row.mode);
+  const key = { project: o.project ?? rt.config.project, domain: o.domain ?? rt.config.domain, name };
+  const row = await rt.store.getRun(key);
+  if (!row) {
+    throw new RunNotFoundError(`Run "${name}" was not found in ${key.project}/${key.domain} (${rt.store.location}). List runs with: flyte get runs`);
+  }
+  return new Run(key, row.mode);
 }

@@ -2,16 +2,15 @@
  * The process-wide runtime: resolved configuration, the open stores and the controller. `init()` replaces
  * it; `run()` and the CLI call `getRuntime()`, which initialises from the config file or embedded defaults.
  */
-import { join } from "node:path";
-import { LocalController, isOwnerAlive, ownerLostError } from "../controller/local-controller.ts";
+import type { Controller } from "../controller/controller.ts";
 import { sweepSecretDirs } from "../controller/secrets.ts";
 import { InitializationError } from "../errors.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import { openBlobStore } from "../io/storage.ts";
 import { setImageConfig } from "../images/config.ts";
 import { EnvSecretStore, LocalSecretStore, type SecretStore } from "../secrets/secret-store.ts";
-import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import type { RunStore } from "../store/store.ts";
+import { openBackend } from "./backends.ts";
 import { resolveConfig, type InitOptions, type ResolvedConfig } from "./config.ts";
 
 export interface Runtime {
@@ -19,24 +18,13 @@ export interface Runtime {
   store: RunStore;
   blobStore: BlobStore;
   secrets: SecretStore;
-  controller: LocalController;
+  controller: Controller;
 }
 
 const KEY = Symbol.for("flyte-ts.runtime");
 const holder = globalThis as unknown as { [KEY]?: Runtime };
 
 function open(config: ResolvedConfig): Runtime {
-  if (config.backend === "cluster") {
-    throw new InitializationError(
-      'backend "cluster" (PostgreSQL + workers) is not available in this version of flyte-ts. Use backend: embedded (the default).',
-      { code: "BackendNotAvailable" },
-    );
-  }
-  const store = new SqliteStore(join(config.stateDir, "flyte.db"));
-  // Runs whose owner died (kill -9, power loss) are marked failed as soon as anyone opens the store.
-  store.reapLostRuns(isOwnerAlive, ownerLostError);
-  // Secret files mounted for attempts of a process that was killed would otherwise stay in the temp dir.
-  sweepSecretDirs();
   let blobStore: BlobStore;
   try {
     blobStore = openBlobStore(config.storage, config.s3);
@@ -45,8 +33,9 @@ function open(config: ResolvedConfig): Runtime {
   }
   const secrets: SecretStore = config.secretsBackend === "env" ? new EnvSecretStore() : new LocalSecretStore(config.stateDir);
   setImageConfig({ builder: config.imageBuilder, registry: config.imageRegistry, images: config.images });
-  const rawDataPath = config.rawDataPath.includes("://") ? config.rawDataPath : blobStore.uriFor("raw");
-  const controller = new LocalController({ store, blobStore, secrets, rawDataPath, systemRetries: config.systemRetries, offload: config.offload });
+  const { store, controller } = openBackend(config, { blobStore, secrets });
+  // Secret files mounted for attempts of a process that was killed would otherwise stay in the temp dir.
+  sweepSecretDirs();
   return { config, store, blobStore, secrets, controller };
 }
 
@@ -65,7 +54,7 @@ async function replace(config: ResolvedConfig): Promise<void> {
   holder[KEY] = open(config);
   if (previous) {
     await previous.controller.close();
-    previous.store.close();
+    await previous.store.close();
   }
 }
 
@@ -79,5 +68,5 @@ export async function shutdown(): Promise<void> {
   if (!rt) return;
   holder[KEY] = undefined;
   await rt.controller.close();
-  rt.store.close();
+  await rt.store.close();
 }

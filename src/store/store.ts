@@ -3,7 +3,8 @@
  * store (PostgreSQL) implements the same interface. Values (inputs/outputs) are stored as encoded literal
  * bytes (see `types/codec.ts`); errors as `ErrorRecord`s.
  */
-import type { ErrorRecord, StoreError } from "../errors.ts";
+import type { ErrorRecord } from "../errors.ts";
+import type { WriteBatch } from "./write-batch.ts";
 
 export type ActionPhase =
   | "queued" | "waiting_for_resources" | "initializing" | "running" | "succeeded" | "failed" | "aborted" | "timed_out";
@@ -11,8 +12,23 @@ export type ActionPhase =
 export const ACTION_PHASES: readonly ActionPhase[] = [
   "queued", "waiting_for_resources", "initializing", "running", "succeeded", "failed", "aborted", "timed_out",
 ];
+/** The phases a run, action or attempt never leaves. Stores derive their SQL from this list (see `TERMINAL_SQL`). */
 export const TERMINAL_PHASES: readonly ActionPhase[] = ["succeeded", "failed", "aborted", "timed_out"];
 export const isTerminal = (p: ActionPhase): boolean => TERMINAL_PHASES.includes(p);
+/** `TERMINAL_PHASES` as an SQL list: `('succeeded','failed',...)`. */
+export const TERMINAL_SQL = `(${TERMINAL_PHASES.map((p) => `'${p}'`).join(",")})`;
+
+/**
+ * The lease under which one process owns a run and the attempts it executes: `owner` is unique per process
+ * (and per controller), `epoch` grows each time the run changes hands (a reaper takes it from a lost owner), and
+ * `expiresAt` is renewed by the owner's heartbeat. A write made under an epoch that is no longer the run's is
+ * refused: a stale owner that wakes up (a paused VM, a stopped process) cannot overwrite what its successor recorded.
+ */
+export interface Lease {
+  owner: string;
+  epoch: number;
+  expiresAt: number;
+}
 
 export interface RunRow {
   project: string;
@@ -30,6 +46,10 @@ export interface RunRow {
   ownerPid: number | null;
   ownerHost: string | null;
   heartbeatAt: number | null;
+  /** The owner's lease (see `Lease`); null once the run has ended or been reaped. */
+  ownerId: string | null;
+  leaseEpoch: number;
+  leaseExpiresAt: number | null;
   recoverFrom: string | null;
   abortRequested: string | null;
   labels: Record<string, string>;
@@ -70,6 +90,9 @@ export interface AttemptRow {
   startedAt: number | null;
   endedAt: number | null;
   error: ErrorRecord | null;
+  /** The owner and lease epoch that claimed the attempt (see `Lease`). */
+  owner: string | null;
+  leaseEpoch: number | null;
 }
 
 export interface LogRow {
@@ -107,54 +130,68 @@ export interface ListRunsQuery {
   label?: [string, string];
 }
 
-/** Scope of run names. */
+/**
+ * A run's identity. Run names are unique in a store; project and domain scope every lookup, so a run is found
+ * only under the project and domain it was created in.
+ */
 export interface RunKey {
   project: string;
   domain: string;
   name: string;
 }
 
+/** What the reaper sees of a run that has not ended, to decide whether its owner is gone. */
+export type OwnerProbe = Pick<RunRow, "name" | "ownerId" | "ownerPid" | "ownerHost" | "leaseExpiresAt">;
+
+/**
+ * The metadata store port. Every method returns a promise, so a networked database can implement it; the
+ * embedded SQLite store resolves at once. Writes made while a run executes go through `writes` (the write
+ * batch, see write-batch.ts), which commits them together once per event-loop turn; reads see every write
+ * queued before them.
+ */
 export interface RunStore {
   /** Where the store lives (a file path or URL), for messages. */
   readonly location: string;
+  /** The write batch of this store: where a run's actions, attempts, logs, traces and cache entries are written. */
+  readonly writes: WriteBatch;
 
   /**
    * Records a new run. With `recoveryClaim` (the first run of the chain it recovers), nothing is recorded if a run
    * that has not ended holds the same claim: that run's name is returned instead. Check and insert are one atomic
    * step, so of two processes recovering the same chain at once exactly one gets the claim.
    */
-  createRun(row: RunRow, recoveryClaim?: string): string | undefined;
-  updateRun(key: RunKey, patch: Partial<RunRow>): void;
-  getRun(key: RunKey): RunRow | undefined;
-  listRuns(project: string, domain: string, q?: ListRunsQuery): RunRow[];
-  /** Marks runs whose owner process is gone as failed; returns their names. */
-  reapLostRuns(isOwnerAlive: (pid: number, host: string, heartbeatAt: number) => boolean, error: ErrorRecord | ((run: string) => ErrorRecord)): string[];
+  createRun(row: RunRow, recoveryClaim?: string): Promise<string | undefined>;
+  getRun(key: RunKey): Promise<RunRow | undefined>;
+  listRuns(scope: { project: string; domain: string }, q?: ListRunsQuery): Promise<RunRow[]>;
+  /** Asks the owner of a run that has not ended to abort it (picked up at its next heartbeat). */
+  requestAbort(key: RunKey, reason: string): Promise<boolean>;
+  /**
+   * Extends the lease of a run while `lease` is still its current one; `undefined` when the run changed hands
+   * (it was reaped) or ended, so the caller has lost it. Returns the renewed lease and any abort request.
+   */
+  renewLease(key: RunKey, lease: Lease, ttlMs: number): Promise<{ lease: Lease; abortRequested: string | null } | undefined>;
+  /**
+   * Marks runs whose owner is gone as failed with `error`, together with their unfinished actions and attempts,
+   * and moves their lease to a new epoch (so a stale owner's later writes are refused); returns their names.
+   */
+  reapLostRuns(isLost: (r: OwnerProbe) => boolean, error: (run: string) => ErrorRecord): Promise<string[]>;
 
-  upsertAction(row: ActionRow): void;
-  updateAction(runName: string, name: string, patch: Partial<ActionRow>): void;
-  getAction(runName: string, name: string): ActionRow | undefined;
-  listActions(runName: string): ActionRow[];
+  getAction(runName: string, name: string): Promise<ActionRow | undefined>;
+  listActions(runName: string): Promise<ActionRow[]>;
   /** Name, inputs hash and outputs of the succeeded actions of a run (what recovery reuses). */
-  listSucceeded(runName: string): Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>;
+  listSucceeded(runName: string): Promise<Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>>;
+  listAttempts(runName: string, action?: string): Promise<AttemptRow[]>;
+  readLogs(runName: string, q?: { action?: string; attempt?: number; afterId?: number }): Promise<Array<LogRow & { id: number }>>;
+  getTrace(runName: string, action: string, key: string): Promise<TraceRow | undefined>;
+  getCache(key: string): Promise<CacheEntry | undefined>;
+  clearCache(taskName?: string): Promise<number>;
 
-  upsertAttempt(row: AttemptRow): void;
-  listAttempts(runName: string, action?: string): AttemptRow[];
-
-  appendLogs(rows: LogRow[]): void;
-  readLogs(runName: string, q?: { action?: string; attempt?: number; afterId?: number }): Array<LogRow & { id: number }>;
-
-  putTrace(row: TraceRow): void;
-  getTrace(runName: string, action: string, key: string): TraceRow | undefined;
-
-  getCache(key: string): CacheEntry | undefined;
-  putCache(entry: CacheEntry): void;
-  clearCache(taskName?: string): number;
-
-  /** Makes every queued write durable now. */
-  flush(): void;
-  close(): void;
-  /** After the store failed: marks the run (and its unfinished actions) failed with `error`, bypassing the failed batch. */
-  recordFailedRun?(key: RunKey, error: ErrorRecord, endedAt: number): boolean;
-  /** The failure that stopped the store's writes (a full disk), if any. */
-  readonly failure?: StoreError | undefined;
+  /**
+   * After a run's writes failed (a full disk): marks the run and its unfinished actions failed with `error`
+   * directly, bypassing the batch that failed. Best effort: false when even this write fails.
+   */
+  recordFailedRun(key: RunKey, error: ErrorRecord, endedAt: number): Promise<boolean>;
+  /** Commits what is queued, then closes. */
+  close(): Promise<void>;
 }
+

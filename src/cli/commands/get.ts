@@ -61,7 +61,7 @@ export function registerGetCommands(program: Command): void {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit expects a whole number >= 1, got ${JSON.stringify(o.limit)}.`);
       const filtered = Boolean(o.phase || o.task || label);
-      const rows = rt.store.listRuns(rt.config.project, rt.config.domain, {
+      const rows = await rt.store.listRuns(rt.config, {
         limit, ...(o.phase ? { phase: o.phase as ActionPhase } : {}), ...(o.task ? { task: o.task } : {}), ...(label ? { label } : {}),
       });
       const data = rows.map((r) => ({ name: r.name, task: r.taskName, phase: r.phase, createdAt: new Date(r.createdAt).toISOString(), duration: r.startedAt ? formatDuration((r.endedAt ?? Date.now()) - r.startedAt) : "" }));
@@ -90,7 +90,7 @@ export function registerGetCommands(program: Command): void {
       const g = await openRuntime(cmd);
       const d = await (await getRun(runName)).details();
       if (!action) return print(g, d.root, () => treeLines(d.root).join("\n"));
-      action = resolveActionName(runName, action);
+      action = await resolveActionName(runName, action);
       const a = findAction(d.root, action);
       if (!a) throw new ActionNotFoundError(`Action "${action}" does not exist in run "${runName}". See: flyte get run ${runName}`);
       const io = await actionIo(runName, action);
@@ -107,7 +107,7 @@ export function registerGetCommands(program: Command): void {
     .argument("<run>").argument("[action]")
     .action(async (runName: string, action: string | undefined, _o: unknown, cmd: Command) => {
       await openRuntime(cmd);
-      const io = action ? await actionIo(runName, resolveActionName(runName, action)) : await (await getRun(runName)).details().then((d) => ({ inputs: d.inputs, outputs: d.outputs }));
+      const io = action ? await actionIo(runName, await resolveActionName(runName, action)) : await (await getRun(runName)).details().then((d) => ({ inputs: d.inputs, outputs: d.outputs }));
       process.stdout.write(`${toJson(io)}\n`);
     });
 
@@ -119,7 +119,7 @@ export function registerGetCommands(program: Command): void {
     .action(async (runName: string, action: string | undefined, o: { attempt?: string; follow?: boolean; raw?: boolean }, cmd: Command) => {
       await openRuntime(cmd);
       const r = await getRun(runName);
-      if (action !== undefined) action = resolveActionName(runName, action);
+      if (action !== undefined) action = await resolveActionName(runName, action);
       await r.showLogs({ ...(action ? { action } : {}), ...(o.attempt !== undefined ? { attempt: Number(o.attempt) } : {}), follow: Boolean(o.follow), raw: Boolean(o.raw) });
     });
 
@@ -132,11 +132,9 @@ export function registerGetCommands(program: Command): void {
 }
 
 async function actionIo(runName: string, action: string): Promise<{ inputs: unknown; outputs: unknown; interface?: object }> {
-  const { decodeLiteral } = await import("../../types/codec.ts");
-  const { fromLiteral } = await import("../../types/literal.ts");
-  const { unpackIo } = await import("../../types/offload.ts");
-  const row = getRuntime().store.getAction(runName, action);
+  const { decodeStoredValue } = await import("../../types/stored-value.ts");
+  const row = await getRuntime().store.getAction(runName, action);
   if (!row) throw new ActionNotFoundError(`Action "${action}" does not exist in run "${runName}". See: flyte get run ${runName}`);
-  const dec = async (b: Uint8Array | null) => (b ? fromLiteral(await unpackIo(decodeLiteral(b))) : undefined);
+  const dec = async (b: Uint8Array | null) => (b ? decodeStoredValue(b) : undefined);
   return { inputs: await dec(row.inputs), outputs: await dec(row.outputs), ...(row.interface ? { interface: row.interface } : {}) };
 }

@@ -36,7 +36,8 @@ export function registerManageCommands(program: Command): void {
         return;
       }
       await r.abort(o.reason);
-      const end = await getRuntime().controller.waitRun(name, 15_000);
+      const rt = getRuntime();
+      const end = await rt.controller.waitRun({ project: rt.config.project, domain: rt.config.domain, name }, 15_000);
       process.stdout.write(isTerminal(end) ? `Run ${name} ${end}.\n` : `Abort requested for run ${name}; its process will stop it at its next heartbeat.\n`);
     });
 
@@ -51,7 +52,7 @@ export function registerManageCommands(program: Command): void {
         if (!process.stdin.isTTY) throw new UsageError("cache clear asks for confirmation, but stdin is not a terminal. Pass --yes to delete without asking.");
         if (!(await confirm(`Delete ${o.task ? `cache entries of ${o.task}` : "all cache entries"}?`))) return void process.stdout.write("Nothing deleted.\n");
       }
-      const n = getRuntime().store.clearCache(o.task);
+      const n = await getRuntime().store.clearCache(o.task);
       process.stdout.write(`Deleted ${n} cache entr${n === 1 ? "y" : "ies"}${o.task ? ` of ${o.task}` : ""}.\n`);
     });
 

@@ -17,7 +17,7 @@ import { inputSpecs, placeholder, type InputSpec } from "../inputs/input-specs.t
 import { parseTaskInputs, resolveUntypedPaths, RUN_FLAGS } from "../inputs/parse-inputs.ts";
 import { attachSignatures } from "../inputs/task-signatures.ts";
 import { findTask, loadModule, taskList, tasksOf, UsageError } from "../load-task.ts";
-import { ActionTree, type ErrorLookup } from "../render/action-tree.ts";
+import { ActionTree } from "../render/action-tree.ts";
 import { color, formatDuration, formatValue, toJson } from "../render/format.ts";
 
 function keyValues(list: string[] | undefined, flag: string, specs: InputSpec[] = []): Record<string, string> {
@@ -56,7 +56,7 @@ export function taskHelp(task: TaskTemplate, specs: InputSpec[]): string {
 /** Waits for a run while rendering it, then prints outputs or the error; returns the exit code. */
 export async function followRun(r: Run, o: { quiet?: boolean; json?: boolean } = {}): Promise<number> {
   const tty = Boolean(process.stdout.isTTY) && !o.quiet;
-  const tree = new ActionTree(tty, errorLine);
+  const tree = new ActionTree(tty);
   const off = getRuntime().controller.onActionEvent((e) => {
     if (e.run === r.name) tree.update(e);
   });
@@ -114,12 +114,6 @@ function countLine(root: Awaited<ReturnType<Run["details"]>>["root"]): string {
 /** Ends a message with exactly one period (error messages usually bring their own). */
 const sentence = (text: string): string => (/[.!?]$/.test(text.trimEnd()) ? text.trimEnd() : `${text.trimEnd()}.`);
 
-/** `Name (code): message` of an action's error, or of one of its attempts. */
-const errorLine: ErrorLookup = (run, action, attempt) => {
-  const store = getRuntime().store;
-  const err = attempt === undefined ? store.getAction(run, action)?.error : store.listAttempts(run, action).find((a) => a.attempt === attempt)?.error;
-  return err ? `${err.name}${err.code !== err.name ? ` (${err.code})` : ""}: ${err.message}` : undefined;
-};
 
 function findFailed(a: Awaited<ReturnType<Run["details"]>>["root"]): typeof a | undefined {
   for (const c of a.children) {
@@ -218,9 +212,9 @@ export function registerRunCommands(program: Command): void {
     .option("-q, --quiet", "no live tree, plain progress lines")
     .action(async (runName: string, opts: { forceRerun?: string; name?: string; quiet?: boolean }, cmd: Command) => {
       const g = await openRuntime(cmd);
-      await getRun(runName);
-      const row = getRuntime().store.getRun({ project: "", domain: "", name: runName });
-      if (!row) throw new RunNotFoundError(`Run "${runName}" was not found.`);
+      const rt = getRuntime();
+      const row = await rt.store.getRun({ project: rt.config.project, domain: rt.config.domain, name: runName });
+      if (!row) throw new RunNotFoundError(`Run "${runName}" was not found. List runs with: flyte get runs`);
       if (!row.source?.file) {
         throw new UsageError(`Run "${runName}" does not record the file its task came from. Use: flyte run <file> ${row.taskName} --recover-from ${runName}`);
       }

@@ -16,7 +16,6 @@ const PLAIN_DETAIL_LIMIT = 200;
 const SUMMARY_EVERY_MS = 2000;
 
 /** The error of one attempt of an action (the whole action's when `attempt` is undefined), as one line. */
-export type ErrorLookup = (run: string, action: string, attempt?: number) => string | undefined;
 
 const FAILED = ["failed", "timed_out", "aborted"];
 const MAX_ERROR_CHARS = 200;
@@ -25,15 +24,13 @@ export class ActionTree {
   readonly #actions = new Map<string, ActionEvent>();
   readonly #order: string[] = [];
   readonly #tty: boolean;
-  readonly #errorOf: ErrorLookup | undefined;
   readonly #errors = new Map<string, string | undefined>();
   #drawn = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastPhase = new Map<string, string>();
 
-  constructor(tty: boolean, errorOf?: ErrorLookup) {
+  constructor(tty: boolean) {
     this.#tty = tty;
-    this.#errorOf = errorOf;
     this.#timer = tty ? setInterval(() => this.redraw(), 120) : setInterval(() => this.#summary(), SUMMARY_EVERY_MS);
     this.#timer.unref();
   }
@@ -67,12 +64,12 @@ export class ActionTree {
 
   /** Why the action failed, or (while a retry runs) why its previous attempt failed; looked up once. */
   #why(e: ActionEvent): string | undefined {
-    if (!this.#errorOf) return undefined;
     const failed = FAILED.includes(e.phase);
     if (!failed && (e.attempt === 0 || e.phase === "succeeded")) return undefined;
     const key = `${e.action}#${failed ? "end" : e.attempt - 1}`;
     if (!this.#errors.has(key)) {
-      let why = this.#errorOf(e.run, e.action, failed ? undefined : e.attempt - 1)?.split("\n")[0];
+      const err = e.error;
+      let why = err ? `${err.name}${err.code !== err.name ? ` (${err.code})` : ""}: ${err.message}`.split("\n")[0] : undefined;
       if (why && why.length > MAX_ERROR_CHARS) why = `${why.slice(0, MAX_ERROR_CHARS - 1)}…`;
       this.#errors.set(key, why);
     }

@@ -15,7 +15,7 @@ describe("SqliteStore migrations", () => {
     store.close();
   });
 
-  it("upgrades a file written at each earlier version, keeping its rows", () => {
+  it("upgrades a file written at each earlier version, keeping its rows", async () => {
     for (const upTo of MIGRATIONS.slice(0, -1)) {
       const f = file();
       const db = new Database(f);
@@ -25,21 +25,21 @@ describe("SqliteStore migrations", () => {
       db.close();
       const store = new SqliteStore(f);
       expect(store.schemaVersion).toBe(MIGRATIONS.at(-1)!.version);
-      expect(store.getRun({ project: "p", domain: "d", name: "old" })?.phase).toBe("succeeded");
-      store.close();
+      expect((await store.getRun({ project: "p", domain: "d", name: "old" }))?.phase).toBe("succeeded");
+      await store.close();
     }
   });
 
-  it("batches queued writes and reads its own writes", () => {
+  it("batches queued writes and reads its own writes", async () => {
     const store = new SqliteStore(file());
     const row = {
       runName: "r", name: "a0", parent: null, taskName: "e.t", shortName: "t", group: null, phase: "running" as const, cacheHit: false,
       recovered: false, inputsHash: "", inputs: null, outputs: null, error: null, createdAt: 1, startedAt: 1, endedAt: null, reportUri: null,
       attemptCount: 1, interface: { inputs: { type: "object" } },
     };
-    store.upsertAction(row);
-    store.updateAction("r", "a0", { phase: "succeeded" });
-    expect(store.getAction("r", "a0")).toMatchObject({ phase: "succeeded", interface: { inputs: { type: "object" } } });
+    store.writes.upsertAction(row);
+    store.writes.updateAction("r", "a0", { phase: "succeeded" });
+    expect(await store.getAction("r", "a0")).toMatchObject({ phase: "succeeded", interface: { inputs: { type: "object" } } });
     store.close();
   });
 });
