@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 import { accessSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
+import { FlyteError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { RelativeUris } from "./relative-uris.ts";
 import {
@@ -300,7 +300,7 @@ export class SqliteStore implements RunStore {
       if (!this.readOnly) void this.writes.flushNow();
       return Promise.resolve(fn());
     } catch (e) {
-      return Promise.reject(storeError(this.location, e));
+      return Promise.reject(e instanceof FlyteError ? e : storeError(this.location, e));
     }
   }
 
@@ -515,4 +515,9 @@ export class SqliteStore implements RunStore {
     }
     return Promise.resolve();
   }
+}
+
+/** Opens the SQLite store at `location` (how the store conformance suite opens it from another process). */
+export function openSqliteStore(location: string): SqliteStore {
+  return new SqliteStore(location);
 }

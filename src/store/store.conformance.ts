@@ -1,0 +1,301 @@
+/**
+ * Behaviour every `RunStore` must show; each implementation's test file runs it (`storeConformance({...})`),
+ * so the SQLite store and any later backend are held to the same semantics: every method, the write batch's
+ * visibility, fencing by lease, the per-run sticky failure, two processes writing at once, and upgrades from
+ * every earlier schema version.
+ * @module
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { RunAlreadyExistsError, type ErrorRecord } from "../errors.ts";
+import type { Lease, RunStore } from "./store.ts";
+import { ROW_TIME, actionRow, attemptRow, runRow } from "./store.conformance-rows.ts";
+
+export interface StoreConformanceOptions {
+  name: string;
+  /** A fresh, empty store, and a way to open the same store again (a second connection). */
+  newStore: () => Promise<{ store: RunStore; reopen: () => Promise<RunStore> }>;
+  /** A module, by absolute path, whose export `fn(location)` opens the store at `location` (run in a child process). */
+  opener: { module: string; fn: string };
+  /**
+   * Every earlier schema version, and how to make a store at it holding a succeeded run "old" and a running run
+   * "old-active" (owner heartbeat long ago) in project "p" / domain "d"; `open` then opens (and upgrades) it.
+   */
+  earlierVersions: number[];
+  atVersion: (version: number) => Promise<{ open: () => Promise<RunStore> }>;
+  /** A fresh store with about `freeBytes` of space left, to see what a full disk does. */
+  nearlyFull: (freeBytes: number) => Promise<RunStore>;
+}
+
+const P = { project: "p", domain: "d" };
+const NOW = ROW_TIME;
+const lease = (owner = "host:1:aa", epoch = 1): Lease => ({ owner, epoch, expiresAt: Date.now() + 60_000 });
+
+/** Byte fields as plain arrays: stores may hand back Buffers, which are Uint8Arrays but not equal to them. */
+function plain(v: unknown): unknown {
+  if (ArrayBuffer.isView(v)) return Array.from(v as Uint8Array);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+}
+
+const failure: ErrorRecord = { name: "RuntimeSystemError", code: "OwnerLost", kind: "system", message: "gone" };
+
+export function storeConformance(o: StoreConformanceOptions): void {
+  describe(`RunStore conformance: ${o.name}`, () => {
+    it("records a run and reads every field back, scoped by project and domain", async () => {
+      const { store } = await o.newStore();
+      const row = runRow("r1", { ownerId: "host:1:aa", leaseEpoch: 1, leaseExpiresAt: NOW + 1 });
+      expect(await store.createRun(row)).toBeUndefined();
+      expect(plain(await store.getRun({ ...P, name: "r1" }))).toEqual(plain(row));
+      expect(await store.getRun({ project: "other", domain: "d", name: "r1" })).toBeUndefined();
+      expect(await store.getRun({ project: "p", domain: "other", name: "r1" })).toBeUndefined();
+      expect(await store.listRuns({ project: "other", domain: "d" })).toEqual([]);
+      const dup = await store.createRun(runRow("r1", { project: "other" })).catch((e: unknown) => e);
+      expect(dup).toBeInstanceOf(RunAlreadyExistsError);
+      expect((dup as Error).message).toBe('A run named "r1" already exists in p/d. Choose another name, or omit it to get a generated one.');
+      await store.close();
+    });
+
+    it("lists runs newest first, filtered by phase, task and label, up to a limit", async () => {
+      const { store } = await o.newStore();
+      await store.createRun(runRow("a", { createdAt: NOW + 1, phase: "succeeded", taskName: "env.alpha" }));
+      await store.createRun(runRow("b", { createdAt: NOW + 2, labels: { team: "web" } }));
+      await store.createRun(runRow("c", { createdAt: NOW + 3 }));
+      const names = async (q?: Parameters<RunStore["listRuns"]>[1]) => (await store.listRuns(P, q)).map((r) => r.name);
+      expect(await names()).toEqual(["c", "b", "a"]);
+      expect(await names({ limit: 2 })).toEqual(["c", "b"]);
+      expect(await names({ phase: "succeeded" })).toEqual(["a"]);
+      expect(await names({ task: "alph" })).toEqual(["a"]);
+      expect(await names({ label: ["team", "web"] })).toEqual(["b"]);
+      await store.close();
+    });
+
+    it("grants a recovery claim to one run that has not ended at a time", async () => {
+      const { store } = await o.newStore();
+      expect(await store.createRun(runRow("rec1"), "chain")).toBeUndefined();
+      expect(await store.createRun(runRow("rec2"), "chain")).toBe("rec1");
+      expect(await store.getRun({ ...P, name: "rec2" })).toBeUndefined();
+      store.writes.updateRun({ ...P, name: "rec1" }, { phase: "failed" });
+      await store.writes.flush();
+      expect(await store.createRun(runRow("rec3"), "chain")).toBeUndefined();
+      await store.close();
+    });
+
+    it("coalesces queued writes per row and reads its own writes before they are committed", async () => {
+      const { store } = await o.newStore();
+      await store.createRun(runRow("r"));
+      const row = actionRow("r", "a0");
+      store.writes.upsertAction(row);
+      row.phase = "succeeded"; // the batch keeps what was written, not the caller's later changes
+      store.writes.updateAction("r", "a0", { phase: "running", attemptCount: 1 });
+      store.writes.updateAction("r", "a0", { reportUri: "file:///r.html" });
+      expect(store.writes.pending).toBe(true);
+      expect(plain(await store.getAction("r", "a0"))).toEqual(plain({ ...actionRow("r", "a0"), phase: "running", attemptCount: 1, reportUri: "file:///r.html" }));
+      store.writes.updateAction("r", "a1", { phase: "running" }); // a patch of a row that does not exist changes nothing
+      expect(await store.getAction("r", "a1")).toBeUndefined();
+      await store.close();
+    });
+
+    it("keeps queued writes from other connections until they are committed", async () => {
+      const { store, reopen } = await o.newStore();
+      const other = await reopen();
+      await store.createRun(runRow("r"));
+      store.writes.upsertAction(actionRow("r", "a0"));
+      store.writes.updateRun({ ...P, name: "r" }, { phase: "succeeded" });
+      expect(await other.getAction("r", "a0")).toBeUndefined();
+      expect((await other.getRun({ ...P, name: "r" }))?.phase).toBe("running");
+      await store.writes.flush();
+      expect(await other.getAction("r", "a0")).toMatchObject({ name: "a0" });
+      expect((await other.getRun({ ...P, name: "r" }))?.phase).toBe("succeeded");
+      await other.close();
+      await store.close();
+    });
+
+    it("records actions, attempts, logs, traces and cache entries", async () => {
+      const { store } = await o.newStore();
+      await store.createRun(runRow("r"));
+      store.writes.upsertAction(actionRow("r", "a0", { phase: "succeeded", outputs: new Uint8Array([7]) }));
+      store.writes.upsertAction(actionRow("r", "b1", { createdAt: NOW + 1, phase: "failed", error: failure }));
+      store.writes.upsertAttempt(attemptRow("r", "b1", 0, { phase: "failed", error: failure }));
+      store.writes.upsertAttempt(attemptRow("r", "b1", 1));
+      store.writes.upsertAttempt(attemptRow("r", "b1", 1, { phase: "succeeded", endedAt: NOW + 5 }));
+      store.writes.appendLogs([
+        { runName: "r", action: "b1", attempt: 0, time: NOW, stream: "stdout", message: "one" },
+        { runName: "r", action: "b1", attempt: 1, time: NOW, stream: "stderr", message: "two" },
+        { runName: "r", action: "a0", attempt: 0, time: NOW, stream: "stdout", message: "three" },
+      ]);
+      store.writes.putTrace({ runName: "r", action: "a0", key: "k", name: "step", output: new Uint8Array([5]), error: null, durationMs: 2 });
+      store.writes.putCache({ key: "c1", taskName: "env.t", outputs: new Uint8Array([4]), createdAt: NOW, runName: "r", action: "a0" });
+      store.writes.putCache({ key: "c2", taskName: "env.u", outputs: new Uint8Array([6]), createdAt: NOW, runName: null, action: null });
+
+      expect((await store.listActions("r")).map((a) => a.name)).toEqual(["a0", "b1"]);
+      expect(plain(await store.listSucceeded("r"))).toEqual([{ name: "a0", inputsHash: "h-a0", outputs: [7] }]);
+      expect((await store.getAction("r", "b1"))?.error).toEqual(failure);
+      expect(await store.listAttempts("r", "b1")).toEqual([
+        attemptRow("r", "b1", 0, { phase: "failed", error: failure }), attemptRow("r", "b1", 1, { phase: "succeeded", endedAt: NOW + 5 }),
+      ]);
+      expect((await store.listAttempts("r")).length).toBe(2);
+      const logs = await store.readLogs("r");
+      expect(logs.map((l) => l.message)).toEqual(["one", "two", "three"]);
+      expect((await store.readLogs("r", { action: "b1", attempt: 1 })).map((l) => l.message)).toEqual(["two"]);
+      expect((await store.readLogs("r", { afterId: logs[1]!.id })).map((l) => l.message)).toEqual(["three"]);
+      expect(plain(await store.getTrace("r", "a0", "k"))).toEqual({ runName: "r", action: "a0", key: "k", name: "step", output: [5], error: null, durationMs: 2 });
+      expect(await store.getTrace("r", "a0", "missing")).toBeUndefined();
+      expect(plain((await store.getCache("c1"))?.outputs)).toEqual([4]);
+      expect(await store.clearCache("env.t")).toBe(1);
+      expect(await store.getCache("c1")).toBeUndefined();
+      expect(await store.clearCache()).toBe(1);
+      expect(await store.getCache("c2")).toBeUndefined();
+      await store.close();
+    });
+
+    it("renews a lease, carries abort requests, and fences a lost owner's writes", async () => {
+      const { store } = await o.newStore();
+      const mine = lease();
+      await store.createRun(runRow("r", { ownerId: mine.owner, leaseEpoch: mine.epoch, leaseExpiresAt: mine.expiresAt }));
+      store.writes.own("r", mine);
+      store.writes.upsertAction(actionRow("r", "a0", { phase: "running" }));
+      await store.writes.flush("r");
+      const renewed = await store.renewLease({ ...P, name: "r" }, mine, 60_000);
+      expect(renewed).toMatchObject({ lease: { owner: mine.owner, epoch: 1 }, abortRequested: null });
+      expect(await store.requestAbort({ ...P, name: "r" }, "stop it")).toBe(true);
+      expect((await store.renewLease({ ...P, name: "r" }, mine, 60_000))?.abortRequested).toBe("stop it");
+      expect(await store.renewLease({ ...P, name: "r" }, { ...mine, owner: "someone-else" }, 60_000)).toBeUndefined();
+
+      // Another process decides the owner is gone: the run fails and changes epoch.
+      expect(await store.reapLostRuns((r) => r.name === "r" && r.ownerId === mine.owner, () => failure)).toEqual(["r"]);
+      const reaped = await store.getRun({ ...P, name: "r" });
+      expect(reaped).toMatchObject({ phase: "failed", error: failure, ownerId: null, leaseEpoch: 2 });
+      expect((await store.getAction("r", "a0"))?.phase).toBe("failed");
+      expect(await store.renewLease({ ...P, name: "r" }, mine, 60_000)).toBeUndefined();
+      expect(await store.requestAbort({ ...P, name: "r" }, "again")).toBe(false);
+
+      // The stale owner wakes up and reports success: refused, and told so; the record stays as the reaper left it.
+      const warned = new Promise<Error>((resolve) => process.once("warning", resolve));
+      store.writes.updateAction("r", "a0", { phase: "succeeded" });
+      store.writes.updateRun({ ...P, name: "r" }, { phase: "succeeded" });
+      const refused = await store.writes.flush("r").catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: "LeaseLost" });
+      expect((refused as Error).message).toMatch(/Run "r" is no longer owned by this process .*late writes were refused/);
+      expect((await warned).message).toMatch(/Run "r" is no longer owned/);
+      expect((await store.getAction("r", "a0"))?.phase).toBe("failed");
+      expect((await store.getRun({ ...P, name: "r" }))?.phase).toBe("failed");
+      expect(() => store.writes.updateAction("r", "a0", { phase: "succeeded" })).toThrow(/no longer owned/);
+      store.writes.release("r");
+      await store.close();
+    });
+
+    it("reaps only the runs whose owner is lost, with their unfinished actions and attempts", async () => {
+      const { store } = await o.newStore();
+      await store.createRun(runRow("lost", { ownerId: "x", leaseEpoch: 1, leaseExpiresAt: NOW }));
+      await store.createRun(runRow("alive", { ownerId: "y", leaseEpoch: 1, leaseExpiresAt: NOW }));
+      await store.createRun(runRow("done", { phase: "succeeded" }));
+      store.writes.upsertAction(actionRow("lost", "a0", { phase: "running" }));
+      store.writes.upsertAction(actionRow("lost", "b1", { phase: "succeeded" }));
+      store.writes.upsertAttempt(attemptRow("lost", "a0", 0));
+      const seen: string[] = [];
+      const reaped = await store.reapLostRuns((r) => (seen.push(r.name), r.ownerId === "x"), (run) => ({ ...failure, message: `lost ${run}` }));
+      expect(reaped).toEqual(["lost"]);
+      expect(seen.sort()).toEqual(["alive", "lost"]);
+      expect((await store.getAction("lost", "a0"))?.error?.message).toBe("lost lost");
+      expect((await store.getAction("lost", "b1"))?.phase).toBe("succeeded");
+      expect((await store.listAttempts("lost", "a0"))[0]?.phase).toBe("failed");
+      expect((await store.getRun({ ...P, name: "alive" }))?.phase).toBe("running");
+      await store.close();
+    });
+
+    it("records a failed run directly, bypassing the batch", async () => {
+      const { store } = await o.newStore();
+      await store.createRun(runRow("r"));
+      store.writes.upsertAction(actionRow("r", "a0", { phase: "running" }));
+      await store.writes.flush();
+      expect(await store.recordFailedRun({ ...P, name: "r" }, failure, NOW + 9)).toBe(true);
+      expect(await store.getRun({ ...P, name: "r" })).toMatchObject({ phase: "failed", error: failure, endedAt: NOW + 9 });
+      expect((await store.getAction("r", "a0"))?.phase).toBe("failed");
+      await store.close();
+    });
+
+    it("reports a failed commit to the runs that wrote, and only to them", async () => {
+      const store = await o.nearlyFull(64 * 1024);
+      await store.createRun(runRow("big"));
+      await store.createRun(runRow("small"));
+      store.writes.appendLogs([{ runName: "big", action: "a0", attempt: 0, time: NOW, stream: "stdout", message: "x".repeat(4 * 1024 * 1024) }]);
+      const err = await store.writes.flush("big").catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: "StoreFull" });
+      expect(store.writes.failureOf("big")).toBe(err);
+      expect(() => store.writes.updateAction("big", "a0", { phase: "running" })).toThrow((err as Error).message);
+      // The other run, and readers, carry on.
+      expect(store.writes.failureOf("small")).toBeUndefined();
+      store.writes.upsertAction(actionRow("small", "a0", { phase: "succeeded" }));
+      await store.writes.flush("small");
+      expect((await store.getAction("small", "a0"))?.phase).toBe("succeeded");
+      expect(await store.writes.flush()).toBeUndefined();
+      await store.close();
+    });
+
+    it("commits what is queued when closed", async () => {
+      const { store, reopen } = await o.newStore();
+      await store.createRun(runRow("r"));
+      store.writes.upsertAction(actionRow("r", "a0"));
+      await store.close();
+      const again = await reopen();
+      expect(await again.getAction("r", "a0")).toMatchObject({ name: "a0" });
+      await again.close();
+    });
+
+    it("takes writes from two processes at once without losing any", async () => {
+      const { store, reopen } = await o.newStore();
+      const probe = await reopen();
+      const location = probe.location;
+      await probe.close();
+      const dir = mkdtempSync(join(tmpdir(), "flyte-store-conformance-"));
+      const script = join(dir, "writer.mts");
+      writeFileSync(script, `
+        const m = await import(${JSON.stringify(o.opener.module)});
+        const store = await m[${JSON.stringify(o.opener.fn)}](process.argv[2]);
+        const { runRow, actionRow } = await import(${JSON.stringify(new URL("./store.conformance-rows.ts", import.meta.url).pathname)});
+        for (let i = 0; i < 100; i++) {
+          await store.createRun(runRow("child-" + i));
+          for (let j = 0; j < 20; j++) store.writes.upsertAction(actionRow("child-" + i, "a" + j));
+          if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+        }
+        await store.close();
+      `);
+      const child = spawn(process.execPath, ["--import", "tsx", "--conditions=flyte-ts-source", script, location], { stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      for (let i = 0; i < 100; i++) {
+        await store.createRun(runRow(`parent-${i}`));
+        for (let j = 0; j < 20; j++) store.writes.upsertAction(actionRow(`parent-${i}`, `a${j}`));
+        if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await store.writes.flush();
+      expect(await exited, stderr).toBe(0);
+      expect((await store.listRuns(P, { limit: 1000 })).length).toBe(200);
+      for (const name of ["child-0", "child-99", "parent-0", "parent-99"]) expect((await store.listActions(name)).length).toBe(20);
+      await store.close();
+    }, 60_000);
+
+    for (const version of o.earlierVersions) {
+      it(`upgrades a store written at schema version ${version}, keeping its runs`, async () => {
+        const old = await o.atVersion(version);
+        const store = await old.open();
+        expect((await store.getRun({ ...P, name: "old" }))?.phase).toBe("succeeded");
+        const active = await store.getRun({ ...P, name: "old-active" });
+        expect(active?.phase).toBe("running");
+        // Its owner stopped heartbeating long ago: the lease derived from the heartbeat has expired.
+        expect(active?.leaseExpiresAt).toBeLessThan(Date.now());
+        expect(await store.reapLostRuns((r) => r.leaseExpiresAt !== null && r.leaseExpiresAt < Date.now(), () => failure)).toEqual(["old-active"]);
+        await store.createRun(runRow("new"));
+        store.writes.upsertAttempt(attemptRow("new", "a0", 0));
+        expect((await store.listAttempts("new"))[0]).toMatchObject({ owner: "host:1:aa", leaseEpoch: 1 });
+        await store.close();
+      });
+    }
+  });
+}
