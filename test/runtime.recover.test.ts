@@ -237,12 +237,12 @@ describe("the store file", () => {
     expect(flyte(root, ["get", "runs"]).code).toBe(0);
     const file = join(root, ".flyte", "flyte.db");
     const db = new Database(file);
-    expect(db.pragma("user_version", { simple: true })).toBe(3);
+    expect(db.pragma("user_version", { simple: true })).toBe(4);
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     db.pragma("user_version = 99");
     db.close();
     const r = flyte(root, ["get", "runs"]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/written by a newer flyte-ts \(schema 99, this version knows 3\)/);
+    expect(r.stderr).toMatch(/written by a newer flyte-ts \(schema 99, this version knows 4\)/);
   });
 });
