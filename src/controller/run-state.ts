@@ -181,7 +181,11 @@ export class RunState {
       row.error = error;
       a.phase = "aborted";
       a.error = error;
-      this.writes.updateAction(this.name, row.name, { phase: "aborted", endedAt: now, error });
+      try {
+        this.writes.updateAction(this.name, row.name, { phase: "aborted", endedAt: now, error });
+      } catch {
+        // The run's writes failed (or it lost its lease): its end is recorded by the controller, if at all.
+      }
       this.event(row, Math.max(0, row.attemptCount - 1));
     }
     return error;
