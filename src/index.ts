@@ -43,8 +43,8 @@ export { Trigger, Cron, FixedRate, TriggerTime } from "./authoring/trigger.ts";
 export type { TriggerOptions } from "./authoring/trigger.ts";
 export { Documentation } from "./authoring/documentation.ts";
 export type { Link } from "./authoring/documentation.ts";
-export { parseDuration } from "./authoring/options.ts";
-export type { Duration } from "./authoring/options.ts";
+export { parseDuration } from "./internal/duration.ts";
+export type { Duration } from "./internal/duration.ts";
 
 // Running
 export { init, initFromConfig } from "./run/runtime.ts";

@@ -11,7 +11,7 @@ import { validateTriggerInputs } from "./trigger.ts";
 import { Environment, ENVIRONMENT_OPTION_KEYS, type EnvironmentOptions } from "./environment.ts";
 import { FunctionTaskTemplate } from "./function-task-template.ts";
 import { TaskPluginRegistry } from "./plugin-registry.ts";
-import { checkKeys, show } from "./options.ts";
+import { checkKeys, show } from "../internal/validate.ts";
 import {
   TASK_OPTION_KEYS, TaskTemplate, declaredInputs, assertPluginRegistered,
   type Infer, type InferInput, type InputsOf, type OutputOf, type SchemaLike, type TaskFunction, type TaskOptions,

@@ -18,7 +18,7 @@ import { PodTemplate } from "./pod-template.ts";
 import { Trigger } from "./trigger.ts";
 import { Documentation, type Link } from "./documentation.ts";
 import { Resources } from "./resources.ts";
-import { checkKeys, isPlainObject, show, validateStringRecord, validateTaskName } from "./options.ts";
+import { checkKeys, isPlainObject, show, validateStringRecord, validateTaskName } from "../internal/validate.ts";
 import type { TaskEnvironment } from "./task-environment.ts";
 import {
   DEFAULT_MAX_INLINE_IO_BYTES, NOT_OVERRIDABLE, OVERRIDE_KEYS,

@@ -11,7 +11,7 @@ import type { IPodSpec } from "kubernetes-models/v1/PodSpec";
 import type { IVolume } from "kubernetes-models/v1/Volume";
 import type { IVolumeMount } from "kubernetes-models/v1/VolumeMount";
 import { ValidationError } from "../errors.ts";
-import { checkKeys, show, validateStringRecord } from "../authoring/options.ts";
+import { checkKeys, show, validateStringRecord } from "../internal/validate.ts";
 import { toK8sResources, type Resources } from "../authoring/resources.ts";
 import { PodTemplate } from "../authoring/pod-template.ts";
 import { normalizeSecrets, SECRETS_MOUNT, type Secret } from "../authoring/secret.ts";

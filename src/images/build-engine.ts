@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ImageBuildError, ValidationError } from "../errors.ts";
-import { show } from "../authoring/options.ts";
+import { show } from "../internal/validate.ts";
 import type { Secret } from "../authoring/secret.ts";
 import { BuildahBuilder } from "./buildah-builder.ts";
 import type { ImageBuilder } from "./builder.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 import { ValidationError } from "../errors.ts";
-import { show } from "../authoring/options.ts";
+import { show } from "../internal/validate.ts";
 
 const DOMAIN_COMPONENT = String.raw`(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`;
 const DOMAIN = String.raw`(?:${DOMAIN_COMPONENT}(?:\.${DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?`;

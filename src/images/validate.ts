@@ -6,7 +6,7 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ValidationError } from "../errors.ts";
-import { show } from "../authoring/options.ts";
+import { show } from "../internal/validate.ts";
 import { normalizeSecrets, Secret, type SecretRequest } from "../authoring/secret.ts";
 
 export type Platform = "linux/amd64" | "linux/arm64";

@@ -8,7 +8,7 @@ import { isTerminal, type ActionPhase, type ActionRow, type AttemptRow } from ".
 import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteral } from "../types/literal.ts";
 import { unpackIo } from "../types/offload.ts";
-import { parseDuration, type Duration } from "../authoring/options.ts";
+import { parseDuration, type Duration } from "../internal/duration.ts";
 import { rawWrite } from "../controller/log-capture.ts";
 import { getRuntime } from "./runtime.ts";
 

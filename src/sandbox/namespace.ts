@@ -15,7 +15,7 @@
  * @module
  */
 import type { CacheRequest } from "../authoring/cache.ts";
-import { checkKeys, isPlainObject, show } from "../authoring/options.ts";
+import { checkKeys, isPlainObject, show } from "../internal/validate.ts";
 import type { RetryStrategy } from "../authoring/retry-strategy.ts";
 import { callerFile, type TaskEnvironment } from "../authoring/task-environment.ts";
 import { TaskTemplate, type Infer, type InputsOf, type OutputOf, type SchemaLike, type TaskFunction, type TaskOptions } from "../authoring/task-template.ts";
