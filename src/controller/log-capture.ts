@@ -7,6 +7,12 @@
 import { currentFrame } from "../internal/async-frame.ts";
 import { format } from "node:util";
 
+declare module "../internal/async-frame.js" {
+  interface AsyncFrame {
+    readonly sink?: LogSink | undefined;
+  }
+}
+
 export interface LogSink {
   /** One complete line (without the newline). */
   line(stream: "stdout" | "stderr", message: string): void;
