@@ -13,7 +13,7 @@ import { normalizeCache, type Cache } from "./cache.ts";
 import { normalizeRetries, type RetryStrategy } from "./retry-strategy.ts";
 import { normalizeTimeout, type Timeout } from "./timeout.ts";
 import { ReusePolicy } from "./reuse-policy.ts";
-import { normalizeSecrets, type Secret } from "./secret.ts";
+import { normalizeSecrets, type Secret } from "../secrets/secret.ts";
 import { PodTemplate } from "./pod-template.ts";
 import { Trigger } from "./trigger.ts";
 import { Documentation, type Link } from "./documentation.ts";

@@ -14,7 +14,7 @@ import { ValidationError } from "../errors.ts";
 import { checkKeys, show, validateStringRecord } from "../internal/validate.ts";
 import { toK8sResources, type Resources } from "../authoring/resources.ts";
 import { PodTemplate } from "../authoring/pod-template.ts";
-import { normalizeSecrets, SECRETS_MOUNT, type Secret } from "../authoring/secret.ts";
+import { normalizeSecrets, SECRETS_MOUNT, type Secret } from "../secrets/secret.ts";
 import { Image } from "../images/image.ts";
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import type { ClusteredTaskEnvironment } from "./clustered-task-environment.ts";

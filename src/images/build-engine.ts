@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ImageBuildError, ValidationError } from "../errors.ts";
 import { show } from "../internal/validate.ts";
-import type { Secret } from "../authoring/secret.ts";
+import type { Secret } from "../secrets/secret.ts";
 import { BuildahBuilder } from "./buildah-builder.ts";
 import type { ImageBuilder } from "./builder.ts";
 import { BUILDER_NAMES, getImageConfig, resolveImageRef, type BuilderName } from "./config.ts";

@@ -7,7 +7,7 @@
  * the image may be built later from another directory. They never enter the identifier: file contents do.
  * @module
  */
-import type { Secret } from "../authoring/secret.ts";
+import type { Secret } from "../secrets/secret.ts";
 
 /** `withNpmPackages`: `npm install <packages>` in the working directory. */
 export interface NpmLayer {
