@@ -62,7 +62,8 @@ export type { MapOptions, MapResult } from "./run/map.ts";
 export { trace } from "./run/trace.ts";
 export * as report from "./report/index.ts";
 
-// Sandboxed orchestration (env.sandbox.orchestrator)
+// Sandboxed orchestration (env.sandbox.orchestrator); importing the module registers `env.sandbox`
+import "./sandbox/namespace.ts";
 export type { SandboxNamespace, SandboxOptions, CodeSandboxOptions } from "./sandbox/namespace.ts";
 export type { SandboxedTaskTemplate, CodeTaskTemplate } from "./sandbox/sandboxed-task-template.ts";
 
