@@ -9,7 +9,7 @@ import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteral } from "../types/literal.ts";
 import { unpackIo } from "../types/offload.ts";
 import { parseDuration, type Duration } from "../internal/duration.ts";
-import { rawWrite } from "../controller/log-capture.ts";
+import { rawWrite } from "../internal/terminal-output.ts";
 import { getRuntime } from "./runtime.ts";
 
 export type { ActionPhase };
