@@ -119,8 +119,6 @@ export type ImageLayer =
   | RequirementsLayer
   | UvProjectLayer;
 
-export type ImageLayerKind = ImageLayer["kind"];
-
 /** Layers that need Python tooling (python3, uv, a venv) in the image. */
 export function isPythonLayer(l: ImageLayer): l is PipLayer | RequirementsLayer | UvProjectLayer {
   return l.kind === "pip" || l.kind === "requirements" || l.kind === "uvProject";

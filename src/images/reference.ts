@@ -110,10 +110,3 @@ export function parseImageReference(ref: unknown, owner: string, field = "uri"):
   validateImageName(rest, owner, `${field} name`);
   return { ...(registry ? { registry } : {}), repository: rest, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
-
-/** Splits a full `registry/name:tag` URI into the registry host, repository path and tag (for the v2 API). */
-export function splitForRegistry(uri: string): { host: string; repository: string; reference: string } | undefined {
-  const ref = parseImageReference(uri, "Image", "uri");
-  if (!ref.registry) return undefined;
-  return { host: ref.registry, repository: ref.repository, reference: ref.digest ?? ref.tag ?? "latest" };
-}
