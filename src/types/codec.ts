@@ -12,6 +12,7 @@
 import crypto, { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { StoreError } from "../errors.ts";
+import { stableJson } from "../internal/stable-json.ts";
 import type { Literal } from "./literal.ts";
 
 // Codec choice (bench/io.bench.ts, 10.1 MiB nested value, Node 20): JSON stringify+parse 267 ms, 10.1 MiB;
@@ -49,19 +50,15 @@ const HASHED_TAGS = new Set(["file", "dir", "dataframe", "offloaded"]);
  * to `{ $flyte, hash }` when they carry a content hash, so the same bytes at two locations hash alike.
  */
 export function canonicalJson(lit: Literal): string {
-  if (lit === null || typeof lit !== "object") return JSON.stringify(lit);
-  if (Array.isArray(lit)) return `[${lit.map(canonicalJson).join(",")}]`;
-  const tag = lit.$flyte;
-  if (typeof tag === "string" && HASHED_TAGS.has(tag) && typeof lit.hash === "string") {
-    return `{"$flyte":${JSON.stringify(tag)},"hash":${JSON.stringify(lit.hash)}}`;
+  return stableJson(lit, contentIdentity);
+}
+
+function contentIdentity(o: Record<string, unknown>): string | undefined {
+  const tag = o.$flyte;
+  if (typeof tag === "string" && HASHED_TAGS.has(tag) && typeof o.hash === "string") {
+    return `{"$flyte":${JSON.stringify(tag)},"hash":${JSON.stringify(o.hash)}}`;
   }
-  const keys = Object.keys(lit).sort();
-  const parts: string[] = [];
-  for (const k of keys) {
-    const v = lit[k];
-    if (v !== undefined) parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
-  }
-  return `{${parts.join(",")}}`;
+  return undefined;
 }
 
 /** Hex SHA-256 of a string (UTF-8) or bytes. */
