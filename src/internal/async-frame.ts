@@ -11,8 +11,8 @@ import { AsyncLocalStorage } from "node:async_hooks";
 /**
  * What a frame holds. Each owner adds its own optional slot by declaration merging, so this file knows none
  * of them: the action scope (internal/action-scope.ts), the I/O scope (io/io-scope.ts), the log sink
- * (controller/log-capture.ts). The augmentations name this module "async-frame.js": the emitted .d.ts files
- * keep the specifier as written, and only ".js" resolves there.
+ * (controller/log-capture.ts). The augmentations name this module "async-frame.js", which TypeScript
+ * resolves to this file here and to async-frame.d.ts in dist/.
  */
 export interface AsyncFrame {}
 
