@@ -35,16 +35,16 @@ export { RetryStrategy, Backoff } from "./authoring/retry-strategy.ts";
 export { Timeout } from "./authoring/timeout.ts";
 export type { TimeoutRequest } from "./authoring/timeout.ts";
 export { ReusePolicy } from "./authoring/reuse-policy.ts";
-export { Secret } from "./authoring/secret.ts";
-export type { SecretRequest } from "./authoring/secret.ts";
+export { Secret } from "./secrets/secret.ts";
+export type { SecretRequest } from "./secrets/secret.ts";
 export { PodTemplate } from "./authoring/pod-template.ts";
 export type { K8sPodSpec } from "./authoring/pod-template.ts";
 export { Trigger, Cron, FixedRate, TriggerTime } from "./authoring/trigger.ts";
 export type { TriggerOptions } from "./authoring/trigger.ts";
 export { Documentation } from "./authoring/documentation.ts";
 export type { Link } from "./authoring/documentation.ts";
-export { parseDuration } from "./authoring/options.ts";
-export type { Duration } from "./authoring/options.ts";
+export { parseDuration } from "./internal/duration.ts";
+export type { Duration } from "./internal/duration.ts";
 
 // Running
 export { init, initFromConfig } from "./run/runtime.ts";
@@ -62,7 +62,8 @@ export type { MapOptions, MapResult } from "./run/map.ts";
 export { trace } from "./run/trace.ts";
 export * as report from "./report/index.ts";
 
-// Sandboxed orchestration (env.sandbox.orchestrator)
+// Sandboxed orchestration (env.sandbox.orchestrator); importing the module registers `env.sandbox`
+import "./sandbox/namespace.ts";
 export type { SandboxNamespace, SandboxOptions, CodeSandboxOptions } from "./sandbox/namespace.ts";
 export type { SandboxedTaskTemplate, CodeTaskTemplate } from "./sandbox/sandboxed-task-template.ts";
 

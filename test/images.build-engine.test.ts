@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { Secret } from "../src/authoring/secret.ts";
+import { Secret } from "../src/secrets/secret.ts";
 import { ImageBuildError, ValidationError } from "../src/errors.ts";
 import { build, buildEnvironments, selectBuilder, setBuildSecretResolver, type BuildableEnvironment } from "../src/images/build-engine.ts";
 import type { BuilderProbe, BuildRequest, ImageBuilder } from "../src/images/builder.ts";

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { Secret } from "../src/authoring/secret.ts";
+import { Secret } from "../src/secrets/secret.ts";
 import { dockerfileFor } from "../src/images/build-engine.ts";
 import { shellQuote } from "../src/images/dockerfile.ts";
 import { Image } from "../src/images/image.ts";

@@ -3,7 +3,7 @@
  * method, the value and the fix; images are immutable.
  */
 import { describe, expect, it } from "vitest";
-import { Secret } from "../src/authoring/secret.ts";
+import { Secret } from "../src/secrets/secret.ts";
 import { ValidationError } from "../src/errors.ts";
 import { setImageConfig } from "../src/images/config.ts";
 import { Image } from "../src/images/image.ts";

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { parse, type Options as AcornOptions, type Token } from "acorn";
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, show } from "./options.ts";
+import { checkKeys, show } from "../internal/validate.ts";
 
 export type CacheBehavior = "auto" | "override" | "disable";
 

@@ -10,7 +10,7 @@
  */
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, show, truncateDescription } from "./options.ts";
+import { checkKeys, show, truncateDescription } from "../internal/validate.ts";
 
 /** What a `Link` may use to build its URL. */
 export interface LinkParameters {

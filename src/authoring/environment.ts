@@ -5,9 +5,9 @@
 import { ValidationError } from "../errors.ts";
 import { Image } from "../images/image.ts";
 import { Resources } from "./resources.ts";
-import { Secret, type SecretRequest } from "./secret.ts";
+import { Secret, type SecretRequest } from "../secrets/secret.ts";
 import { PodTemplate } from "./pod-template.ts";
-import { show, truncateDescription, validateEnvName, validateStringRecord } from "./options.ts";
+import { show, truncateDescription, validateEnvName, validateStringRecord } from "../internal/validate.ts";
 
 export interface EnvironmentOptions {
   /** Environment name: snake_case or kebab-case. */

@@ -4,7 +4,7 @@
  * `TaskEnvironment.fromTask`.
  */
 import { ValidationError } from "../errors.ts";
-import { show } from "./options.ts";
+import { show } from "../internal/validate.ts";
 import { TaskTemplate, type TaskTemplateOptions } from "./task-template.ts";
 
 export interface FunctionTaskTemplateOptions extends Omit<TaskTemplateOptions, "name"> {

@@ -11,7 +11,8 @@
  */
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, durationSeconds, isPlainObject, show, validateStringRecord, type Duration } from "./options.ts";
+import { checkKeys, isPlainObject, show, validateStringRecord } from "../internal/validate.ts";
+import { durationSeconds, type Duration } from "../internal/duration.ts";
 
 /** Kubernetes PodSpec JSON (camelCase). */
 export type K8sPodSpec = Record<string, unknown>;

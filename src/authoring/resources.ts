@@ -10,7 +10,7 @@
  */
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, isPlainObject, show, suggest } from "./options.ts";
+import { checkKeys, isPlainObject, show, suggest } from "../internal/validate.ts";
 
 export type DeviceClass = "GPU" | "TPU" | "NEURON" | "AMD_GPU" | "HABANA_GAUDI";
 export type CpuValue = number | string;

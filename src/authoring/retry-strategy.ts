@@ -10,7 +10,8 @@
  */
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, durationSeconds, isPlainObject, show, type Duration } from "./options.ts";
+import { checkKeys, isPlainObject, show } from "../internal/validate.ts";
+import { durationSeconds, type Duration } from "../internal/duration.ts";
 
 export interface BackoffOptions {
   /** Delay before the first retry. */

@@ -9,7 +9,8 @@
  */
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, durationSeconds, show, type Duration } from "./options.ts";
+import { checkKeys, show } from "../internal/validate.ts";
+import { durationSeconds, type Duration } from "../internal/duration.ts";
 
 export type ReuseScope = "global" | "run";
 

@@ -11,12 +11,12 @@ import { validateTriggerInputs } from "./trigger.ts";
 import { Environment, ENVIRONMENT_OPTION_KEYS, type EnvironmentOptions } from "./environment.ts";
 import { FunctionTaskTemplate } from "./function-task-template.ts";
 import { TaskPluginRegistry } from "./plugin-registry.ts";
-import { checkKeys, show } from "./options.ts";
+import { checkKeys, show } from "../internal/validate.ts";
 import {
   TASK_OPTION_KEYS, TaskTemplate, declaredInputs, assertPluginRegistered,
   type Infer, type InferInput, type InputsOf, type OutputOf, type SchemaLike, type TaskFunction, type TaskOptions,
 } from "./task-template.ts";
-import { SandboxNamespace } from "../sandbox/namespace.ts";
+import type { SandboxNamespace } from "../sandbox/namespace.ts";
 
 export interface TaskEnvironmentOptions extends EnvironmentOptions {
   /** Cache behaviour of every task. @default "disable" */
@@ -57,6 +57,17 @@ export function callerFile(): string | undefined {
     return file;
   }
   return undefined;
+}
+
+/**
+ * Builds `env.sandbox`. sandbox/ sits above authoring/ (its templates extend TaskTemplate), so it registers
+ * itself here when loaded (the package entry point loads it) instead of authoring importing it.
+ */
+let sandboxNamespace: ((env: TaskEnvironment) => SandboxNamespace) | undefined;
+
+/** @internal Called once by sandbox/namespace.ts. */
+export function registerSandboxNamespace(build: (env: TaskEnvironment) => SandboxNamespace): void {
+  sandboxNamespace = build;
 }
 
 export class TaskEnvironment extends Environment {
@@ -103,7 +114,10 @@ export class TaskEnvironment extends Environment {
 
   /** Declares orchestrators that run in the QuickJS sandbox (API.md §13). */
   get sandbox(): SandboxNamespace {
-    return new SandboxNamespace(this);
+    if (!sandboxNamespace) {
+      throw new ValidationError(`env.sandbox: the sandbox module is not loaded. Import TaskEnvironment from "flyte-ts", which loads it.`);
+    }
+    return sandboxNamespace(this);
   }
 
   /** Declares a task of this environment. */

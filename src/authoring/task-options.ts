@@ -10,7 +10,7 @@ import type { PodTemplate } from "./pod-template.ts";
 import type { Resources } from "./resources.ts";
 import type { RetryStrategy } from "./retry-strategy.ts";
 import type { ReusePolicy } from "./reuse-policy.ts";
-import type { SecretRequest } from "./secret.ts";
+import type { SecretRequest } from "../secrets/secret.ts";
 import type { TimeoutRequest } from "./timeout.ts";
 import type { Trigger } from "./trigger.ts";
 import type { TaskEnvironment } from "./task-environment.ts";

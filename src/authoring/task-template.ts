@@ -9,16 +9,16 @@ import { TraceDoesNotAllowNestedTasksError, ValidationError, RuntimeDataValidati
 import { currentActionScope } from "../internal/action-scope.ts";
 import { Image } from "../images/image.ts";
 import { schemaToJsonSchema, validateWithSchema } from "../types/schema.ts";
-import { normalizeCache, type Cache } from "./cache.ts";
+import { normalizeCache, type Cache, type CacheRequest } from "./cache.ts";
 import { normalizeRetries, type RetryStrategy } from "./retry-strategy.ts";
-import { normalizeTimeout, type Timeout } from "./timeout.ts";
+import { normalizeTimeout, type Timeout, type TimeoutRequest } from "./timeout.ts";
 import { ReusePolicy } from "./reuse-policy.ts";
-import { normalizeSecrets, type Secret } from "./secret.ts";
+import { normalizeSecrets, type Secret, type SecretRequest } from "../secrets/secret.ts";
 import { PodTemplate } from "./pod-template.ts";
 import { Trigger } from "./trigger.ts";
 import { Documentation, type Link } from "./documentation.ts";
 import { Resources } from "./resources.ts";
-import { checkKeys, isPlainObject, show, validateStringRecord, validateTaskName } from "./options.ts";
+import { checkKeys, isPlainObject, show, validateStringRecord, validateTaskName } from "../internal/validate.ts";
 import type { TaskEnvironment } from "./task-environment.ts";
 import {
   DEFAULT_MAX_INLINE_IO_BYTES, NOT_OVERRIDABLE, OVERRIDE_KEYS,
@@ -108,51 +108,32 @@ export abstract class TaskTemplate<I = any, O = any> {
     if (o.image !== undefined && typeof o.image !== "string" && !(o.image instanceof Image)) {
       throw new ValidationError(`${at}: image must be an Image or an image URI string, got ${show(o.image)}.`, { field: "image" });
     }
-    if (o.resources !== undefined && !(o.resources instanceof Resources)) {
-      throw new ValidationError(`${at}: resources must be a Resources, got ${show(o.resources)}.`, { field: "resources" });
-    }
-    define(self, "resources", o.resources);
-    define(self, "envVars", validateStringRecord(o.envVars, at, "envVars"));
-    define(self, "secrets", Object.freeze([...normalizeSecrets(o.secrets, at)]));
-    define(self, "cache", normalizeCache(o.cache ?? "disable", at));
+    const optional = (k: CheckedOption) => (o[k] === undefined ? undefined : checkOption(k, o[k], at));
+    define(self, "resources", optional("resources"));
+    define(self, "envVars", checkOption("envVars", o.envVars, at));
+    define(self, "secrets", checkOption("secrets", o.secrets, at));
+    define(self, "cache", checkOption("cache", o.cache ?? "disable", at));
     if (o.retries !== undefined && typeof o.retries === "number" && (!Number.isInteger(o.retries) || o.retries < 0)) {
       throw new ValidationError(`${at}: retries must be a non-negative integer or a RetryStrategy, got ${show(o.retries)}.`, { field: "retries" });
     }
-    define(self, "retries", normalizeRetries(o.retries ?? 0, at));
-    define(self, "timeout", normalizeTimeout(o.timeout ?? 0, at));
+    define(self, "retries", checkOption("retries", o.retries ?? 0, at));
+    define(self, "timeout", checkOption("timeout", o.timeout ?? 0, at));
     if (o.reusable !== undefined && !(o.reusable instanceof ReusePolicy)) {
       throw new ValidationError(`${at}: reusable must be a ReusePolicy, got ${show(o.reusable)}.`, { field: "reusable" });
     }
     define(self, "reusable", o.reusable);
-    if (o.podTemplate !== undefined && typeof o.podTemplate !== "string" && !(o.podTemplate instanceof PodTemplate)) {
-      throw new ValidationError(`${at}: podTemplate must be a PodTemplate name or a PodTemplate, got ${show(o.podTemplate)}.`, { field: "podTemplate" });
-    }
-    define(self, "podTemplate", o.podTemplate);
-    for (const k of ["interruptible", "report", "entrypoint"] as const) {
-      if (o[k] !== undefined && typeof o[k] !== "boolean") {
-        throw new ValidationError(`${at}: ${k} must be true or false, got ${show(o[k])}.`, { field: k });
-      }
-    }
-    define(self, "interruptible", o.interruptible ?? false);
-    define(self, "report", o.report ?? false);
-    define(self, "entrypoint", o.entrypoint ?? false);
-    if (o.queue !== undefined && typeof o.queue !== "string") {
-      throw new ValidationError(`${at}: queue must be a string, got ${show(o.queue)}.`, { field: "queue" });
-    }
-    define(self, "queue", o.queue);
-    const maxIo = o.maxInlineIoBytes ?? DEFAULT_MAX_INLINE_IO_BYTES;
-    if (!Number.isInteger(maxIo) || maxIo <= 0) {
-      throw new ValidationError(`${at}: maxInlineIoBytes must be a positive integer number of bytes, got ${show(maxIo)}. Example: 20 * 1024 * 1024.`, {
-        field: "maxInlineIoBytes",
-      });
-    }
-    define(self, "maxInlineIoBytes", maxIo);
+    define(self, "podTemplate", optional("podTemplate"));
+    define(self, "interruptible", checkOption("interruptible", o.interruptible ?? false, at));
+    define(self, "report", checkOption("report", o.report ?? false, at));
+    define(self, "entrypoint", checkOption("entrypoint", o.entrypoint ?? false, at));
+    define(self, "queue", optional("queue"));
+    define(self, "maxInlineIoBytes", checkOption("maxInlineIoBytes", o.maxInlineIoBytes ?? DEFAULT_MAX_INLINE_IO_BYTES, at));
     const triggers = o.triggers === undefined ? [] : Array.isArray(o.triggers) ? o.triggers : [o.triggers];
     for (const t of triggers) {
       if (!(t instanceof Trigger)) throw new ValidationError(`${at}: triggers must be Trigger objects, got ${show(t)}.`, { field: "triggers" });
     }
     define(self, "triggers", Object.freeze([...triggers]));
-    define(self, "links", Object.freeze(normalizeLinks(o.links, at)));
+    define(self, "links", checkOption("links", o.links, at));
     const docs = o.docs === undefined ? new Documentation({ description: "" }) : typeof o.docs === "string" ? new Documentation({ description: o.docs }) : o.docs;
     if (!(docs instanceof Documentation)) throw new ValidationError(`${at}: docs must be a string or a Documentation, got ${show(o.docs)}.`, { field: "docs" });
     define(self, "docs", docs);
@@ -269,28 +250,23 @@ export abstract class TaskTemplate<I = any, O = any> {
       Object.defineProperty(clone, key, Object.getOwnPropertyDescriptor(this, key)!);
     }
     const set = (k: string, v: unknown) => define(clone, k, v);
+    const setChecked = (k: Exclude<CheckedOption, "report">) => {
+      if (options[k] !== undefined) set(k, checkOption(k, options[k], at));
+    };
     if (options.shortName !== undefined) set("shortName", options.shortName);
-    if (options.resources !== undefined) {
-      if (!(options.resources instanceof Resources)) throw new ValidationError(`${at}: resources must be a Resources, got ${show(options.resources)}.`);
-      set("resources", options.resources);
-    }
-    if (options.cache !== undefined) set("cache", normalizeCache(options.cache, at));
-    if (options.retries !== undefined) set("retries", normalizeRetries(options.retries, at));
-    if (options.timeout !== undefined) set("timeout", normalizeTimeout(options.timeout, at));
+    setChecked("resources");
+    setChecked("cache");
+    setChecked("retries");
+    setChecked("timeout");
     if (options.reusable !== undefined) set("reusable", options.reusable === "off" ? undefined : options.reusable);
-    if (options.envVars !== undefined) set("envVars", validateStringRecord(options.envVars, at, "envVars"));
-    if (options.secrets !== undefined) set("secrets", Object.freeze([...normalizeSecrets(options.secrets, at)]));
-    if (options.maxInlineIoBytes !== undefined) {
-      if (!Number.isInteger(options.maxInlineIoBytes) || options.maxInlineIoBytes <= 0) {
-        throw new ValidationError(`${at}: maxInlineIoBytes must be a positive integer number of bytes, got ${show(options.maxInlineIoBytes)}.`);
-      }
-      set("maxInlineIoBytes", options.maxInlineIoBytes);
-    }
-    if (options.podTemplate !== undefined) set("podTemplate", options.podTemplate);
-    if (options.queue !== undefined) set("queue", options.queue);
-    if (options.interruptible !== undefined) set("interruptible", options.interruptible);
-    if (options.entrypoint !== undefined) set("entrypoint", options.entrypoint);
-    if (options.links !== undefined) set("links", Object.freeze(normalizeLinks(options.links, at)));
+    setChecked("envVars");
+    setChecked("secrets");
+    setChecked("maxInlineIoBytes");
+    setChecked("podTemplate");
+    setChecked("queue");
+    setChecked("interruptible");
+    setChecked("entrypoint");
+    setChecked("links");
     if (options.pluginConfig !== undefined) set("pluginConfig", options.pluginConfig);
     return clone as unknown as TaskTemplate<I, O>;
   }
@@ -395,6 +371,54 @@ function inputJsonSchema(task: TaskTemplate): ObjectJsonSchema | undefined {
     jsonSchemaCache.set(s, js);
   }
   return js ?? undefined;
+}
+
+/**
+ * The checks (and normalisation) of the options a task is both defined and overridden with, so that
+ * `new TaskTemplate(...)` and `override()` refuse the same values with the same messages.
+ */
+const OPTION_CHECKS = {
+  resources: (v: unknown, at: string) => {
+    if (!(v instanceof Resources)) throw new ValidationError(`${at}: resources must be a Resources, got ${show(v)}.`, { field: "resources" });
+    return v;
+  },
+  envVars: (v: unknown, at: string) => validateStringRecord(v, at, "envVars"),
+  secrets: (v: unknown, at: string) => Object.freeze([...normalizeSecrets(v as SecretRequest | undefined, at)]),
+  cache: (v: unknown, at: string) => normalizeCache(v as CacheRequest, at),
+  retries: (v: unknown, at: string) => normalizeRetries(v as number | RetryStrategy, at),
+  timeout: (v: unknown, at: string) => normalizeTimeout(v as TimeoutRequest, at),
+  podTemplate: (v: unknown, at: string) => {
+    if (typeof v !== "string" && !(v instanceof PodTemplate)) {
+      throw new ValidationError(`${at}: podTemplate must be a PodTemplate name or a PodTemplate, got ${show(v)}.`, { field: "podTemplate" });
+    }
+    return v;
+  },
+  interruptible: (v: unknown, at: string) => checkBoolean(v, at, "interruptible"),
+  report: (v: unknown, at: string) => checkBoolean(v, at, "report"),
+  entrypoint: (v: unknown, at: string) => checkBoolean(v, at, "entrypoint"),
+  queue: (v: unknown, at: string) => {
+    if (typeof v !== "string") throw new ValidationError(`${at}: queue must be a string, got ${show(v)}.`, { field: "queue" });
+    return v;
+  },
+  maxInlineIoBytes: (v: unknown, at: string) => {
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
+      throw new ValidationError(`${at}: maxInlineIoBytes must be a positive integer number of bytes, got ${show(v)}. Example: 20 * 1024 * 1024.`, {
+        field: "maxInlineIoBytes",
+      });
+    }
+    return v;
+  },
+  links: (v: unknown, at: string) => Object.freeze(normalizeLinks(v as Link | Link[] | undefined, at)),
+};
+type CheckedOption = keyof typeof OPTION_CHECKS;
+
+function checkOption(key: CheckedOption, value: unknown, at: string): unknown {
+  return OPTION_CHECKS[key](value, at);
+}
+
+function checkBoolean(v: unknown, at: string, option: string): boolean {
+  if (typeof v !== "boolean") throw new ValidationError(`${at}: ${option} must be true or false, got ${show(v)}.`, { field: option });
+  return v;
 }
 
 function normalizeLinks(links: Link | Link[] | undefined, at: string): Link[] {

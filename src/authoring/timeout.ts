@@ -10,7 +10,8 @@
  */
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, durationSeconds, isPlainObject, show, type Duration } from "./options.ts";
+import { checkKeys, isPlainObject, show } from "../internal/validate.ts";
+import { durationSeconds, type Duration } from "../internal/duration.ts";
 
 export interface TimeoutOptions {
   /** Per attempt, time spent running; exceeding it fails the attempt (and retries if budget remains). @default 0 (unbounded) */

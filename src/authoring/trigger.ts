@@ -12,7 +12,7 @@
 import { Cron as Croner } from "croner";
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, isPlainObject, show, truncateDescription, validateStringRecord } from "./options.ts";
+import { checkKeys, isPlainObject, show, truncateDescription, validateStringRecord } from "../internal/validate.ts";
 
 /** Bound to a trigger input, it is replaced by the scheduled fire time (a `Date`). */
 export const TriggerTime: unique symbol = Symbol.for("flyte-ts.TriggerTime");

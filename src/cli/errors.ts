@@ -1,6 +1,6 @@
 /** Maps failures to exit codes and one-paragraph messages (no stack traces for user mistakes). */
 import { FlyteError } from "../errors.ts";
-import { rawWrite } from "../controller/log-capture.ts";
+import { rawWrite } from "../internal/terminal-output.ts";
 import { UsageError } from "./load-task.ts";
 
 export const EXIT = { ok: 0, user: 1, usage: 2, system: 3 } as const;

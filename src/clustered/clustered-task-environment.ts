@@ -13,7 +13,7 @@
  * @module
  */
 import { ValidationError } from "../errors.ts";
-import { checkKeys, show } from "../authoring/options.ts";
+import { checkKeys, show } from "../internal/validate.ts";
 import { Resources } from "../authoring/resources.ts";
 import { FunctionTaskTemplate } from "../authoring/function-task-template.ts";
 import type { TaskTemplate, TaskFunction, TaskOptions } from "../authoring/task-template.ts";

@@ -11,7 +11,7 @@
  */
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, show } from "../authoring/options.ts";
+import { checkKeys, show } from "../internal/validate.ts";
 
 export type RdzvBackend = "static" | "c10d";
 const RDZV_BACKENDS: readonly RdzvBackend[] = ["static", "c10d"];

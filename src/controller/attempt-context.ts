@@ -5,7 +5,7 @@
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { Report } from "../report/report.ts";
 import type { ReportHost } from "../report/index.ts";
-import type { TaskContext, TraceHost } from "../run/context.ts";
+import type { TaskContext, TraceHost } from "./task-context.ts";
 import { ROOT_ACTION } from "./action-id.ts";
 import { cacheVersion } from "./cache-key.ts";
 import type { AttemptControl } from "./attempt-control.ts";

@@ -2,10 +2,17 @@
  * Captures what each attempt writes to `console.*`/stdout/stderr. `process.stdout.write` and
  * `process.stderr.write` are wrapped once; a write made inside an attempt (found through the async
  * frame, so it follows awaits and timers) goes to that attempt's sink, line by line.
- * Whether the text also reaches the terminal is decided by the echo hook (the CLI prefixes it with the action).
+ * Whether the text also reaches the terminal is decided by the echo hook (internal/terminal-output.ts).
  */
 import { currentFrame } from "../internal/async-frame.ts";
 import { format } from "node:util";
+import { echoLine, setRawWriter } from "../internal/terminal-output.ts";
+
+declare module "../internal/async-frame.js" {
+  interface AsyncFrame {
+    readonly sink?: LogSink | undefined;
+  }
+}
 
 export interface LogSink {
   /** One complete line (without the newline). */
@@ -16,24 +23,13 @@ export interface LogSink {
   redact?(line: string): string;
 }
 
-export type EchoHook = (stream: "stdout" | "stderr", label: string, line: string) => void;
-
 const KEY = Symbol.for("flyte-ts.log-capture");
 interface CaptureState {
-  echo: EchoHook | null;
   installed: boolean;
   partial: WeakMap<LogSink, { stdout: string; stderr: string }>;
-  rawStdout: (s: string) => void;
-  rawStderr: (s: string) => void;
 }
 const holder = globalThis as unknown as { [KEY]?: CaptureState };
-const state: CaptureState = (holder[KEY] ??= {
-  echo: (stream, _label, line) => (stream === "stdout" ? state.rawStdout : state.rawStderr)(`${line}\n`),
-  installed: false,
-  partial: new WeakMap(),
-  rawStdout: (s) => void process.stdout.write(s),
-  rawStderr: (s) => void process.stderr.write(s),
-});
+const state: CaptureState = (holder[KEY] ??= { installed: false, partial: new WeakMap() });
 
 /** Wraps console and process.stdout/stderr once, so writes inside an attempt reach its sink. */
 export function installLogCapture(): void {
@@ -52,8 +48,7 @@ export function installLogCapture(): void {
   for (const stream of ["stdout", "stderr"] as const) {
     const target = process[stream];
     const original = target.write.bind(target) as (chunk: unknown, ...rest: unknown[]) => boolean;
-    if (stream === "stdout") state.rawStdout = (s) => void original(s);
-    else state.rawStderr = (s) => void original(s);
+    setRawWriter(stream, (s) => void original(s));
     target.write = function (chunk: unknown, ...rest: unknown[]): boolean {
       const sink = currentFrame()?.sink;
       if (!sink) return original(chunk, ...rest);
@@ -72,7 +67,7 @@ function writeToSink(sink: LogSink, stream: "stdout" | "stderr", text: string): 
   buf[stream] = lines.pop()!;
   for (const line of lines) {
     sink.line(stream, line);
-    state.echo?.(stream, sink.label, sink.redact ? sink.redact(line) : line);
+    echoLine(stream, sink.label, sink.redact ? sink.redact(line) : line);
   }
 }
 
@@ -83,19 +78,8 @@ export function flushLogSink(sink: LogSink): void {
   for (const stream of ["stdout", "stderr"] as const) {
     if (buf[stream]) {
       sink.line(stream, buf[stream]);
-      state.echo?.(stream, sink.label, sink.redact ? sink.redact(buf[stream]) : buf[stream]);
+      echoLine(stream, sink.label, sink.redact ? sink.redact(buf[stream]) : buf[stream]);
       buf[stream] = "";
     }
   }
-}
-
-/** Replaces how captured lines are echoed to the terminal (`null` = not at all). */
-export function setLogEcho(hook: EchoHook | null): void {
-  state.echo = hook;
-}
-
-/** Writes to the real stdout/stderr, bypassing capture. */
-export function rawWrite(stream: "stdout" | "stderr", s: string): void {
-  installLogCapture();
-  (stream === "stdout" ? state.rawStdout : state.rawStderr)(s);
 }

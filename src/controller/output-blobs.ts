@@ -7,10 +7,10 @@
 import { dirHash } from "../io/dir.ts";
 import { storeForUri } from "../io/storage.ts";
 import { withIoScope, type IoScope } from "../io/io-scope.ts";
+import { blobRefs, type BlobRef } from "../types/blob-refs.ts";
 import type { Literal } from "../types/literal.ts";
 
 const TAG = Buffer.from("$flyte");
-const REF_TAGS = new Set(["offloaded", "file", "dir", "dataframe"]);
 /** An uploaded empty directory has no objects to find. */
 const EMPTY_DIR_HASH = dirHash([]);
 
@@ -21,8 +21,7 @@ export function mayReferToBlobs(bytes: Uint8Array): boolean {
 
 /** The URI of the first blob `lit` refers to that no longer exists, or `undefined` when all are there. */
 export async function missingBlob(lit: Literal, scope: Pick<IoScope, "blobStore" | "rawDataPrefix">): Promise<string | undefined> {
-  const refs: Array<{ tag: string; uri: string; hash?: unknown }> = [];
-  collect(lit, refs);
+  const refs = blobRefs(lit);
   if (refs.length === 0) return undefined;
   return withIoScope(scope, async () => {
     for (const r of refs) if (!(await exists(r))) return r.uri;
@@ -30,21 +29,7 @@ export async function missingBlob(lit: Literal, scope: Pick<IoScope, "blobStore"
   });
 }
 
-function collect(v: Literal, out: Array<{ tag: string; uri: string; hash?: unknown }>): void {
-  if (Array.isArray(v)) {
-    for (const x of v) collect(x, out);
-    return;
-  }
-  if (!v || typeof v !== "object") return;
-  const tag = v.$flyte;
-  if (typeof tag === "string" && REF_TAGS.has(tag) && typeof v.uri === "string") {
-    out.push({ tag, uri: v.uri, hash: v.hash });
-    return;
-  }
-  for (const x of Object.values(v)) collect(x, out);
-}
-
-async function exists(r: { tag: string; uri: string; hash?: unknown }): Promise<boolean> {
+async function exists(r: BlobRef): Promise<boolean> {
   const store = storeForUri(r.uri);
   if (r.tag === "offloaded" || r.tag === "file") return store.exists(r.uri);
   // A Dir (or a DataFrame written as several files) is a prefix: one object under it is enough.

@@ -16,6 +16,7 @@ import { Admission, type StartCall } from "./admission.ts";
 import type { AttemptControl } from "./attempt-control.ts";
 import type { ActionDispatcher } from "./dispatcher.ts";
 import { SecretRedactor } from "./secret-redactor.ts";
+import { Semaphore } from "../internal/semaphore.ts";
 
 export type { Caller } from "./admission.ts";
 
@@ -40,46 +41,6 @@ export interface RecoveredAction {
   outputs: Uint8Array | null;
   /** An older record of the same name with other inputs (see recovery.ts). */
   next: RecoveredAction | undefined;
-}
-
-/** A counting semaphore for `maxActionConcurrency`. */
-export class Semaphore {
-  #free: number;
-  readonly #waiters: Array<() => void> = [];
-  constructor(readonly size: number) {
-    this.#free = size;
-  }
-  /** Takes a slot if one is free (always, without a limit). */
-  tryAcquire(): boolean {
-    if (this.size <= 0) return true;
-    if (this.#free > 0) {
-      this.#free--;
-      return true;
-    }
-    return false;
-  }
-  /** Resolves once a slot is handed over by `release`; rejects (leaving the queue) when `signal` aborts. */
-  wait(signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const go = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        const i = this.#waiters.indexOf(go);
-        if (i >= 0) this.#waiters.splice(i, 1);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.#waiters.push(go);
-    });
-  }
-  release(): void {
-    if (this.size <= 0) return;
-    const next = this.#waiters.shift();
-    if (next) next();
-    else this.#free++;
-  }
 }
 
 /** What a run is made of (see LocalController.startRun). */

@@ -6,7 +6,7 @@
 import { errorFromRecord, errorToRecord, NonRecoverableError } from "../errors.ts";
 import { decodeLiteral, encodeLiteral } from "../types/codec.ts";
 import { fromLiteral, toLiteral } from "../types/literal.ts";
-import type { TraceHost } from "../run/context.ts";
+import type { TraceHost } from "./task-context.ts";
 import type { RunState } from "./run-state.ts";
 import { refuseSecrets } from "./secret-redactor.ts";
 

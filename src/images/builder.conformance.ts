@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageBuildError } from "../errors.ts";
-import { Secret } from "../authoring/secret.ts";
+import { Secret } from "../secrets/secret.ts";
 import { build, type BuildProgress } from "./build-engine.ts";
 import type { ImageBuilder } from "./builder.ts";
 import { IDENTIFIER_LABEL } from "./dockerfile.ts";

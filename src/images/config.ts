@@ -11,7 +11,7 @@
  * @module
  */
 import { ValidationError } from "../errors.ts";
-import { show } from "../authoring/options.ts";
+import { show } from "../internal/validate.ts";
 import { parseImageReference, validateRegistry } from "./reference.ts";
 
 export type BuilderName = "docker" | "buildah";

@@ -14,7 +14,7 @@
  * @module
  */
 import { basename, posix } from "node:path";
-import type { Secret } from "../authoring/secret.ts";
+import type { Secret } from "../secrets/secret.ts";
 import type { ImageBase, ImageLayer } from "./layers.ts";
 import { isPythonLayer, layerSecrets } from "./layers.ts";
 

@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { stableJson } from "../internal/stable-json.ts";
 import type { ImageBase, ImageLayer } from "./layers.ts";
 import { createIgnoreMatcher, readIgnoreFile, walkFolder } from "./dockerignore.ts";
 
@@ -141,16 +142,6 @@ function canonicalLayer(l: ImageLayer, ignoreFiles: readonly string[]): unknown 
   }
 }
 
-/** JSON with object keys sorted and `undefined` members dropped, so key order never changes the hash. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
-  if (Array.isArray(v)) return `[${v.map((x) => canonicalJson(x === undefined ? null : x)).join(",")}]`;
-  const entries = Object.entries(v as Record<string, unknown>)
-    .filter(([, x]) => x !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(",")}}`;
-}
-
 /**
  * Computes the identifier. `resolvedBase` is the base image URI for `fromRefName` images (looked up in the
  * config by the caller), so a different configured base gives a different identifier.
@@ -189,5 +180,5 @@ export function computeIdentifier(
     platform: [...platform].sort(),
     layers: layers.map((l) => canonicalLayer(l, ignoreFiles)),
   };
-  return createHash("md5").update(canonicalJson(doc)).digest("hex");
+  return createHash("md5").update(stableJson(doc)).digest("hex");
 }

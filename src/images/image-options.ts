@@ -2,7 +2,7 @@
  * Option objects of the `Image` factories and layers (API.md §4), with their defaults.
  * @module
  */
-import type { Secret, SecretRequest } from "../authoring/secret.ts";
+import type { Secret, SecretRequest } from "../secrets/secret.ts";
 import type { Platform } from "./validate.ts";
 
 export interface DebianBaseOptions {

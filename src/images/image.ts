@@ -20,8 +20,8 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ImageBuildError, ValidationError } from "../errors.ts";
-import { checkKeys, show } from "../authoring/options.ts";
-import { Secret, type SecretRequest } from "../authoring/secret.ts";
+import { checkKeys, show } from "../internal/validate.ts";
+import { Secret, type SecretRequest } from "../secrets/secret.ts";
 import { version } from "../version.ts";
 import { getImageConfig, resolveImageRef } from "./config.ts";
 import { computeIdentifier } from "./identifier.ts";

@@ -7,7 +7,7 @@
  * the image may be built later from another directory. They never enter the identifier: file contents do.
  * @module
  */
-import type { Secret } from "../authoring/secret.ts";
+import type { Secret } from "../secrets/secret.ts";
 
 /** `withNpmPackages`: `npm install <packages>` in the working directory. */
 export interface NpmLayer {
@@ -118,8 +118,6 @@ export type ImageLayer =
   | PipLayer
   | RequirementsLayer
   | UvProjectLayer;
-
-export type ImageLayerKind = ImageLayer["kind"];
 
 /** Layers that need Python tooling (python3, uv, a venv) in the image. */
 export function isPythonLayer(l: ImageLayer): l is PipLayer | RequirementsLayer | UvProjectLayer {

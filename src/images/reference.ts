@@ -5,7 +5,7 @@
  * @module
  */
 import { ValidationError } from "../errors.ts";
-import { show } from "../authoring/options.ts";
+import { show } from "../internal/validate.ts";
 
 const DOMAIN_COMPONENT = String.raw`(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`;
 const DOMAIN = String.raw`(?:${DOMAIN_COMPONENT}(?:\.${DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?`;
@@ -109,11 +109,4 @@ export function parseImageReference(ref: unknown, owner: string, field = "uri"):
   }
   validateImageName(rest, owner, `${field} name`);
   return { ...(registry ? { registry } : {}), repository: rest, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
-}
-
-/** Splits a full `registry/name:tag` URI into the registry host, repository path and tag (for the v2 API). */
-export function splitForRegistry(uri: string): { host: string; repository: string; reference: string } | undefined {
-  const ref = parseImageReference(uri, "Image", "uri");
-  if (!ref.registry) return undefined;
-  return { host: ref.registry, repository: ref.repository, reference: ref.digest ?? ref.tag ?? "latest" };
 }

@@ -6,8 +6,8 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ValidationError } from "../errors.ts";
-import { show } from "../authoring/options.ts";
-import { normalizeSecrets, Secret, type SecretRequest } from "../authoring/secret.ts";
+import { show } from "../internal/validate.ts";
+import { normalizeSecrets, Secret, type SecretRequest } from "../secrets/secret.ts";
 
 export type Platform = "linux/amd64" | "linux/arm64";
 export const PLATFORMS: readonly Platform[] = ["linux/amd64", "linux/arm64"];

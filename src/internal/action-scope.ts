@@ -6,6 +6,12 @@
  */
 import { currentFrame, runInFrame } from "./async-frame.ts";
 
+declare module "./async-frame.js" {
+  interface AsyncFrame {
+    readonly scope?: ActionScope | undefined;
+  }
+}
+
 export interface ActionScope {
   /**
    * Submits a child action for `task` and resolves to its output. `scope` is the scope the call is made in

@@ -7,15 +7,14 @@
  * Stored under a `Symbol.for` key so two copies of the package in one process share the same storage.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { ActionScope } from "./action-scope.ts";
-import type { IoScope } from "../io/io-scope.ts";
-import type { LogSink } from "../controller/log-capture.ts";
 
-export interface AsyncFrame {
-  readonly scope?: ActionScope | undefined;
-  readonly io?: IoScope | undefined;
-  readonly sink?: LogSink | undefined;
-}
+/**
+ * What a frame holds. Each owner adds its own optional slot by declaration merging, so this file knows none
+ * of them: the action scope (internal/action-scope.ts), the I/O scope (io/io-scope.ts), the log sink
+ * (controller/log-capture.ts). The augmentations name this module "async-frame.js", which TypeScript
+ * resolves to this file here and to async-frame.d.ts in dist/.
+ */
+export interface AsyncFrame {}
 
 const KEY = Symbol.for("flyte-ts.async-frame");
 const holder = globalThis as unknown as { [KEY]?: AsyncLocalStorage<AsyncFrame> };

@@ -176,7 +176,7 @@ function columnToJs(vec: Vector, n: number): ArrayLike<unknown> {
 export function tableToRecords(table: Table | RecordBatch): Record<string, unknown>[] {
   const n = table.numRows;
   const fields = table.schema.fields;
-  const cols = fields.map((f, c) => columnToJs(table.getChildAt(c) as Vector, n));
+  const cols = fields.map((_f, c) => columnToJs(table.getChildAt(c) as Vector, n));
   const names = fields.map((f) => f.name);
   const rows = new Array<Record<string, unknown>>(n);
   for (let i = 0; i < n; i++) {

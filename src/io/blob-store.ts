@@ -146,8 +146,3 @@ export function storeFailure(op: string, uri: string, cause: unknown): StoreErro
   const why = cause instanceof Error ? cause.message : String(cause);
   return new StoreError(`Blob store ${op} of ${uri} failed: ${why}`, { cause });
 }
-
-/** True for the "does not exist" errors of both backends. */
-export function isNotFound(e: unknown): boolean {
-  return e instanceof RuntimeUserError && e.code === "FileNotFound";
-}

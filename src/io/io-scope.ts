@@ -19,6 +19,12 @@ import type { BlobStore } from "./blob-store.ts";
 import { LocalBlobStore } from "./local-blob-store.ts";
 import type { S3Options } from "./s3-blob-store.ts";
 
+declare module "../internal/async-frame.js" {
+  interface AsyncFrame {
+    readonly io?: IoScope | undefined;
+  }
+}
+
 export interface IoScopeOptions {
   blobStore: BlobStore;
   /** URI prefix for this attempt's raw data (uploaded files, data frames). */

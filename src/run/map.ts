@@ -4,6 +4,7 @@
  */
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { ValidationError } from "../errors.ts";
+import { Semaphore } from "../internal/semaphore.ts";
 import { group } from "./group.ts";
 
 export interface MapOptions {
@@ -35,24 +36,19 @@ export function map<I, O>(task: TaskTemplate<I, O>, items: Iterable<I> | AsyncIt
   const start = () =>
     (started ??= group(groupName, async () => {
       const slots: Array<Promise<O>> = [];
-      let inFlight = 0;
+      const inFlight = new Semaphore(concurrency);
       let cancelled = false;
-      const waiters: Array<() => void> = [];
       const call = (item: I) => (task as unknown as (i: I) => Promise<O>)(item);
       const launch = async (item: I): Promise<O> => {
-        if (concurrency > 0) {
-          while (inFlight >= concurrency) await new Promise<void>((r) => waiters.push(r));
-        }
-        if (cancelled) throw new Cancelled("cancelled");
-        inFlight++;
+        if (!inFlight.tryAcquire()) await inFlight.wait();
         try {
+          if (cancelled) throw new Cancelled("cancelled");
           return await call(item);
         } catch (e) {
           if (!returnExceptions) cancelled = true;
           throw e;
         } finally {
-          inFlight--;
-          waiters.shift()?.();
+          inFlight.release();
         }
       };
       for await (const item of items as AsyncIterable<I>) {

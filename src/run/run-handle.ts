@@ -6,8 +6,8 @@ import {
 } from "../errors.ts";
 import { isTerminal, type ActionPhase, type ActionRow, type AttemptRow, type RunKey } from "../store/store.ts";
 import { decodeStoredValue } from "../types/stored-value.ts";
-import { parseDuration, type Duration } from "../authoring/options.ts";
-import { rawWrite } from "../controller/log-capture.ts";
+import { parseDuration, type Duration } from "../internal/duration.ts";
+import { rawWrite } from "../internal/terminal-output.ts";
 import { getRuntime } from "./runtime.ts";
 
 export type { ActionPhase };

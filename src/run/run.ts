@@ -3,7 +3,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { TaskTemplate } from "../authoring/task-template.ts";
-import { checkKeys, show, validateRunName, validateStringRecord } from "../authoring/options.ts";
+import { checkKeys, show, validateRunName, validateStringRecord } from "../internal/validate.ts";
 import type { RunOptionsResolved } from "../controller/controller.ts";
 import { RunNotFoundError, ValidationError } from "../errors.ts";
 import { Run } from "./run-handle.ts";

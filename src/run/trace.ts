@@ -6,7 +6,7 @@ import { ValidationError } from "../errors.ts";
 import { withActionScope, currentActionScope } from "../internal/action-scope.ts";
 import { canonicalJson, sha256Hex } from "../types/codec.ts";
 import { toLiteral } from "../types/literal.ts";
-import type { InternalContext } from "./context.ts";
+import type { InternalContext } from "../controller/task-context.ts";
 
 export function trace<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, o: { name?: string } = {}): (...args: A) => Promise<R> {
   if (typeof fn !== "function") throw new ValidationError("trace: expected a function.");

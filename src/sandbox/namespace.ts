@@ -15,9 +15,9 @@
  * @module
  */
 import type { CacheRequest } from "../authoring/cache.ts";
-import { checkKeys, isPlainObject, show } from "../authoring/options.ts";
+import { checkKeys, isPlainObject, show } from "../internal/validate.ts";
 import type { RetryStrategy } from "../authoring/retry-strategy.ts";
-import { callerFile, type TaskEnvironment } from "../authoring/task-environment.ts";
+import { callerFile, registerSandboxNamespace, type TaskEnvironment } from "../authoring/task-environment.ts";
 import { TaskTemplate, type Infer, type InputsOf, type OutputOf, type SchemaLike, type TaskFunction, type TaskOptions } from "../authoring/task-template.ts";
 import { RestrictedTypeError, ValidationError } from "../errors.ts";
 import { schemaToJsonSchema } from "../types/schema.ts";
@@ -301,3 +301,5 @@ function findRestricted(node: unknown, path: string): { path: string; type: stri
   }
   return undefined;
 }
+
+registerSandboxNamespace((env) => new SandboxNamespace(env));

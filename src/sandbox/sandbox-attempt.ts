@@ -8,7 +8,7 @@
  */
 import { AsyncResource } from "node:async_hooks";
 import type { TaskTemplate } from "../authoring/task-template.ts";
-import { checkKeys } from "../authoring/options.ts";
+import { checkKeys } from "../internal/validate.ts";
 import { FlyteError, SandboxError } from "../errors.ts";
 import { map, type MapOptions } from "../run/map.ts";
 import { fromSandboxJson, IoHandles, toSandboxJson } from "./marshal.ts";

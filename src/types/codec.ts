@@ -12,6 +12,8 @@
 import crypto, { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { StoreError } from "../errors.ts";
+import { stableJson } from "../internal/stable-json.ts";
+import { BLOB_REF_TAGS } from "./blob-refs.ts";
 import type { Literal } from "./literal.ts";
 
 // Codec choice (bench/io.bench.ts, 10.1 MiB nested value, Node 20): JSON stringify+parse 267 ms, 10.1 MiB;
@@ -41,27 +43,20 @@ export function decodeLiteral(bytes: Uint8Array): Literal {
   }
 }
 
-/** Tags whose identity is their content hash (when they carry one), not where they are stored. */
-const HASHED_TAGS = new Set(["file", "dir", "dataframe", "offloaded"]);
-
 /**
  * Deterministic JSON of a literal for hashing: object keys sorted; File/Dir/DataFrame/offloaded values reduced
  * to `{ $flyte, hash }` when they carry a content hash, so the same bytes at two locations hash alike.
  */
 export function canonicalJson(lit: Literal): string {
-  if (lit === null || typeof lit !== "object") return JSON.stringify(lit);
-  if (Array.isArray(lit)) return `[${lit.map(canonicalJson).join(",")}]`;
-  const tag = lit.$flyte;
-  if (typeof tag === "string" && HASHED_TAGS.has(tag) && typeof lit.hash === "string") {
-    return `{"$flyte":${JSON.stringify(tag)},"hash":${JSON.stringify(lit.hash)}}`;
+  return stableJson(lit, contentIdentity);
+}
+
+function contentIdentity(o: Record<string, unknown>): string | undefined {
+  const tag = o.$flyte;
+  if (typeof tag === "string" && BLOB_REF_TAGS.has(tag) && typeof o.hash === "string") {
+    return `{"$flyte":${JSON.stringify(tag)},"hash":${JSON.stringify(o.hash)}}`;
   }
-  const keys = Object.keys(lit).sort();
-  const parts: string[] = [];
-  for (const k of keys) {
-    const v = lit[k];
-    if (v !== undefined) parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
-  }
-  return `{${parts.join(",")}}`;
+  return undefined;
 }
 
 /** Hex SHA-256 of a string (UTF-8) or bytes. */

@@ -14,7 +14,7 @@
 import { ValidationError } from "../errors.ts";
 import type { FieldContext } from "./field.ts";
 import { fromLiteral, type Literal, toLiteral } from "./literal.ts";
-import { addEntry, removeEntry, type SerializationContext, type TypeTransformer } from "./registry.ts";
+import { addEntry, removeEntry, type TypeTransformer } from "./registry.ts";
 import { type SchemaLike, validateWithSchema } from "./schema.ts";
 
 export type { SerializationContext, TypeTransformer } from "./registry.ts";

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { stringify } from "yaml";
 import { ValidationError } from "../../errors.ts";
-import { ClusteredTaskTemplate } from "../../clustered/clustered-task-template.ts";
+import { ClusteredTaskTemplate } from "../../clustered/index.ts";
 import { jobSetNameFor, type JobSetManifest } from "../../clustered/jobset.ts";
 import { globals } from "../context.ts";
 import { loadModule, tasksOf } from "../load-task.ts";

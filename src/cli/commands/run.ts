@@ -4,7 +4,7 @@
  */
 import { Command } from "commander";
 import type { TaskTemplate } from "../../authoring/task-template.ts";
-import { setLogEcho } from "../../controller/log-capture.ts";
+import { setLogEcho } from "../../internal/terminal-output.ts";
 import { RunNotFoundError } from "../../errors.ts";
 import { getRun, withRunContext, type RunContextOptions } from "../../run/run.ts";
 import { getRuntime } from "../../run/runtime.ts";

@@ -5,7 +5,7 @@
  * progress summary every few seconds, so a 10,000-action fan-out does not print 30,000 lines into a CI log.
  */
 import type { ActionEvent } from "../../controller/controller.ts";
-import { rawWrite } from "../../controller/log-capture.ts";
+import { rawWrite } from "../../internal/terminal-output.ts";
 import { color, formatDuration } from "./format.ts";
 
 const ICON: Record<string, string> = {

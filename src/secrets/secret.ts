@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { ValidationError } from "../errors.ts";
 import { callable } from "../internal/callable.ts";
-import { checkKeys, show } from "./options.ts";
+import { checkKeys, show } from "../internal/validate.ts";
 
 /** The only mount point secrets may be written to. */
 export const SECRETS_MOUNT = "/etc/flyte/secrets";
