@@ -4,7 +4,7 @@
  * object instead of naming an input, so it is refused by name before any parsing; and numeric run flags.
  */
 import { readFileSync } from "node:fs";
-import type { TaskTemplate } from "../authoring/task-template.ts";
+import type { TaskTemplate } from "../index.ts";
 import { RuntimeDataValidationError } from "../errors.ts";
 import { UsageError } from "./load-task.ts";
 

@@ -8,9 +8,7 @@ import type { RunOptionsResolved } from "../controller/controller.ts";
 import { RunNotFoundError, ValidationError } from "../errors.ts";
 import { Run } from "./run-handle.ts";
 import { getRuntime } from "./runtime.ts";
-import { decodeLiteral } from "../types/codec.ts";
-import { fromLiteral } from "../types/literal.ts";
-import { unpackIo } from "../types/offload.ts";
+import { decodeStoredValue } from "./stored-value.ts";
 import { version as packageVersion } from "../version.ts";
 
 export interface RunContextOptions {
@@ -130,7 +128,7 @@ async function recoveredInputs(source: string): Promise<{ inputs: unknown } | un
   const store = getRuntime().store;
   const seen = new Set<string>();
   for (let row = store.getRun({ project: "", domain: "", name: source }); row && !seen.has(row.name); ) {
-    if (row.inputs) return { inputs: await fromLiteral(await unpackIo(decodeLiteral(row.inputs))) };
+    if (row.inputs) return { inputs: await decodeStoredValue(row.inputs) };
     seen.add(row.name);
     row = row.recoverFrom ? store.getRun({ project: "", domain: "", name: row.recoverFrom }) : undefined;
   }

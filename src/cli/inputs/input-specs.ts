@@ -5,7 +5,7 @@
  * @module
  */
 import * as acorn from "acorn";
-import type { TaskTemplate } from "../../authoring/task-template.ts";
+import type { TaskTemplate } from "../../index.ts";
 import { schemaToJsonSchema } from "../../types/schema.ts";
 
 export type InputKind = "string" | "number" | "integer" | "boolean" | "bigint" | "date" | "file" | "dir" | "array" | "object" | "unknown";

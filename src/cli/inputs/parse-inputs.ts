@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import type { TaskTemplate } from "../../authoring/task-template.ts";
+import type { TaskTemplate } from "../../index.ts";
 import { UsageError } from "../load-task.ts";
 import type { InputSpec, ValueSpec } from "./input-specs.ts";
 import { placeholder } from "./input-specs.ts";

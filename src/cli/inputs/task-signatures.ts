@@ -5,7 +5,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import type { TaskTemplate } from "../../authoring/task-template.ts";
+import type { TaskTemplate } from "../../index.ts";
 import { hasParameter, type DerivedInterface } from "./input-specs.ts";
 import { readCached, writeCached } from "./signature-cache.ts";
 import { deriveSignatures, type FileSignatures } from "./ts-signature.ts";

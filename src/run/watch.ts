@@ -1,0 +1,127 @@
+/**
+ * `Run.watch()`: live updates of a run that this process executes — each action's phase changes, and the
+ * console lines its attempts print — for progress displays such as the `flyte run` tree.
+ *
+ * Listeners are called outside the attempt that caused the update, so what they print reaches the terminal
+ * instead of being captured into that attempt's logs.
+ */
+import type { ActionEvent } from "../controller/controller.ts";
+import { rawWrite, setLogEcho } from "../controller/log-capture.ts";
+import { runInFrame } from "../internal/async-frame.ts";
+import type { ErrorDetails } from "./action-details.ts";
+import { ctx } from "./context.ts";
+import { getRuntime } from "./runtime.ts";
+
+/** One change of an action: its phase, attempt and timing as of this update. */
+export interface ActionUpdate {
+  run: string;
+  action: string;
+  parent: string | null;
+  shortName: string;
+  taskName: string;
+  group: string | null;
+  phase: ActionEvent["phase"];
+  /** 0-based attempt number. */
+  attempt: number;
+  cacheHit: boolean;
+  recovered: boolean;
+  /** Milliseconds since the epoch. */
+  startedAt: number | null;
+  endedAt: number | null;
+  /** Why the action ended failed, timed out or aborted. */
+  error?: ErrorDetails;
+  /** While a retry runs (`attempt > 0`): why the previous attempt failed. */
+  previousAttemptError?: ErrorDetails;
+}
+
+/** A console line an attempt printed, as it printed it (secret values already masked). */
+export interface LiveLogLine {
+  /** The short name of the action's task. */
+  label: string;
+  stream: "stdout" | "stderr";
+  message: string;
+}
+
+export interface RunWatcher {
+  onAction?(update: ActionUpdate): void;
+  /** Receiving lines stops them being echoed to the terminal, so the watcher decides how to show them. */
+  onLog?(line: LiveLogLine): void;
+}
+
+export interface RunWatch {
+  /** Delivers the updates still on their way, then stops watching. */
+  close(): Promise<void>;
+}
+
+const FAILED: readonly string[] = ["failed", "timed_out", "aborted"];
+const logWatchers = new Set<(line: LiveLogLine) => void>();
+const defaultEcho = (stream: "stdout" | "stderr", _label: string, line: string): void => rawWrite(stream, `${line}\n`);
+
+/** Calls `fn` with no task around it: what it writes is not captured into an attempt's logs. */
+const outsideAttempts = (fn: () => void): void => runInFrame({ scope: undefined, io: undefined, sink: undefined }, fn);
+
+/** @internal The implementation of `Run.watch()`. */
+export function watchRun(runName: string, w: RunWatcher): RunWatch {
+  let pending: Promise<void> = Promise.resolve();
+  let queued = 0;
+  const errors = new Map<string, Promise<ErrorDetails | undefined>>();
+  const errorOf = (action: string, attempt?: number): Promise<ErrorDetails | undefined> => {
+    const key = `${action}#${attempt ?? "end"}`;
+    let found = errors.get(key);
+    if (!found) {
+      const store = getRuntime().store;
+      found = attempt === undefined
+        ? Promise.resolve(store.getAction(runName, action)).then((a) => a?.error ?? undefined)
+        : Promise.resolve(store.listAttempts(runName, action)).then((list) => list.find((t) => t.attempt === attempt)?.error ?? undefined);
+      errors.set(key, found);
+    }
+    return found;
+  };
+  const deliver = (u: ActionUpdate): void => outsideAttempts(() => w.onAction?.(u));
+  const onEvent = (e: ActionEvent): void => {
+    if (e.run !== runName || !w.onAction) return;
+    const update: ActionUpdate = { ...e };
+    const failed = FAILED.includes(e.phase);
+    const retrying = !failed && e.attempt > 0 && e.phase !== "succeeded";
+    if (!failed && !retrying && queued === 0) return deliver(update);
+    // Updates keep their order: one that waits for its error holds back the ones after it.
+    queued++;
+    pending = pending.then(async () => {
+      try {
+        const err = failed ? await errorOf(e.action) : retrying ? await errorOf(e.action, e.attempt - 1) : undefined;
+        if (err && failed) update.error = err;
+        else if (err) update.previousAttemptError = err;
+      } catch {
+        // A store that cannot be read only costs the display its error text.
+      }
+      queued--;
+      deliver(update);
+    });
+  };
+  const offEvents = getRuntime().controller.onActionEvent(onEvent);
+  const onLog = w.onLog
+    ? (line: LiveLogLine): void => {
+        // A line flushed after its attempt has no task around it; one printed by another run's task is not ours.
+        const run = ctx()?.runName;
+        if (run !== undefined && run !== runName) return;
+        outsideAttempts(() => w.onLog!(line));
+      }
+    : undefined;
+  if (onLog) {
+    logWatchers.add(onLog);
+    setLogEcho((stream, label, message) => logWatchers.forEach((l) => l({ label, stream, message })));
+  }
+  let closed = false;
+  return {
+    async close() {
+      if (closed) return;
+      closed = true;
+      offEvents();
+      await pending;
+      if (onLog) {
+        logWatchers.delete(onLog);
+        if (logWatchers.size === 0) setLogEcho(defaultEcho);
+      }
+    },
+  };
+}
