@@ -44,7 +44,7 @@ export interface LiveLogLine {
 
 export interface RunWatcher {
   onAction?(update: ActionUpdate): void;
-  /** Receiving lines stops them being echoed to the terminal, so the watcher decides how to show them. */
+  /** The run's lines then go to the watcher instead of being echoed to the terminal (other runs' lines are echoed as before). */
   onLog?(line: LiveLogLine): void;
 }
 
@@ -54,8 +54,16 @@ export interface RunWatch {
 }
 
 const FAILED: readonly string[] = ["failed", "timed_out", "aborted"];
-const logWatchers = new Set<(line: LiveLogLine) => void>();
+/** Log watchers by run name; a line of a run nobody watches is echoed as usual. */
+const logWatchers = new Map<string, Set<(line: LiveLogLine) => void>>();
 const defaultEcho = (stream: "stdout" | "stderr", _label: string, line: string): void => rawWrite(stream, `${line}\n`);
+const routeLogLine = (stream: "stdout" | "stderr", label: string, message: string): void => {
+  // The echo runs inside the attempt that printed; a line flushed after its attempt has no run around it.
+  const run = ctx()?.runName;
+  const watchers = run !== undefined ? logWatchers.get(run) : logWatchers.size === 1 ? [...logWatchers.values()][0] : undefined;
+  if (!watchers || watchers.size === 0) return defaultEcho(stream, label, message);
+  for (const w of watchers) w({ label, stream, message });
+};
 
 /** Calls `fn` with no task around it: what it writes is not captured into an attempt's logs. */
 const outsideAttempts = (fn: () => void): void => runInFrame({ scope: undefined, io: undefined, sink: undefined }, fn);
@@ -99,17 +107,11 @@ export function watchRun(runName: string, w: RunWatcher): RunWatch {
     });
   };
   const offEvents = getRuntime().controller.onActionEvent(onEvent);
-  const onLog = w.onLog
-    ? (line: LiveLogLine): void => {
-        // A line flushed after its attempt has no task around it; one printed by another run's task is not ours.
-        const run = ctx()?.runName;
-        if (run !== undefined && run !== runName) return;
-        outsideAttempts(() => w.onLog!(line));
-      }
-    : undefined;
+  const onLog = w.onLog ? (line: LiveLogLine): void => outsideAttempts(() => w.onLog!(line)) : undefined;
   if (onLog) {
-    logWatchers.add(onLog);
-    setLogEcho((stream, label, message) => logWatchers.forEach((l) => l({ label, stream, message })));
+    const set = logWatchers.get(runName) ?? logWatchers.set(runName, new Set()).get(runName)!;
+    set.add(onLog);
+    setLogEcho(routeLogLine);
   }
   let closed = false;
   return {
@@ -119,7 +121,9 @@ export function watchRun(runName: string, w: RunWatcher): RunWatch {
       offEvents();
       await pending;
       if (onLog) {
-        logWatchers.delete(onLog);
+        const set = logWatchers.get(runName);
+        set?.delete(onLog);
+        if (set?.size === 0) logWatchers.delete(runName);
         if (logWatchers.size === 0) setLogEcho(defaultEcho);
       }
     },
