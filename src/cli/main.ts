@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { shutdown } from "../run/runtime.ts";
-import { version } from "../version.ts";
+import { version } from "../index.ts";
 import { registerAbortCommand } from "./commands/abort.ts";
 import { registerBuildCommand } from "./commands/build.ts";
 import { registerCacheCommand } from "./commands/cache.ts";

@@ -90,7 +90,7 @@ export function registerRunCommand(program: Command): void {
       }
       const task = findTask(mod, file, taskName);
       // Schema-less tasks get their input types from their TypeScript signatures (cached by file content).
-      await attachSignatures(task, tasksOf(mod).values());
+      await attachSignatures(task, tasksOf(mod).values(), (line) => io.stderr.write(line));
       const specs = inputSpecs(task);
       if (opts.help || rest.includes("--help") || rest.includes("-h")) {
         io.stdout.write(`${taskHelp(task, specs)}\n`);
