@@ -180,13 +180,15 @@ describe("flyte get", () => {
 describe("flyte abort", () => {
   it("aborts a run owned by another process", async () => {
     const child = flyteAsync(root, ["run", FIXTURE, "sleeper", "--seconds", "30", "--name", "to-abort", "-q"]);
+    // Listened for at once: the in-process abort lets the event loop run, so the child may exit before it returns.
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
     let out = "";
     child.stdout!.on("data", (d) => (out += String(d)));
     await waitFor(() => /running/.test(out), 20_000, "the run to start");
     const a = await flyteIn(root, ["abort", "to-abort", "--reason", "test says stop"]);
     expect(a.code).toBe(0);
     expect(a.stdout).toMatch(/Run to-abort aborted/);
-    const code = await new Promise<number | null>((r) => child.once("exit", r));
+    const code = await exited;
     expect(code).toBe(1);
     const d = JSON.parse((await flyteIn(root, ["get", "run", "to-abort", "--output-format", "json"])).stdout) as { phase: string; error: { message: string } };
     expect(d.phase).toBe("aborted");

@@ -14,7 +14,7 @@ import { decodeStoredValue as decode } from "./stored-value.ts";
 import { watchRun, type RunWatch, type RunWatcher } from "./watch.ts";
 
 export type { ActionPhase, ActionDetails, ErrorDetails };
-/** Every phase of a run or action, in lifecycle order. */
+/** The phases of runs and actions: all of them in lifecycle order, and the ones a run or action ends in. */
 export { ACTION_PHASES, TERMINAL_PHASES } from "../store/store.ts";
 
 export interface RunDetails {
