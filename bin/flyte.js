@@ -11,12 +11,14 @@ import { register as registerTsx } from "tsx/esm/api";
 
 registerTsx();
 const sourceMain = new URL("../src/cli/main.ts", import.meta.url);
+let entry = new URL("../dist/cli/main.js", import.meta.url).href;
 if (existsSync(sourceMain)) {
   // Hooks registered later run first, so this one adds the condition before tsx and Node resolve the specifier.
   register(
     "data:text/javascript,export function resolve(s, c, next) { return next(s, { ...c, conditions: [...c.conditions, 'flyte-ts-source'] }); }",
   );
-  await import(sourceMain.href);
-} else {
-  await import("../dist/cli/main.js");
+  entry = sourceMain.href;
 }
+// Importing the CLI module starts nothing; runCli() runs the command line and exits.
+const { runCli } = await import(entry);
+await runCli(process.argv);

@@ -51,7 +51,13 @@ export { init, initFromConfig } from "./run/runtime.ts";
 export type { InitOptions } from "./run/config.ts";
 export { run, withRunContext, getRun } from "./run/run.ts";
 export type { RunContextOptions } from "./run/run.ts";
-export type { Run, RunDetails, ActionDetails, LogLine, ActionPhase } from "./run/run-handle.ts";
+export type { Run, RunDetails, RunSource, ActionDetails, ErrorDetails, LogLine, ActionPhase } from "./run/run-handle.ts";
+export { ACTION_PHASES, TERMINAL_PHASES } from "./run/run-handle.ts";
+export type { Action, ActionIo, TaskInterfaceSchema } from "./run/action-handle.ts";
+export type { RunWatcher, RunWatch, ActionUpdate, LiveLogLine } from "./run/watch.ts";
+export { listRuns } from "./run/list-runs.ts";
+export type { ListRunsOptions, RunSummary } from "./run/list-runs.ts";
+export { clearCache } from "./run/clear-cache.ts";
 
 // Inside tasks
 export { ctx, getCustomContext, customContext, getSecret } from "./run/context.ts";

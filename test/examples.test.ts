@@ -58,6 +58,11 @@ describe("tour examples", () => {
       expect((out as { logs: string[] }).logs.sort()).toEqual(["shouting flyte (LOG_LEVEL=debug)", "shouting hello (LOG_LEVEL=debug)"]);
     },
 
+    "inspect.ts": async () => {
+      const { out } = await runMain("inspect.ts");
+      expect(out).toEqual({ runs: 1, inputs: { x: 0 }, outputs: 0, deleted: 3, logged: 3 });
+    },
+
     "environments.ts": async () => {
       const { out, details } = await runMain("environments.ts");
       expect(out).toEqual({ greetings: ["hello, Ada!", "hello, Grace!"], summary: { mean: 4, max: 5 } });

@@ -1,6 +1,6 @@
 /** Maps failures to exit codes and one-paragraph messages (no stack traces for user mistakes). */
 import { FlyteError } from "../errors.ts";
-import { rawWrite } from "../internal/terminal-output.ts";
+import type { CliOutput } from "./context.ts";
 import { UsageError } from "./load-task.ts";
 
 export const EXIT = { ok: 0, user: 1, usage: 2, system: 3 } as const;
@@ -11,15 +11,15 @@ export function exitCodeFor(e: unknown): number {
   return EXIT.system;
 }
 
-export function reportError(e: unknown, verbose: boolean): number {
+export function reportError(e: unknown, verbose: boolean, stderr: CliOutput): number {
   const code = exitCodeFor(e);
-  if (e instanceof UsageError) rawWrite("stderr", `error: ${e.message}\n`);
+  if (e instanceof UsageError) stderr.write(`error: ${e.message}\n`);
   else if (e instanceof FlyteError) {
-    rawWrite("stderr", `${e.name}${e.code !== e.name ? ` (${e.code})` : ""}: ${e.message}\n`);
-    if (verbose && e.stack) rawWrite("stderr", `${e.stack}\n`);
+    stderr.write(`${e.name}${e.code !== e.name ? ` (${e.code})` : ""}: ${e.message}\n`);
+    if (verbose && e.stack) stderr.write(`${e.stack}\n`);
   } else {
     const err = e as Error;
-    rawWrite("stderr", `Internal error: ${err?.message ?? String(e)}\n${err?.stack ?? ""}\nPlease report this at the flyte-ts issue tracker.\n`);
+    stderr.write(`Internal error: ${err?.message ?? String(e)}\n${err?.stack ?? ""}\nPlease report this at the flyte-ts issue tracker.\n`);
   }
   return code;
 }

@@ -5,8 +5,8 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { listLoadedEnvironments } from "../index.ts";
 import { TaskTemplate } from "../extend.ts";
+import { listLoadedEnvironments } from "../index.ts";
 import { FlyteError, ModuleLoadError } from "../errors.ts";
 import { describeSyntaxErrors } from "./code-frame.ts";
 import { closest } from "./suggest.ts";

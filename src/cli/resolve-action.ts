@@ -2,21 +2,25 @@
  * Finds an action of a run from what a user copies off the screen: its full name, the 8-character prefix
  * the live view prints, or its task's short name (e.g. `step`) when only one action ran that task.
  */
-import { ActionNotFoundError, RunNotFoundError } from "../errors.ts";
-import { getRuntime } from "../run/runtime.ts";
+import { ActionNotFoundError } from "../errors.ts";
+import type { ActionDetails } from "../index.ts";
 import { UsageError } from "./load-task.ts";
 
-export async function resolveActionName(runName: string, typed: string): Promise<string> {
-  const { store, config } = getRuntime();
-  if (!(await store.getRun({ project: config.project, domain: config.domain, name: runName }))) {
-    throw new RunNotFoundError(`Run "${runName}" was not found. List runs with: flyte get runs`);
-  }
-  if (await store.getAction(runName, typed)) return typed;
-  const actions = await store.listActions(runName);
+function flatten(a: ActionDetails, out: ActionDetails[] = []): ActionDetails[] {
+  out.push(a);
+  for (const c of a.children) flatten(c, out);
+  return out;
+}
+
+/** The action of the tree under `root` (run `runName`'s) that `typed` names. */
+export function resolveAction(runName: string, root: ActionDetails, typed: string): ActionDetails {
+  const actions = flatten(root);
+  const exact = actions.find((a) => a.name === typed);
+  if (exact) return exact;
   const byPrefix = actions.filter((a) => a.name.startsWith(typed));
-  if (byPrefix.length === 1) return byPrefix[0]!.name;
+  if (byPrefix.length === 1) return byPrefix[0]!;
   const byTask = actions.filter((a) => a.shortName === typed || a.taskName === typed);
-  if (byTask.length === 1) return byTask[0]!.name;
+  if (byTask.length === 1) return byTask[0]!;
   const matches = byPrefix.length > 1 ? byPrefix : byTask;
   if (matches.length > 1) {
     const shown = matches.slice(0, 5).map((a) => `${a.name} (${a.shortName})`).join(", ");

@@ -41,7 +41,7 @@ export interface ActionEvent {
   startedAt: number | null;
   endedAt: number | null;
   /** Why the action failed; while a retry runs, why its previous attempt failed. */
-  error: { name: string; code: string; message: string } | null;
+  error: { name: string; code: string; kind: "user" | "system" | "unknown"; message: string } | null;
 }
 
 /**

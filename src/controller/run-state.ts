@@ -241,7 +241,7 @@ export class RunState {
     deliver({
       run: this.name, action: row.name, parent: row.parent, shortName: row.shortName, taskName: row.taskName, group: row.group,
       phase: row.phase, attempt, cacheHit: row.cacheHit, recovered: row.recovered, startedAt: row.startedAt, endedAt: row.endedAt,
-      error: error && { name: error.name, code: error.code, message: error.message },
+      error: error && { name: error.name, code: error.code, kind: error.kind, message: error.message },
     });
   }
 }

@@ -2,39 +2,20 @@
  * `Run`: a handle on a recorded run (API.md §10.3), whether this process executes it or not.
  */
 import {
-  ActionNotFoundError, LogsNotYetAvailableError, RunNotFoundError, TaskTimeoutError, errorFromRecord, type ErrorKind,
+  ActionNotFoundError, LogsNotYetAvailableError, RunNotFoundError, TaskTimeoutError, errorFromRecord,
 } from "../errors.ts";
-import { isTerminal, type ActionPhase, type ActionRow, type AttemptRow, type RunKey } from "../store/store.ts";
-import { decodeStoredValue } from "../types/stored-value.ts";
+import { isTerminal, type ActionPhase, type RunKey } from "../store/store.ts";
 import { parseDuration, type Duration } from "../internal/duration.ts";
 import { rawWrite } from "../internal/terminal-output.ts";
+import { buildActionTree, type ActionDetails, type ErrorDetails } from "./action-details.ts";
+import { Action, notFound } from "./action-handle.ts";
 import { getRuntime } from "./runtime.ts";
+import { decodeStoredValue as decode } from "./stored-value.ts";
+import { watchRun, type RunWatch, type RunWatcher } from "./watch.ts";
 
-export type { ActionPhase };
-
-export interface ErrorDetails {
-  name: string;
-  code: string;
-  kind: ErrorKind;
-  message: string;
-  stack?: string;
-}
-
-export interface ActionDetails {
-  name: string;
-  taskName: string;
-  shortName: string;
-  group?: string;
-  phase: ActionPhase;
-  cacheHit: boolean;
-  recovered: boolean;
-  attempts: { attempt: number; phase: ActionPhase; startedAt?: Date; endedAt?: Date; error?: ErrorDetails }[];
-  startedAt?: Date;
-  endedAt?: Date;
-  reportUri?: string;
-  error?: ErrorDetails;
-  children: ActionDetails[];
-}
+export type { ActionPhase, ActionDetails, ErrorDetails };
+/** The phases of runs and actions: all of them in lifecycle order, and the ones a run or action ends in. */
+export { ACTION_PHASES, TERMINAL_PHASES } from "../store/store.ts";
 
 export interface RunDetails {
   name: string;
@@ -60,37 +41,18 @@ export interface LogLine {
 
 const date = (ms: number | null): Date | undefined => (ms === null ? undefined : new Date(ms));
 
-async function decode(bytes: Uint8Array | null): Promise<unknown> {
-  return bytes ? decodeStoredValue(bytes) : undefined;
+/** What started a run: its task, the file the task came from and the run context that recovering it re-applies. */
+export interface RunSource {
+  taskName: string;
+  /** The user file that defined the task (absent for tasks defined outside a file the CLI or `run()` could see). */
+  file?: string;
+  customContext: Record<string, string>;
+  envVars: Record<string, string>;
 }
 
-function buildTree(actions: ActionRow[], attempts: AttemptRow[]): ActionDetails | undefined {
-  const byAction = new Map<string, AttemptRow[]>();
-  for (const a of attempts) (byAction.get(a.action) ?? byAction.set(a.action, []).get(a.action)!).push(a);
-  const nodes = new Map<string, ActionDetails>();
-  for (const a of actions) {
-    const d: ActionDetails = {
-      name: a.name, taskName: a.taskName, shortName: a.shortName, phase: a.phase, cacheHit: a.cacheHit, recovered: a.recovered,
-      attempts: (byAction.get(a.name) ?? []).map((t) => ({
-        attempt: t.attempt, phase: t.phase, ...(t.startedAt ? { startedAt: new Date(t.startedAt) } : {}),
-        ...(t.endedAt ? { endedAt: new Date(t.endedAt) } : {}), ...(t.error ? { error: t.error } : {}),
-      })),
-      children: [],
-    };
-    if (a.group) d.group = a.group;
-    if (a.startedAt) d.startedAt = new Date(a.startedAt);
-    if (a.endedAt) d.endedAt = new Date(a.endedAt);
-    if (a.reportUri) d.reportUri = a.reportUri;
-    if (a.error) d.error = a.error;
-    nodes.set(a.name, d);
-  }
-  let root: ActionDetails | undefined;
-  for (const a of actions) {
-    const node = nodes.get(a.name)!;
-    if (a.parent === null) root = node;
-    else nodes.get(a.parent)?.children.push(node);
-  }
-  return root;
+/** @internal A log line as `showLogs()` prints it (`raw`: the message alone). */
+export function formatLogLine(l: LogLine, o: { raw?: boolean } = {}): string {
+  return o.raw ? `${l.message}\n` : `${l.time.toISOString()} [${l.action}#${l.attempt}] ${l.message}\n`;
 }
 
 export class Run<O = unknown> {
@@ -145,7 +107,7 @@ export class Run<O = unknown> {
   async details(): Promise<RunDetails> {
     const rt = getRuntime();
     const row = await this.#row();
-    const root = buildTree(await rt.store.listActions(this.name), await rt.store.listAttempts(this.name));
+    const root = buildActionTree(await rt.store.listActions(this.name), await rt.store.listAttempts(this.name)).root;
     const d: RunDetails = {
       name: row.name, taskName: row.taskName, phase: row.phase, createdAt: new Date(row.createdAt), inputs: await decode(row.inputs),
       root: root ?? { name: "a0", taskName: row.taskName, shortName: row.taskName, phase: row.phase, cacheHit: false, recovered: false, attempts: [], children: [] },
@@ -156,6 +118,37 @@ export class Run<O = unknown> {
     if (row.error) d.error = row.error;
     if (row.recoverFrom) d.recoverFrom = row.recoverFrom;
     return d;
+  }
+
+  /** A handle on one action of this run, by its full name (`"a0"` is the root). */
+  async action(name: string): Promise<Action> {
+    if (!(await getRuntime().store.getAction(this.name, name))) {
+      if (!(await getRuntime().store.getRun({ project: "", domain: "", name: this.name }))) {
+        throw new RunNotFoundError(`Run "${this.name}" was not found. List runs with: flyte get runs`);
+      }
+      throw notFound(this.name, name);
+    }
+    return new Action(this.name, name);
+  }
+
+  /** What started the run: its task, the file the task came from, and the run context `flyte recover` re-applies. */
+  async source(): Promise<RunSource> {
+    const row = await getRuntime().store.getRun({ project: "", domain: "", name: this.name });
+    if (!row) throw new RunNotFoundError(`Run "${this.name}" was not found. List runs with: flyte get runs`);
+    const options = row.options as { customContext?: Record<string, string>; envVars?: Record<string, string> };
+    return {
+      taskName: row.taskName, ...(row.source?.file ? { file: row.source.file } : {}),
+      customContext: { ...(options.customContext ?? {}) }, envVars: { ...(options.envVars ?? {}) },
+    };
+  }
+
+  /**
+   * Live updates of this run while this process executes it: `onAction` for every phase change of its actions,
+   * `onLog` for every console line its attempts print (those lines are then not echoed to the terminal).
+   * `close()` the returned watch when done.
+   */
+  watch(watcher: RunWatcher): RunWatch {
+    return watchRun(this.name, watcher);
   }
 
   /** Captured console output, per action and attempt. */
@@ -187,7 +180,7 @@ export class Run<O = unknown> {
 
   async showLogs(o: { action?: string; attempt?: number; follow?: boolean; raw?: boolean } = {}): Promise<void> {
     for await (const l of this.logs(o)) {
-      rawWrite("stdout", o.raw ? `${l.message}\n` : `${l.time.toISOString()} [${l.action}#${l.attempt}] ${l.message}\n`);
+      rawWrite("stdout", formatLogLine(l, o));
     }
   }
 }

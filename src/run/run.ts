@@ -9,7 +9,7 @@ import { RunNotFoundError, ValidationError } from "../errors.ts";
 import { Run } from "./run-handle.ts";
 import { getRuntime } from "./runtime.ts";
 import type { RunKey } from "../store/store.ts";
-import { decodeStoredValue as decodeValue } from "../types/stored-value.ts";
+import { decodeStoredValue as decodeValue } from "./stored-value.ts";
 import { version as packageVersion } from "../version.ts";
 
 export interface RunContextOptions {

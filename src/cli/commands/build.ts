@@ -4,11 +4,11 @@
  * goes to stderr; stdout gets one `<uri> built|exists` line per image (or JSON with --output-format json).
  */
 import type { Command } from "commander";
-import { listLoadedEnvironments } from "../../authoring/environment.ts";
+import { listLoadedEnvironments } from "../../index.ts";
 import { buildEnvironments, type BuildableEnvironment, type BuildProgress } from "../../images/build-engine.ts";
 import { BUILDER_NAMES, setImageConfig, type BuilderName } from "../../images/config.ts";
 import { resolveConfig } from "../../run/config.ts";
-import { globals } from "../context.ts";
+import { cliIo, globals, type CliOutput } from "../context.ts";
 import { loadModule, UsageError } from "../load-task.ts";
 import { color, toJson } from "../render/format.ts";
 
@@ -21,8 +21,9 @@ interface BuildFlags {
 /** Step lines worth showing without -v: buildah's `STEP n/m:` and BuildKit's `#n [k/m] ...`. */
 const STEP_LINE = /^(STEP \d+\/\d+:|#\d+ \[[^\]]*\d+\/\d+\])/;
 
-function progressPrinter(verbose: boolean, tty: boolean): (e: BuildProgress) => void {
-  const err = (s: string) => process.stderr.write(`${s}\n`);
+function progressPrinter(stderr: CliOutput, verbose: boolean): (e: BuildProgress) => void {
+  const tty = stderr.isTTY;
+  const err = (s: string) => stderr.write(`${s}\n`);
   return (e) => {
     switch (e.type) {
       case "check":
@@ -55,6 +56,7 @@ export function registerBuildCommand(program: Command): void {
     .option("--no-push", "build into the local image store only")
     .action(async (file: string, envName: string | undefined, flags: BuildFlags, cmd: Command) => {
       const g = globals(cmd);
+      const io = cliIo(cmd);
       if (flags.builder !== undefined && !BUILDER_NAMES.includes(flags.builder as BuilderName)) {
         throw new UsageError(`--builder must be "docker" or "buildah", got ${JSON.stringify(flags.builder)}.`);
       }
@@ -76,15 +78,15 @@ export function registerBuildCommand(program: Command): void {
         force: flags.force === true,
         push: flags.push,
         ...(flags.builder ? { builder: flags.builder as BuilderName } : {}),
-        onProgress: progressPrinter(g.verbose > 0, process.stderr.isTTY === true),
+        onProgress: progressPrinter(io.stderr, g.verbose > 0),
       });
       if (g.outputFormat === "json" || g.outputFormat === "yaml") {
-        process.stdout.write(`${toJson(results)}\n`);
+        io.stdout.write(`${toJson(results)}\n`);
         return;
       }
       const width = Math.max(...results.map((r) => r.uri.length));
       for (const r of results) {
-        process.stdout.write(`${r.uri.padEnd(width)}  ${r.built ? "built " : "exists"}  ${r.environments.join(", ")}\n`);
+        io.stdout.write(`${r.uri.padEnd(width)}  ${r.built ? "built " : "exists"}  ${r.environments.join(", ")}\n`);
       }
     });
 }

@@ -1,20 +1,18 @@
 /** `flyte get runs|run|action|logs|io|config`: read recorded runs from the store. */
 import { Command } from "commander";
 import { stringify as toYaml } from "yaml";
-import { ActionNotFoundError } from "../../errors.ts";
-import { getRun } from "../../run/run.ts";
+import { ACTION_PHASES, getRun, listRuns, type ActionDetails, type ActionPhase } from "../../index.ts";
+import { formatLogLine } from "../../run/run-handle.ts";
 import { getRuntime } from "../../run/runtime.ts";
-import type { ActionDetails } from "../../run/run-handle.ts";
-import { ACTION_PHASES, type ActionPhase } from "../../store/store.ts";
-import { openRuntime, type GlobalOptions } from "../context.ts";
+import { cliIo, openRuntime, type CliOutput, type GlobalOptions } from "../context.ts";
 import { UsageError } from "../load-task.ts";
-import { resolveActionName } from "../resolve-action.ts";
+import { resolveAction } from "../resolve-action.ts";
 import { formatDuration, formatValue, toJson } from "../render/format.ts";
 
-function print(g: GlobalOptions, data: unknown, table: () => string): void {
-  if (g.outputFormat === "json") process.stdout.write(`${toJson(data)}\n`);
-  else if (g.outputFormat === "yaml") process.stdout.write(toYaml(JSON.parse(toJson(data))));
-  else process.stdout.write(`${table()}\n`);
+function print(out: CliOutput, g: GlobalOptions, data: unknown, table: () => string): void {
+  if (g.outputFormat === "json") out.write(`${toJson(data)}\n`);
+  else if (g.outputFormat === "yaml") out.write(toYaml(JSON.parse(toJson(data))));
+  else out.write(`${table()}\n`);
 }
 
 function columns(rows: string[][]): string {
@@ -32,16 +30,7 @@ function treeLines(a: ActionDetails, depth = 0, out: string[] = []): string[] {
   return out;
 }
 
-function findAction(a: ActionDetails, name: string): ActionDetails | undefined {
-  if (a.name === name) return a;
-  for (const c of a.children) {
-    const f = findAction(c, name);
-    if (f) return f;
-  }
-  return undefined;
-}
-
-export function registerGetCommands(program: Command): void {
+export function registerGetCommand(program: Command): void {
   const get = program.command("get").description("Show recorded runs, actions, logs and values");
 
   get.command("runs").description("List runs, newest first")
@@ -51,7 +40,6 @@ export function registerGetCommands(program: Command): void {
     .option("--with-label <k=v>", "only runs with this label")
     .action(async (o: { limit: string; phase?: string; task?: string; withLabel?: string }, cmd: Command) => {
       const g = await openRuntime(cmd);
-      const rt = getRuntime();
       const eq = o.withLabel?.indexOf("=") ?? -1;
       if (o.withLabel !== undefined && eq <= 0) throw new UsageError(`--with-label expects k=v, got ${JSON.stringify(o.withLabel)}.`);
       const label = o.withLabel !== undefined ? ([o.withLabel.slice(0, eq), o.withLabel.slice(eq + 1)] as [string, string]) : undefined;
@@ -61,11 +49,11 @@ export function registerGetCommands(program: Command): void {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit expects a whole number >= 1, got ${JSON.stringify(o.limit)}.`);
       const filtered = Boolean(o.phase || o.task || label);
-      const rows = await rt.store.listRuns(rt.config, {
+      const runs = await listRuns({
         limit, ...(o.phase ? { phase: o.phase as ActionPhase } : {}), ...(o.task ? { task: o.task } : {}), ...(label ? { label } : {}),
       });
-      const data = rows.map((r) => ({ name: r.name, task: r.taskName, phase: r.phase, createdAt: new Date(r.createdAt).toISOString(), duration: r.startedAt ? formatDuration((r.endedAt ?? Date.now()) - r.startedAt) : "" }));
-      print(g, data, () => (data.length ? columns([["NAME", "TASK", "PHASE", "CREATED", "DURATION"], ...data.map((d) => [d.name, d.task, d.phase, d.createdAt, d.duration])])
+      const data = runs.map((r) => ({ name: r.name, task: r.taskName, phase: r.phase, createdAt: r.createdAt.toISOString(), duration: dur(r.startedAt, r.endedAt) }));
+      print(cliIo(cmd).stdout, g, data, () => (data.length ? columns([["NAME", "TASK", "PHASE", "CREATED", "DURATION"], ...data.map((d) => [d.name, d.task, d.phase, d.createdAt, d.duration])])
         : filtered ? "No runs match these filters. List all runs with: flyte get runs" : "No runs yet. Start one with: flyte run <file.ts> <task>"));
     });
 
@@ -75,7 +63,7 @@ export function registerGetCommands(program: Command): void {
     .action(async (name: string, o: { outputs?: boolean }, cmd: Command) => {
       const g = await openRuntime(cmd);
       const d = await (await getRun(name)).details();
-      print(g, d, () => {
+      print(cliIo(cmd).stdout, g, d, () => {
         const lines = [`Run ${d.name}  task ${d.taskName}  ${d.phase}  ${dur(d.startedAt, d.endedAt)}${d.recoverFrom ? `  recovered from ${d.recoverFrom}` : ""}`];
         if (d.error) lines.push(`Error: ${d.error.name} (${d.error.code}, ${d.error.kind}): ${d.error.message}`);
         if (o.outputs) lines.push(`Inputs: ${formatValue(d.inputs)}`, `Outputs: ${formatValue(d.outputs)}`);
@@ -88,13 +76,13 @@ export function registerGetCommands(program: Command): void {
     .argument("<run>").argument("[action]")
     .action(async (runName: string, action: string | undefined, _o: unknown, cmd: Command) => {
       const g = await openRuntime(cmd);
-      const d = await (await getRun(runName)).details();
-      if (!action) return print(g, d.root, () => treeLines(d.root).join("\n"));
-      action = await resolveActionName(runName, action);
-      const a = findAction(d.root, action);
-      if (!a) throw new ActionNotFoundError(`Action "${action}" does not exist in run "${runName}". See: flyte get run ${runName}`);
-      const io = await actionIo(runName, action);
-      print(g, { ...a, children: a.children.map((c) => c.name), ...io }, () => [
+      const out = cliIo(cmd).stdout;
+      const r = await getRun(runName);
+      const d = await r.details();
+      if (!action) return print(out, g, d.root, () => treeLines(d.root).join("\n"));
+      const a = resolveAction(runName, d.root, action);
+      const io = await (await r.action(a.name)).io();
+      print(out, g, { ...a, children: a.children.map((c) => c.name), ...io }, () => [
         `Action ${a.name}  task ${a.taskName}  ${a.phase}${a.cacheHit ? "  (cache hit)" : ""}${a.recovered ? "  (recovered)" : ""}`,
         `Inputs: ${formatValue(io.inputs)}`, `Outputs: ${formatValue(io.outputs)}`,
         ...(io.interface ? [`Schema: ${JSON.stringify(io.interface)}`] : []),
@@ -107,8 +95,10 @@ export function registerGetCommands(program: Command): void {
     .argument("<run>").argument("[action]")
     .action(async (runName: string, action: string | undefined, _o: unknown, cmd: Command) => {
       await openRuntime(cmd);
-      const io = action ? await actionIo(runName, await resolveActionName(runName, action)) : await (await getRun(runName)).details().then((d) => ({ inputs: d.inputs, outputs: d.outputs }));
-      process.stdout.write(`${toJson(io)}\n`);
+      const r = await getRun(runName);
+      const d = await r.details();
+      const io = action ? await (await r.action(resolveAction(runName, d.root, action).name)).io() : { inputs: d.inputs, outputs: d.outputs };
+      cliIo(cmd).stdout.write(`${toJson(io)}\n`);
     });
 
   get.command("logs").description("Captured console output of a run or one action")
@@ -118,23 +108,17 @@ export function registerGetCommands(program: Command): void {
     .option("--raw", "messages only, without time and action")
     .action(async (runName: string, action: string | undefined, o: { attempt?: string; follow?: boolean; raw?: boolean }, cmd: Command) => {
       await openRuntime(cmd);
+      const out = cliIo(cmd).stdout;
       const r = await getRun(runName);
-      if (action !== undefined) action = await resolveActionName(runName, action);
-      await r.showLogs({ ...(action ? { action } : {}), ...(o.attempt !== undefined ? { attempt: Number(o.attempt) } : {}), follow: Boolean(o.follow), raw: Boolean(o.raw) });
+      if (action !== undefined) action = resolveAction(runName, (await r.details()).root, action).name;
+      const lines = r.logs({ ...(action ? { action } : {}), ...(o.attempt !== undefined ? { attempt: Number(o.attempt) } : {}), follow: Boolean(o.follow) });
+      for await (const l of lines) out.write(formatLogLine(l, o));
     });
 
   get.command("config").description("The effective configuration")
     .action(async (_o: unknown, cmd: Command) => {
       const g = await openRuntime(cmd);
       const c = getRuntime().config;
-      print(g, c, () => toYaml(JSON.parse(toJson(c))).trimEnd());
+      print(cliIo(cmd).stdout, g, c, () => toYaml(JSON.parse(toJson(c))).trimEnd());
     });
-}
-
-async function actionIo(runName: string, action: string): Promise<{ inputs: unknown; outputs: unknown; interface?: object }> {
-  const { decodeStoredValue } = await import("../../types/stored-value.ts");
-  const row = await getRuntime().store.getAction(runName, action);
-  if (!row) throw new ActionNotFoundError(`Action "${action}" does not exist in run "${runName}". See: flyte get run ${runName}`);
-  const dec = async (b: Uint8Array | null) => (b ? decodeStoredValue(b) : undefined);
-  return { inputs: await dec(row.inputs), outputs: await dec(row.outputs), ...(row.interface ? { interface: row.interface } : {}) };
 }

@@ -7,9 +7,9 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { stringify } from "yaml";
 import { ValidationError } from "../../errors.ts";
-import { ClusteredTaskTemplate } from "../../clustered/index.ts";
-import { jobSetNameFor, type JobSetManifest } from "../../clustered/jobset.ts";
-import { globals } from "../context.ts";
+import { ClusteredTaskTemplate, type JobSetManifest } from "../../clustered/index.ts";
+import { jobSetNameFor } from "../../clustered/jobset.ts";
+import { cliIo, globals } from "../context.ts";
 import { loadModule, tasksOf } from "../load-task.ts";
 
 interface ManifestFlags {
@@ -57,6 +57,6 @@ export function registerK8sCommand(program: Command): void {
       const out = globals(cmd).outputFormat === "json"
         ? `${JSON.stringify(manifests, null, 2)}\n`
         : manifests.map((m) => stringify(m, { lineWidth: 0 })).join("---\n");
-      process.stdout.write(out);
+      cliIo(cmd).stdout.write(out);
     });
 }

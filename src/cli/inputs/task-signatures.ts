@@ -17,9 +17,9 @@ function needsDerivation(t: TaskTemplate): boolean {
 
 /**
  * Attaches derived schemas to `tasks` (those without an inputs schema). Returns false when the types could not
- * be read (the caller then treats inputs as untyped) and says why on stderr.
+ * be read (the caller then treats inputs as untyped) and says why through `warn`.
  */
-export async function attachSignatures(root: TaskTemplate, tasks: Iterable<TaskTemplate>): Promise<boolean> {
+export async function attachSignatures(root: TaskTemplate, tasks: Iterable<TaskTemplate>, warn: (line: string) => void): Promise<boolean> {
   // Only a task whose own inputs need types pays for the compiler; the other tasks of its file come along free.
   if (!needsDerivation(root) || !hasParameter((root as { fn: Function }).fn)) return true;
   const todo = [root, ...[...tasks].filter((t) => t !== root && needsDerivation(t))];
@@ -38,7 +38,7 @@ export async function attachSignatures(root: TaskTemplate, tasks: Iterable<TaskT
         writeCached(f, sigs);
       }
     } catch (e) {
-      process.stderr.write(`flyte: could not read the input types of ${misses.join(", ")} (${(e as Error).message}); inputs are parsed as JSON or text.\n`);
+      warn(`flyte: could not read the input types of ${misses.join(", ")} (${(e as Error).message}); inputs are parsed as JSON or text.\n`);
       return false;
     }
   }

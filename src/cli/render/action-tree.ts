@@ -4,9 +4,11 @@
  * has more than PLAIN_DETAIL_LIMIT actions: from then on only failures, retries and the root get a line, plus a
  * progress summary every few seconds, so a 10,000-action fan-out does not print 30,000 lines into a CI log.
  */
-import type { ActionEvent } from "../../controller/controller.ts";
-import { rawWrite } from "../../internal/terminal-output.ts";
+import type { ActionUpdate, ErrorDetails } from "../../index.ts";
+import type { CliIo } from "../context.ts";
 import { color, formatDuration } from "./format.ts";
+
+type ActionEvent = ActionUpdate;
 
 const ICON: Record<string, string> = {
   queued: "·", waiting_for_resources: "·", initializing: "·", running: "▶", succeeded: "✔", failed: "✖", aborted: "■", timed_out: "⏱",
@@ -15,22 +17,24 @@ const MAX_LINES = 30;
 const PLAIN_DETAIL_LIMIT = 200;
 const SUMMARY_EVERY_MS = 2000;
 
-/** The error of one attempt of an action (the whole action's when `attempt` is undefined), as one line. */
-
 const FAILED = ["failed", "timed_out", "aborted"];
+
+/** `Name (code): message` of an error. */
+export const errorLine = (err: ErrorDetails): string => `${err.name}${err.code !== err.name ? ` (${err.code})` : ""}: ${err.message}`;
 const MAX_ERROR_CHARS = 200;
 
 export class ActionTree {
   readonly #actions = new Map<string, ActionEvent>();
   readonly #order: string[] = [];
   readonly #tty: boolean;
-  readonly #errors = new Map<string, string | undefined>();
+  readonly #io: Pick<CliIo, "stdout" | "stderr">;
   #drawn = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastPhase = new Map<string, string>();
 
-  constructor(tty: boolean) {
+  constructor(tty: boolean, io: Pick<CliIo, "stdout" | "stderr">) {
     this.#tty = tty;
+    this.#io = io;
     this.#timer = tty ? setInterval(() => this.redraw(), 120) : setInterval(() => this.#summary(), SUMMARY_EVERY_MS);
     this.#timer.unref();
   }
@@ -43,7 +47,7 @@ export class ActionTree {
       if (this.#lastPhase.get(e.action) === key) return;
       this.#lastPhase.set(e.action, key);
       const detailed = this.#order.length <= PLAIN_DETAIL_LIMIT || e.parent === null || e.attempt > 0 || ["failed", "timed_out", "aborted"].includes(e.phase);
-      if (detailed) rawWrite("stdout", `${this.#line(e, "")}\n`);
+      if (detailed) this.#io.stdout.write(`${this.#line(e, "")}\n`);
     }
   }
 
@@ -52,28 +56,23 @@ export class ActionTree {
     if (this.#order.length <= PLAIN_DETAIL_LIMIT) return;
     const counts = new Map<string, number>();
     for (const e of this.#actions.values()) counts.set(e.phase, (counts.get(e.phase) ?? 0) + 1);
-    rawWrite("stdout", `… ${this.#order.length} actions: ${[...counts].map(([p, n]) => `${n} ${p}`).join(", ")}\n`);
+    this.#io.stdout.write(`… ${this.#order.length} actions: ${[...counts].map(([p, n]) => `${n} ${p}`).join(", ")}\n`);
   }
 
   /** Prints a captured log line without breaking the tree. */
   log(label: string, line: string, stream: "stdout" | "stderr"): void {
     this.#clear();
-    rawWrite(stream, `${color(this.#tty, "gray", `[${label}]`)} ${line}\n`);
+    this.#io[stream].write(`${color(this.#tty, "gray", `[${label}]`)} ${line}\n`);
     if (this.#tty) this.redraw();
   }
 
-  /** Why the action failed, or (while a retry runs) why its previous attempt failed; looked up once. */
+  /** Why the action failed, or (while a retry runs) why its previous attempt failed. */
   #why(e: ActionEvent): string | undefined {
     const failed = FAILED.includes(e.phase);
     if (!failed && (e.attempt === 0 || e.phase === "succeeded")) return undefined;
-    const key = `${e.action}#${failed ? "end" : e.attempt - 1}`;
-    if (!this.#errors.has(key)) {
-      const err = e.error;
-      let why = err ? `${err.name}${err.code !== err.name ? ` (${err.code})` : ""}: ${err.message}`.split("\n")[0] : undefined;
-      if (why && why.length > MAX_ERROR_CHARS) why = `${why.slice(0, MAX_ERROR_CHARS - 1)}…`;
-      this.#errors.set(key, why);
-    }
-    const why = this.#errors.get(key);
+    const err = failed ? e.error : e.previousAttemptError;
+    let why = err ? errorLine(err).split("\n")[0] : undefined;
+    if (why && why.length > MAX_ERROR_CHARS) why = `${why.slice(0, MAX_ERROR_CHARS - 1)}…`;
     return why && !failed ? `attempt #${e.attempt - 1} failed: ${why}` : why;
   }
 
@@ -117,7 +116,7 @@ export class ActionTree {
 
   #clear(): void {
     if (!this.#tty || this.#drawn === 0) return;
-    rawWrite("stdout", `\x1b[${this.#drawn}A\x1b[0J`);
+    this.#io.stdout.write(`\x1b[${this.#drawn}A\x1b[0J`);
     this.#drawn = 0;
   }
 
@@ -125,7 +124,7 @@ export class ActionTree {
     if (!this.#tty) return;
     this.#clear();
     const lines = this.#lines();
-    if (lines.length) rawWrite("stdout", `${lines.join("\n")}\n`);
+    if (lines.length) this.#io.stdout.write(`${lines.join("\n")}\n`);
     this.#drawn = lines.length;
   }
 

@@ -1,0 +1,76 @@
+/**
+ * Following a run started by `flyte run` or `flyte recover`: the live action tree while it runs, then its
+ * outputs, or a one-paragraph account of what failed, and the exit code that goes with it.
+ */
+import type { ActionDetails, Run } from "../index.ts";
+import type { CliIo } from "./context.ts";
+import { EXIT } from "./errors.ts";
+import { ActionTree, errorLine } from "./render/action-tree.ts";
+import { color, formatDuration, formatValue, toJson } from "./render/format.ts";
+import { onStdoutClosed } from "./stdio.ts";
+
+/** Waits for a run while rendering it, then prints outputs or the error; returns the exit code. */
+export async function followRun(r: Run, io: CliIo, o: { quiet?: boolean; json?: boolean } = {}): Promise<number> {
+  const tty = io.stdout.isTTY && !o.quiet;
+  const tree = new ActionTree(tty, io);
+  const watch = r.watch({ onAction: (u) => tree.update(u), onLog: (l) => tree.log(l.label, l.message, l.stream) });
+  const t0 = Date.now();
+  const onSigint = () => {
+    void r.abort("interrupted (Ctrl-C)");
+  };
+  process.once("SIGINT", onSigint);
+  // The reader of a piped stdout went away (`| head`): stop the run as Ctrl-C would, rather than leave it running unseen.
+  const offClosed = onStdoutClosed(() => void r.abort("the reader of the CLI's output exited (closed pipe)"));
+  try {
+    const phase = await r.wait();
+    await watch.close();
+    tree.stop();
+    const took = formatDuration(Date.now() - t0);
+    const d = await r.details();
+    const count = countLine(d.root);
+    if (phase === "succeeded") {
+      const out = await r.outputs();
+      if (o.json) io.stdout.write(`${toJson({ run: r.name, phase, outputs: out })}\n`);
+      else io.stdout.write(`${color(tty, "green", "✔")} Run ${r.name} succeeded in ${took}; ${count}\nOutputs: ${formatValue(out)}\n`);
+      return EXIT.ok;
+    }
+    const failed = findFailed(d.root) ?? d.root;
+    const err = d.error ?? failed.error;
+    io.stderr.write(
+      `${color(tty, "red", "✖")} Run ${r.name} ${phase} after ${took}; ${count}. ` +
+        `Action ${failed.name} (${failed.taskName}) ${failed.phase}` +
+        `${failed.attempts.length ? ` after ${failed.attempts.length} attempt${failed.attempts.length > 1 ? "s" : ""}` : ""}: ` +
+        `${sentence(err ? errorLine(err) : "no error recorded")} ` +
+        `Logs: flyte get logs ${r.name} ${failed.name}; details: flyte get run ${r.name}; retry from here: flyte recover ${r.name}\n`,
+    );
+    return err?.kind === "system" ? EXIT.system : EXIT.user;
+  } finally {
+    offClosed();
+    process.off("SIGINT", onSigint);
+    await watch.close();
+  }
+}
+
+/** "41 actions (40 succeeded, 1 failed)": every action of the run, the root included. */
+function countLine(root: ActionDetails): string {
+  const phases = new Map<string, number>();
+  let total = 0;
+  const walk = (a: ActionDetails): void => {
+    total++;
+    phases.set(a.phase, (phases.get(a.phase) ?? 0) + 1);
+    a.children.forEach(walk);
+  };
+  walk(root);
+  return `${total} action${total === 1 ? "" : "s"} (${[...phases].map(([p, n]) => `${n} ${p}`).join(", ")})`;
+}
+
+/** Ends a message with exactly one period (error messages usually bring their own). */
+const sentence = (text: string): string => (/[.!?]$/.test(text.trimEnd()) ? text.trimEnd() : `${text.trimEnd()}.`);
+
+function findFailed(a: ActionDetails): ActionDetails | undefined {
+  for (const c of a.children) {
+    const f = findFailed(c);
+    if (f) return f;
+  }
+  return a.phase === "failed" || a.phase === "timed_out" ? a : undefined;
+}

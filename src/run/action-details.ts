@@ -1,0 +1,59 @@
+/**
+ * The action tree of a run as `Run.details()` and `Action.details()` return it, built from the store's rows.
+ */
+import type { ErrorKind } from "../errors.ts";
+import type { ActionPhase, ActionRow, AttemptRow } from "../store/store.ts";
+
+export interface ErrorDetails {
+  name: string;
+  code: string;
+  kind: ErrorKind;
+  message: string;
+  stack?: string;
+}
+
+export interface ActionDetails {
+  name: string;
+  taskName: string;
+  shortName: string;
+  group?: string;
+  phase: ActionPhase;
+  cacheHit: boolean;
+  recovered: boolean;
+  attempts: { attempt: number; phase: ActionPhase; startedAt?: Date; endedAt?: Date; error?: ErrorDetails }[];
+  startedAt?: Date;
+  endedAt?: Date;
+  reportUri?: string;
+  error?: ErrorDetails;
+  children: ActionDetails[];
+}
+
+/** Every action of a run keyed by name, each with its attempts and children (the root has `parent === null`). */
+export function buildActionTree(actions: ActionRow[], attempts: AttemptRow[]): { root?: ActionDetails; byName: Map<string, ActionDetails> } {
+  const byAction = new Map<string, AttemptRow[]>();
+  for (const a of attempts) (byAction.get(a.action) ?? byAction.set(a.action, []).get(a.action)!).push(a);
+  const nodes = new Map<string, ActionDetails>();
+  for (const a of actions) {
+    const d: ActionDetails = {
+      name: a.name, taskName: a.taskName, shortName: a.shortName, phase: a.phase, cacheHit: a.cacheHit, recovered: a.recovered,
+      attempts: (byAction.get(a.name) ?? []).map((t) => ({
+        attempt: t.attempt, phase: t.phase, ...(t.startedAt ? { startedAt: new Date(t.startedAt) } : {}),
+        ...(t.endedAt ? { endedAt: new Date(t.endedAt) } : {}), ...(t.error ? { error: t.error } : {}),
+      })),
+      children: [],
+    };
+    if (a.group) d.group = a.group;
+    if (a.startedAt) d.startedAt = new Date(a.startedAt);
+    if (a.endedAt) d.endedAt = new Date(a.endedAt);
+    if (a.reportUri) d.reportUri = a.reportUri;
+    if (a.error) d.error = a.error;
+    nodes.set(a.name, d);
+  }
+  let root: ActionDetails | undefined;
+  for (const a of actions) {
+    const node = nodes.get(a.name)!;
+    if (a.parent === null) root = node;
+    else nodes.get(a.parent)?.children.push(node);
+  }
+  return { ...(root ? { root } : {}), byName: nodes };
+}
