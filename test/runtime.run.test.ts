@@ -354,19 +354,18 @@ describe("caching", () => {
 describe("group, map, trace, ctx, custom context", () => {
   it("tags actions with the innermost group", async () => {
     const g = env.task(async function grouped() {
+      await double({ x: 0 });
       await group("outer", async () => {
         await double({ x: 1 });
         await group("inner", () => double({ x: 2 }));
+        await double({ x: 3 });
       });
       return 0;
     });
-    const d = await (await run(g)).details().then(async (x) => x);
-    await new Promise((r) => setTimeout(r, 0));
     const r = await run(g);
-    await r.wait();
-    const groups = (await r.details()).root.children.map((c) => c.group).sort();
-    expect(groups).toEqual(["inner", "outer"]);
-    expect(d).toBeDefined();
+    expect(await r.wait()).toBe("succeeded");
+    // The calls are sequential, so the children list in call order: ungrouped, outer, inner, outer again.
+    expect((await r.details()).root.children.map((c) => c.group ?? null)).toEqual([null, "outer", "inner", "outer"]);
     await expect(group("", () => 1)).rejects.toThrow(/group: name must be a non-empty string/);
   });
 
