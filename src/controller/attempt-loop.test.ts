@@ -159,9 +159,13 @@ describe("timeouts", () => {
     const queued = env.task({ timeout: { maxQueuedTime: "2s" } }, async function queuedCall() {
       return "ran";
     });
+    const after = env.task(async function afterQueued() {
+      return "after";
+    });
     const fan = env.task(async function queueFan() {
       const [a, b] = await Promise.allSettled([hold(), queued()]);
-      return [a.status, b.status === "rejected" ? (b.reason as TaskTimeoutError).bound : b.status];
+      // The waiter that timed out gave its place up: the slot holdSlot frees goes to the next call.
+      return [a.status, b.status === "rejected" ? (b.reason as TaskTimeoutError).bound : b.status, await after()];
     });
     // The root holds one of the two slots and holdSlot the other, so queuedCall waits.
     const r = await withRunContext({ maxActionConcurrency: 2 }).run(fan);
@@ -172,6 +176,6 @@ describe("timeouts", () => {
     await vi.advanceTimersByTimeAsync(1);
     await turns(20);
     release();
-    expect(await settled(r.outputs(), "the run to end")).toEqual(["fulfilled", "maxQueuedTime"]);
+    expect(await settled(r.outputs(), "the run to end")).toEqual(["fulfilled", "maxQueuedTime", "after"]);
   });
 });
