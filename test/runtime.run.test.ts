@@ -198,18 +198,16 @@ describe("retries and timeouts", () => {
 
 describe("abort", () => {
   it("aborts running attempts and marks the run aborted", async () => {
-    let signal: AbortSignal | undefined;
-    let started!: () => void;
-    const running = new Promise<void>((r) => (started = r));
+    let started!: (signal: AbortSignal) => void;
+    const running = new Promise<AbortSignal>((r) => (started = r));
     const long = env.task(async function longRunning() {
-      signal = ctx()!.signal;
-      started();
+      started(ctx()!.signal);
       // Ignores the signal: the abort must end the action without the body's help.
       await new Promise((r) => setTimeout(r, 5000).unref());
       return 1;
     });
     const r = await run(long);
-    await running;
+    const signal = await running;
     await r.abort("test abort");
     expect(await r.phase()).toBe("aborted");
     expect(signal.aborted).toBe(true);
