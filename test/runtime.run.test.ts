@@ -418,19 +418,28 @@ describe("logs and reports", () => {
   });
 
   it("logs({ follow: true }) streams lines while the run goes on and ends with it", async () => {
+    // The task prints its next line only once the reader has seen the previous one: lines must arrive while it runs.
+    const seenBy: (() => void)[] = [];
+    const seenLine = [0, 1, 2].map((i) => new Promise<void>((r) => (seenBy[i] = r)));
     const chatty = env.task(async function chatty() {
       for (let i = 0; i < 3; i++) {
         console.log(`tick ${i}`);
-        await new Promise((r) => setTimeout(r, 150));
+        await seenLine[i];
       }
       return 3;
     });
     const r = await run(chatty);
     const seen: string[] = [];
-    for await (const l of r.logs({ follow: true })) seen.push(l.message);
+    const phases: string[] = [];
+    for await (const l of r.logs({ follow: true })) {
+      seen.push(l.message);
+      phases.push(await r.phase());
+      seenBy[seen.length - 1]?.();
+    }
     expect(seen).toEqual(["tick 0", "tick 1", "tick 2"]);
+    expect(phases).toEqual(["running", "running", "running"]);
     expect(await r.phase()).toBe("succeeded");
-  });
+  }, 15_000); // a follow that only read at the end would keep the task waiting: fail in 15 s, not the default 60
 
   it("logs() before any attempt started throws LogsNotYetAvailableError", async () => {
     const hold = env.task({ timeout: { maxQueuedTime: 5 } }, async function heldBack() {
