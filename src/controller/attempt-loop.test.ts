@@ -21,13 +21,16 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** Real event-loop turns until `cond` holds (at most `turns` of them): what the runtime does between timers. */
-async function until(cond: () => boolean, what: string, turns = 500): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    if (cond()) return;
+/**
+ * Real event-loop turns until `cond` holds: what the runtime does between timers. Bounded by real time
+ * (performance.now is not faked), not by a count of turns, so a loaded machine does not make it give up early.
+ */
+async function until(cond: () => boolean, what: string, limitMs = 5_000): Promise<void> {
+  const end = performance.now() + limitMs;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`${what} did not happen within ${limitMs} ms of event-loop turns`);
     await new Promise((r) => setImmediate(r));
   }
-  throw new Error(`${what} did not happen within ${turns} event-loop turns`);
 }
 
 /** Lets the runtime take `n` real event-loop turns: time for anything that was going to happen without a timer. */
