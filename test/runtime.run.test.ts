@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import {
-  Cache, RetryStrategy, Backoff, TaskEnvironment, ctx, getRun, group, map, report, run, trace, withRunContext, getCustomContext, customContext,
+  Cache, TaskEnvironment, ctx, getRun, group, map, report, run, trace, withRunContext, getCustomContext, customContext,
 } from "flyte-ts";
 import {
   ActionAbortedError, NonRecoverableError, RunAlreadyExistsError, RunNotFoundError, RuntimeDataValidationError, RuntimeUserError,
@@ -77,14 +77,19 @@ describe("run() and the Run handle", () => {
   });
 
   it("wait({ timeout }) throws TaskTimeoutError with bound 'wait'", async () => {
+    // The task runs until the test lets it end, so it is certainly still running when the wait gives up.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
     const slow = env.task(async function slowWait() {
-      await new Promise((r) => setTimeout(r, 1500));
+      await gate;
       return 1;
     });
     const r = await run(slow);
     const e = await r.wait({ timeout: 0.1 }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(TaskTimeoutError);
     expect((e as TaskTimeoutError).bound).toBe("wait");
+    expect(await r.phase()).toBe("running");
+    release();
     expect(await r.wait()).toBe("succeeded");
   });
 });
@@ -187,85 +192,22 @@ describe("retries and timeouts", () => {
     expect(calls).toBe(1);
   });
 
-  it("waits the backoff delay between attempts", async () => {
-    const times: number[] = [];
-    const backed = env.task({ retries: new RetryStrategy({ count: 2, backoff: new Backoff({ base: 0.1, factor: 2, cap: 1 }) }) }, async function backed() {
-      times.push(Date.now());
-      if (times.length < 3) throw new Error("again");
-      return times.length;
-    });
-    const r = await run(backed);
-    expect(await r.outputs()).toBe(3);
-    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(95);
-    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(195);
-  });
-
-  it("aborts an attempt past maxRuntime through ctx().signal and retries it", async () => {
-    let sawAbort = false;
-    let calls = 0;
-    const slow = env.task({ timeout: 0.2, retries: 1 }, async function slowTask() {
-      calls++;
-      const signal = ctx()!.signal;
-      signal.addEventListener("abort", () => (sawAbort = true));
-      await new Promise((r) => setTimeout(r, 1000));
-      return calls;
-    });
-    const r = await run(slow);
-    expect(await r.wait()).toBe("timed_out");
-    const e = (await r.outputs().catch((x: unknown) => x)) as TaskTimeoutError;
-    expect(e).toBeInstanceOf(TaskTimeoutError);
-    expect(e.bound).toBe("maxRuntime");
-    expect(e.message).toMatch(/ran longer than its maxRuntime of 0.2s/);
-    expect(sawAbort).toBe(true);
-    expect(calls).toBe(2);
-    expect((await r.details()).root.attempts.map((a) => a.phase)).toEqual(["timed_out", "timed_out"]);
-  });
-
-  it("enforces maxQueuedTime while waiting for a concurrency slot", async () => {
-    const hog = env.task(async function hog() {
-      await new Promise((r) => setTimeout(r, 600));
-      return 1;
-    });
-    const quick = env.task({ timeout: { maxQueuedTime: 0.1 } }, async function quick() {
-      return 2;
-    });
-    const after = env.task(async function afterQueued() {
-      return 3;
-    });
-    const fan = env.task(async function fanQueued() {
-      const results = await Promise.allSettled([hog(), quick()]);
-      // The waiter that timed out gave its place up: the slot hog frees goes to the next call.
-      return [...results.map((x) => (x.status === "fulfilled" ? "ok" : (x.reason as TaskTimeoutError).bound)), await after()];
-    });
-    // The root holds one of the two slots and hog the other, so quick waits in the queue.
-    const r = await withRunContext({ maxActionConcurrency: 2 }).run(fan);
-    expect(await r.outputs()).toEqual(["ok", "maxQueuedTime", 3]);
-  });
-
-  it("fails past the deadline without further retries", async () => {
-    let calls = 0;
-    const dl = env.task({ timeout: { deadline: 0.3 }, retries: 5 }, async function deadlined() {
-      calls++;
-      await new Promise((r) => setTimeout(r, 200));
-      throw new Error("slow failure");
-    });
-    const r = await run(dl);
-    const e = (await r.outputs().catch((x: unknown) => x)) as TaskTimeoutError;
-    expect(e.bound).toBe("deadline");
-    expect(calls).toBeLessThanOrEqual(2);
-  });
+  // Backoff delays, maxRuntime, maxQueuedTime and the deadline are timed on fake timers, to the millisecond,
+  // in src/controller/attempt-loop.test.ts.
 });
 
 describe("abort", () => {
   it("aborts running attempts and marks the run aborted", async () => {
-    let signal: AbortSignal | undefined;
+    let started!: (signal: AbortSignal) => void;
+    const running = new Promise<AbortSignal>((r) => (started = r));
     const long = env.task(async function longRunning() {
-      signal = ctx()!.signal;
-      await new Promise((r) => setTimeout(r, 5000));
+      started(ctx()!.signal);
+      // Ignores the signal: the abort must end the action without the body's help.
+      await new Promise((r) => setTimeout(r, 5000).unref());
       return 1;
     });
     const r = await run(long);
-    while (!signal) await new Promise((res) => setTimeout(res, 10));
+    const signal = await running;
     await r.abort("test abort");
     expect(await r.phase()).toBe("aborted");
     expect(signal.aborted).toBe(true);
@@ -354,19 +296,18 @@ describe("caching", () => {
 describe("group, map, trace, ctx, custom context", () => {
   it("tags actions with the innermost group", async () => {
     const g = env.task(async function grouped() {
+      await double({ x: 0 });
       await group("outer", async () => {
         await double({ x: 1 });
         await group("inner", () => double({ x: 2 }));
+        await double({ x: 3 });
       });
       return 0;
     });
-    const d = await (await run(g)).details().then(async (x) => x);
-    await new Promise((r) => setTimeout(r, 0));
     const r = await run(g);
-    await r.wait();
-    const groups = (await r.details()).root.children.map((c) => c.group).sort();
-    expect(groups).toEqual(["inner", "outer"]);
-    expect(d).toBeDefined();
+    expect(await r.wait()).toBe("succeeded");
+    // The calls are sequential, so the children list in call order: ungrouped, outer, inner, outer again.
+    expect((await r.details()).root.children.map((c) => c.group ?? null)).toEqual([null, "outer", "inner", "outer"]);
     await expect(group("", () => 1)).rejects.toThrow(/group: name must be a non-empty string/);
   });
 
@@ -388,7 +329,7 @@ describe("group, map, trace, ctx, custom context", () => {
     const r = await run(m);
     expect(await r.outputs()).toEqual([10, 20, "three", 40]);
     expect(peak).toBe(2);
-    expect((await r.details()).root.children.every((c) => c.group === "mapItem_map")).toBe(true);
+    expect((await r.details()).root.children.map((c) => c.group)).toEqual(["mapItem_map", "mapItem_map", "mapItem_map", "mapItem_map"]);
     expect(() => map(item, [], { concurrency: -1 })).toThrow(/concurrency must be an integer >= 0/);
   });
 
@@ -477,40 +418,58 @@ describe("logs and reports", () => {
   });
 
   it("logs({ follow: true }) streams lines while the run goes on and ends with it", async () => {
+    // The task prints its next line only once the reader has seen the previous one: lines must arrive while it runs.
+    const seenBy: (() => void)[] = [];
+    const seenLine = [0, 1, 2].map((i) => new Promise<void>((r) => (seenBy[i] = r)));
     const chatty = env.task(async function chatty() {
       for (let i = 0; i < 3; i++) {
         console.log(`tick ${i}`);
-        await new Promise((r) => setTimeout(r, 150));
+        await seenLine[i];
       }
       return 3;
     });
     const r = await run(chatty);
     const seen: string[] = [];
-    for await (const l of r.logs({ follow: true })) seen.push(l.message);
+    const phases: string[] = [];
+    for await (const l of r.logs({ follow: true })) {
+      seen.push(l.message);
+      phases.push(await r.phase());
+      seenBy[seen.length - 1]?.();
+    }
     expect(seen).toEqual(["tick 0", "tick 1", "tick 2"]);
+    expect(phases).toEqual(["running", "running", "running"]);
     expect(await r.phase()).toBe("succeeded");
-  });
+  }, 15_000); // a follow that only read at the end would keep the task waiting: fail in 15 s, not the default 60
 
   it("logs() before any attempt started throws LogsNotYetAvailableError", async () => {
     const hold = env.task({ timeout: { maxQueuedTime: 5 } }, async function heldBack() {
       return 1;
     });
+    // The root holds one of the two slots and blocker the other until the test releases it, so heldBack waits.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
     const blocker = env.task(async function blocker() {
-      await new Promise((r) => setTimeout(r, 300));
+      await gate;
       return 1;
     });
     const p = env.task(async function blockParent() {
       return Promise.all([blocker(), hold()]);
     });
     const r = await withRunContext({ maxActionConcurrency: 2 }).run(p);
-    await new Promise((res) => setTimeout(res, 100));
-    const d = await r.details();
-    const held = d.root.children.find((c) => c.taskName.endsWith("heldBack"));
-    if (held && held.attempts.length === 0) {
-      const it = r.logs({ action: held.name })[Symbol.asyncIterator]();
-      await expect(it.next()).rejects.toThrow(LogsNotYetAvailableError);
+    const heldRecord = async () => (await r.details()).root.children.find((c) => c.taskName.endsWith("heldBack"));
+    let held = await heldRecord();
+    for (let turn = 0; !held && turn < 1000; turn++) {
+      await new Promise((res) => setImmediate(res));
+      held = await heldRecord();
     }
-    await r.wait();
+    expect(held, "heldBack to be recorded while it waits for a slot").toBeDefined();
+    expect(held!.attempts).toEqual([]);
+    const it = r.logs({ action: held!.name })[Symbol.asyncIterator]();
+    const e = await it.next().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(LogsNotYetAvailableError);
+    expect((e as Error).message).toBe(`Logs of run "${r.name}" action "${held!.name}" are not available yet: no attempt has started. Retry later or pass follow: true.`);
+    release();
+    expect(await r.wait()).toBe("succeeded");
   });
 
   it("report: true tasks write report.html for the action", async () => {

@@ -80,8 +80,13 @@ describe("secrets in attempts", () => {
   it("warns when concurrent actions set the same env var to different values", async () => {
     const warn = vi.spyOn(process, "emitWarning").mockImplementation(() => undefined);
     const env = new TaskEnvironment({ name: "env-conflict" });
+    // Each attempt waits for the other to have started, so the two certainly hold the variable at once.
+    let arrived = 0;
+    let bothIn!: () => void;
+    const together = new Promise<void>((r) => (bothIn = r));
     const a = env.task(async function setterA() {
-      await new Promise((r) => setTimeout(r, 50));
+      if (++arrived === 2) bothIn();
+      await together;
       return process.env.SHARED_VAR;
     });
     const b = a.override({ envVars: { SHARED_VAR: "b" } });
@@ -89,8 +94,13 @@ describe("secrets in attempts", () => {
     const p = env.task(async function conflictParent() {
       return Promise.all([aa(), b()]);
     });
-    await (await withRunContext({}).run(p)).wait();
-    expect(warn.mock.calls.some((c) => String(c[0]).includes("Environment variable SHARED_VAR is set to different values"))).toBe(true);
-    warn.mockRestore();
+    try {
+      expect(await (await withRunContext({}).run(p)).wait()).toBe("succeeded");
+      const warnings = warn.mock.calls.map((c) => String(c[0])).filter((m) => m.includes("SHARED_VAR"));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/^Environment variable SHARED_VAR is set to different values by concurrently running actions \(now r[0-9a-z]+\/[0-9a-z]+\)\. In local mode they share process\.env/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });

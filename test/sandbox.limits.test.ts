@@ -62,7 +62,12 @@ describe("aborting", () => {
   it("aborting the run stops a sandbox that is waiting on a task", async () => {
     const waits = env.sandbox.orchestrator("await nap({ ms: 1500 }); 'finished'", { name: "waits", inputs: {} });
     const r = await run(waits, {});
-    await new Promise((res) => setTimeout(res, 100));
+    // Abort once the sandbox is really waiting on its nap (recorded as a running child), not at a guessed time.
+    const napping = async () => (await r.details()).root.children.some((c) => c.taskName.endsWith("nap") && c.phase === "running");
+    for (const end = Date.now() + 10_000; !(await napping()); ) {
+      if (Date.now() > end) throw new Error("the sandbox did not call nap within 10 s");
+      await new Promise((res) => setTimeout(res, 10));
+    }
     const started = Date.now();
     await r.abort("test abort");
     const err = await r.outputs().catch((e: unknown) => e);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { PassThrough } from "node:stream";
@@ -19,7 +19,12 @@ describe("LocalBlobStore", () => {
     const src = new PassThrough();
     const done = store.put("slow/obj.bin", src);
     src.write(Buffer.alloc(64 * 1024, 1));
-    await new Promise((r) => setTimeout(r, 50));
+    // Until the first bytes are on disk in the temp file (instead of a guessed 50 ms).
+    const tempFile = () => existsSync(path.join(root, "slow")) && readdirSync(path.join(root, "slow")).some((n) => n.includes(".flyte-tmp-"));
+    for (const end = Date.now() + 10_000; !tempFile(); ) {
+      if (Date.now() > end) throw new Error("the write did not start within 10 s");
+      await new Promise((r) => setImmediate(r));
+    }
     const uri = store.uriFor("slow/obj.bin");
     expect(await store.exists(uri)).toBe(false);
     const listed: string[] = [];
