@@ -17,7 +17,11 @@ const expected = (parent: string, task: string, ih: string, seq: number, group?:
 /** A run with nothing behind it: childName only reads and writes the run's action map. */
 function newRunState(): RunState {
   const options = { maxActionConcurrency: 0, envVars: {}, customContext: {} } as unknown as RunOptionsResolved;
-  return new RunState("r-ids", {} as TaskTemplate, options, {} as never, {} as never, {} as never, "", () => undefined, 0, false);
+  return new RunState({
+    name: "r-ids", task: {} as TaskTemplate, options, store: {} as never, blobStore: {} as never, secrets: {} as never, rawDataPrefix: "",
+    emit: () => undefined, systemRetries: 0, offload: false, lease: { owner: "o", epoch: 1, expiresAt: 0 }, dispatcher: {} as never,
+    startCall: () => Promise.resolve(),
+  });
 }
 
 describe("actionName", () => {

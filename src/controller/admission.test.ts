@@ -1,12 +1,11 @@
 /**
- * Admission of child calls (RunState.admit): at most 64 calls start per event-loop turn, in the order they were
+ * Admission of child calls (admission.ts): at most 64 calls start per event-loop turn, in the order they were
  * made, never inside the code that made them. setImmediate is faked, so each `turn()` below is exactly one
  * event-loop turn of the runtime; microtasks run for real.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { TaskTemplate } from "../authoring/task-template.ts";
-import type { RunOptionsResolved } from "./controller.ts";
-import { RunState, type Caller } from "./run-state.ts";
+import { Admission, type Caller } from "./admission.ts";
 
 const PER_TURN = 64;
 const TASK = {} as TaskTemplate;
@@ -14,9 +13,8 @@ const CALLER: Caller = { action: "a0", epoch: 1 };
 
 /** Admits call `i`; `start` is what runs once it is admitted. The one place that knows RunState's admit signature. */
 function newAdmitter(start: (i: number) => Promise<unknown>): (i: number) => Promise<unknown> {
-  const options = { maxActionConcurrency: 0, envVars: {}, customContext: {} } as unknown as RunOptionsResolved;
-  const run = new RunState("r-admit", TASK, options, {} as never, {} as never, {} as never, "", () => undefined, 0, false);
-  return (i) => run.admit(CALLER, TASK, i, (_caller, _task, inputs) => start(inputs as number));
+  const admission = new Admission((_caller, _scope, _task, inputs) => start(inputs as number));
+  return (i) => admission.admit(CALLER, {} as never, TASK, i);
 }
 
 /** Waits until no microtask is left (a nextTick callback runs only once the microtask queue is empty). */

@@ -93,7 +93,11 @@ describe("AttemptControl", () => {
 describe("the run's abort reaches its attempts", () => {
   function newRunState(): RunState {
     const options = { maxActionConcurrency: 0, envVars: {}, customContext: {} } as unknown as RunOptionsResolved;
-    return new RunState("r-abort", {} as TaskTemplate, options, {} as never, {} as never, {} as never, "", () => undefined, 0, false);
+    return new RunState({
+    name: "r-abort", task: {} as TaskTemplate, options, store: {} as never, blobStore: {} as never, secrets: {} as never, rawDataPrefix: "",
+    emit: () => undefined, systemRetries: 0, offload: false, lease: { owner: "o", epoch: 1, expiresAt: 0 }, dispatcher: {} as never,
+    startCall: () => Promise.resolve(),
+  });
   }
 
   it("aborts every tracked attempt with the run's reason, but not the released ones", async () => {
