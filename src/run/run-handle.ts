@@ -123,9 +123,7 @@ export class Run<O = unknown> {
   /** A handle on one action of this run, by its full name (`"a0"` is the root). */
   async action(name: string): Promise<Action> {
     if (!(await getRuntime().store.getAction(this.name, name))) {
-      if (!(await getRuntime().store.getRun({ project: "", domain: "", name: this.name }))) {
-        throw new RunNotFoundError(`Run "${this.name}" was not found. List runs with: flyte get runs`);
-      }
+      await this.#row();
       throw notFound(this.name, name);
     }
     return new Action(this.name, name);
@@ -133,8 +131,7 @@ export class Run<O = unknown> {
 
   /** What started the run: its task, the file the task came from, and the run context `flyte recover` re-applies. */
   async source(): Promise<RunSource> {
-    const row = await getRuntime().store.getRun({ project: "", domain: "", name: this.name });
-    if (!row) throw new RunNotFoundError(`Run "${this.name}" was not found. List runs with: flyte get runs`);
+    const row = await this.#row();
     const options = row.options as { customContext?: Record<string, string>; envVars?: Record<string, string> };
     return {
       taskName: row.taskName, ...(row.source?.file ? { file: row.source.file } : {}),
