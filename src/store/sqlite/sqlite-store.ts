@@ -17,7 +17,7 @@ import {
   TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type Lease, type ListRunsQuery, type LogRow, type OwnerProbe,
   type RunKey, type RunRow, type RunStore, type TraceRow,
 } from "../store.ts";
-import { WriteBatch, type PendingWrites } from "../write-batch.ts";
+import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
 
 type Row = Record<string, unknown>;
 
@@ -154,13 +154,16 @@ export class SqliteStore implements RunStore {
   #snapshotDir: string | undefined;
   readonly #uris: RelativeUris;
   readonly #stmts = new Map<string, Database.Statement>();
+  /** The connection's `synchronous` setting: FULL fsyncs the WAL at every commit, NORMAL only at checkpoints. */
+  #synchronous: "FULL" | "NORMAL" = "NORMAL";
 
-  constructor(file: string) {
+  /** @param durability what a commit promises by default (see `Durability`); a run may ask for its own level */
+  constructor(file: string, { durability = "full" }: { durability?: Durability } = {}) {
     this.location = file;
     this.#uris = new RelativeUris(dirname(file));
     this.writes = new WriteBatch((w) => this.#commit(w), (e) => storeError(file, e), () => {
       if (this.readOnly) throw this.#readOnlyError();
-    });
+    }, durability);
     refuseEmptiedStore(file);
     if (existsSync(file) && !writable(dirname(file))) {
       this.readOnly = true;
@@ -242,6 +245,11 @@ export class SqliteStore implements RunStore {
 
   /** Applies one batch of the write batch in one transaction; returns the runs refused by their lease. */
   #commit(w: PendingWrites): ReadonlySet<string> {
+    const synchronous = w.durable ? "FULL" : "NORMAL";
+    if (synchronous !== this.#synchronous) {
+      this.#db.pragma(`synchronous = ${synchronous}`);
+      this.#synchronous = synchronous;
+    }
     const refused = new Set<string>();
     this.#db.transaction(() => {
       for (const [run, lease] of w.runs) {
