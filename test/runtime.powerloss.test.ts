@@ -49,6 +49,8 @@ describe.skipIf(unavailable !== undefined)(unavailable ? `power loss (skipped: $
     expect(lost.length, `seed ${seed}; lost: ${lost.slice(0, 5).join(", ")}${lost.length > 5 ? ", ..." : ""}`).toBe(0);
     expect(f.problems.join("\n"), `seed ${seed}`).toBe("");
     expect(f.reopenOk).toBe(f.rounds);
+    // Every offloaded output recorded as succeeded can be read back: its blob was fsync'd before its row committed.
+    expect(f.blobsOk).toBe(f.blobsChecked);
     // The run row is committed before any child starts, so every run survives and recovers to the right output.
     expect(f.recovered).toBe(f.rounds);
   }, 90_000);

@@ -251,18 +251,24 @@ export interface RoundResult {
   observed: number;
   /** Observed children the surviving store does not record as succeeded (with the phase it does record). */
   lost: string[];
-  /** Whether the CLI could open the surviving store (`flyte get action`). */
+  /** Whether the CLI could open the surviving store (`flyte get action`), and if not, what it said. */
   reopenOk: boolean;
+  reopenError?: string;
   /** The run itself was still in the store. */
   runFound: boolean;
   /** The last observed offloaded output still recorded: could its blob be read back (`flyte get io`)? */
   blobChecked: boolean;
   blobOk: boolean;
+  /** Why it could not be read back. */
+  blobError?: string;
   /**
-   * `flyte recover`: "succeeded" (right output), "reported" (the run or the store did not survive and the CLI
-   * said so in one line, exit 1 or 3), or "failed" (anything else: a crash, a wrong output, a hang).
+   * `flyte recover`: "succeeded" (right output), "reported" (it could not recover, and said why: exit 1 or 3, no
+   * stack trace; e.g. the run did not survive, or a value it reuses was damaged), or "failed" (a crash, a wrong
+   * output, a hang: recorded in `problems`).
    */
   recover: "succeeded" | "reported" | "failed";
+  recoverMessage?: string;
+  /** Harness-level failures: a crash (stack trace) of the CLI on the surviving store, a mount left behind, ... */
   problems: string[];
   cut: CutReport;
 }
@@ -275,8 +281,9 @@ interface Cli {
 
 function cli(cwd: string, config: string, args: string[], durability: Durability, timeoutMs = 60_000): Cli {
   const r = spawnSync(process.execPath, [FLYTE_BIN, ...args], {
-    cwd, encoding: "utf8", timeout: timeoutMs, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_DURABILITY: durability },
+    cwd, encoding: "utf8", timeout: timeoutMs, maxBuffer: 512 * 1024 * 1024, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_DURABILITY: durability },
   });
+  if (r.error) throw new Error(`flyte ${args.join(" ")}: ${r.error.message}`);
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -354,6 +361,7 @@ export async function powerLossRound(round: number, template: string, o: RoundOp
     });
     const got = cli(project, checkConfig, ["--output-format", "json", "get", "action", run], o.durability);
     let reopenOk = false;
+    let reopenError: string | undefined;
     let runFound = false;
     let recorded = new Map<string, string>();
     if (got.code === 0) {
@@ -362,12 +370,14 @@ export async function powerLossRound(round: number, template: string, o: RoundOp
     } else if (got.stderr.includes("RunNotFoundError")) {
       reopenOk = true; // the store opened; the run itself did not survive
     } else {
+      reopenError = got.stderr.trim().split("\n")[0]!.slice(0, 400);
       if (hasStack(got.stderr)) problems.push(`flyte get action crashed on the surviving store: ${got.stderr.slice(0, 500)}`);
     }
     const lost = observed.filter((x) => recorded.get(x.action) !== "succeeded").map((x) => `${x.action} (${x.kind} ${x.i}: ${recorded.get(x.action) ?? "missing"})`);
 
     let blobChecked = false;
     let blobOk = false;
+    let blobError: string | undefined;
     const lastBlob = [...observed].reverse().find((x) => x.kind === "offloaded" && recorded.get(x.action) === "succeeded");
     if (lastBlob) {
       blobChecked = true;
@@ -378,27 +388,34 @@ export async function powerLossRound(round: number, template: string, o: RoundOp
       } catch {
         blobOk = false;
       }
-      if (!blobOk) problems.push(`the offloaded output of ${lastBlob.action} (recorded as succeeded) cannot be read back: ${(io.stderr || io.stdout).trim().slice(0, 300)}`);
+      if (!blobOk) blobError = `${lastBlob.action}: ${(io.stderr || io.stdout).trim().split("\n")[0]!.slice(0, 300)}`;
+      if (hasStack(io.stderr)) problems.push(`flyte get io crashed on the surviving store: ${io.stderr.slice(0, 500)}`);
     }
 
-    // Recovery works on what survived: the run is recovered to the right output, or, where the run itself (or
-    // the store) did not survive, the CLI says so in one line (exit 1) instead of crashing.
+    // Recovery works on what survived: the run is recovered to the right output, or the CLI reports why it
+    // cannot be (the run did not survive, a value it needs was damaged) and exits 1 or 3, without crashing.
     const r = cli(project, checkConfig, ["recover", run, "--name", `${run}r`, "-q"], o.durability, 90_000);
     const expected = (o.n * (o.n - 1)) / 2;
+    const said = (r.stderr + r.stdout).trim().split("\n");
     let recover: RoundResult["recover"];
-    if (runFound && r.code === 0 && r.stdout.includes(`Outputs: ${expected}`)) recover = "succeeded";
-    else if (!runFound && (r.code === 1 || r.code === 3) && !hasStack(r.stderr) && r.stderr.trim().split("\n").length === 1) recover = "reported";
-    else {
+    let recoverMessage: string | undefined;
+    if (r.code === 0 && r.stdout.includes(`Outputs: ${expected}`)) recover = "succeeded";
+    else if ((r.code === 1 || r.code === 3) && !hasStack(r.stderr + r.stdout)) {
+      recover = "reported";
+      recoverMessage = (said.find((l) => /^✖ Run |Error\b/.test(l)) ?? said[said.length - 1]!).slice(0, 400);
+    } else {
       recover = "failed";
-      problems.push(`flyte recover ${run} exited ${r.code}: ${(r.stderr + r.stdout).trim().split("\n").slice(-4).join(" | ")}`);
+      problems.push(`flyte recover ${run} exited ${r.code}: ${said.slice(-4).join(" | ")}`);
     }
     const result: RoundResult = {
-      durability: o.durability, run, cutAtObserved: o.cutAtObserved, finishedBeforeCut, observed: observed.length, lost, reopenOk, runFound,
-      blobChecked, blobOk, recover, problems, cut,
+      durability: o.durability, run, cutAtObserved: o.cutAtObserved, finishedBeforeCut, observed: observed.length, lost, reopenOk, ...(reopenError ? { reopenError } : {}), runFound,
+      blobChecked, blobOk, ...(blobError ? { blobError } : {}), recover, ...(recoverMessage ? { recoverMessage } : {}), problems, cut,
     };
     o.log?.(`round ${round} (${o.durability}): cut at ${observed.length}/${o.n} observed${finishedBeforeCut ? " (run had finished)" : ""}, ` +
       `${cut.droppedBytes} unsynced bytes in ${cut.droppedFiles} files dropped; lost ${lost.length}; store reopens: ${reopenOk}` +
-      `${runFound ? "" : " (run missing)"}; blob read back: ${blobChecked ? blobOk : "n/a"}; recover: ${recover}`);
+      `${reopenError ? ` (${reopenError.slice(0, 200)})` : ""}` +
+      `${runFound ? "" : " (run missing)"}; blob read back: ${blobChecked ? blobOk : "n/a"}${blobError ? ` (${blobError.slice(0, 160)})` : ""}; ` +
+      `recover: ${recover}${recoverMessage ? ` (${recoverMessage.slice(0, 200)})` : ""}`);
     keep = problems.length > 0;
     return result;
   } catch (e) {
@@ -420,7 +437,7 @@ export interface LevelFigures {
   reopenOk: number;
   /** Rounds whose run was recovered to the right output. */
   recovered: number;
-  /** Rounds whose run (or store) did not survive, and `flyte recover` said so in one line. */
+  /** Rounds where `flyte recover` could not recover and said why (see RoundResult.recover). */
   recoverReported: number;
   blobsChecked: number;
   blobsOk: number;
@@ -475,7 +492,7 @@ export async function runPowerLoss(o: PowerLossOptions): Promise<{ figures: Leve
 
 /** The figures as a table, one row per durability level. */
 export function formatTable(figures: LevelFigures[]): string {
-  const rows = [["level", "rounds", "observed", "lost", "store reopen ok", "run survived+recovered", "run lost (reported)", "blob read back", "finished before cut"]];
+  const rows = [["level", "rounds", "observed", "lost", "store reopen ok", "recovered", "recover refused (reported)", "blob read back", "finished before cut"]];
   for (const f of figures) {
     rows.push([f.durability, String(f.rounds), String(f.observed), String(f.lost), `${f.reopenOk}/${f.rounds}`, String(f.recovered), String(f.recoverReported),
       `${f.blobsOk}/${f.blobsChecked}`, String(f.finishedBeforeCut)]);
