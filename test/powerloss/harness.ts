@@ -9,7 +9,7 @@
  * store in one line, never crash).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -27,6 +27,14 @@ export type Durability = "full" | "process";
 export function lazyFsUnavailable(): string | undefined {
   if (process.platform !== "linux") return `FUSE power-loss test needs Linux (this is ${process.platform})`;
   if (!existsSync("/dev/fuse")) return "/dev/fuse is missing (no FUSE in this kernel or container)";
+  // libfuse 2 (which fusepy binds) opens /dev/fuse itself before it falls back to the setuid fusermount.
+  if (process.getuid?.() !== 0) {
+    try {
+      accessSync("/dev/fuse", constants.R_OK | constants.W_OK);
+    } catch {
+      return "/dev/fuse is not readable and writable by this user (libfuse 2 opens it before calling fusermount; it is usually mode 0666)";
+    }
+  }
   if (!existsSync(PYTHON)) return `${PYTHON} is missing (apt-get install python3-fusepy fuse3)`;
   const py = spawnSync(PYTHON, ["-c", "import fusepy"], { encoding: "utf8", timeout: 10_000 });
   if (py.status !== 0) return `python3-fusepy is not installed for ${PYTHON} (apt-get install python3-fusepy fuse3): ${py.stderr.trim().split("\n").pop()}`;

@@ -15,6 +15,8 @@ over the backing file, and getattr reports the logical size. Signals:
              clean shutdown: writes every dirty page back (as an OS does at shutdown), then unmounts and exits.
     SIGUSR2  prints {"event": "stats", ...} (dirty bytes per file) and goes on.
 
+If the process that started it exits, it drops what is unsynced and unmounts, so no mount outlives a killed test.
+
 It prints {"event": "ready"} once the kernel has mounted it. Every line on stdout is one JSON object.
 
 Simplifications, stated so that nobody reads more into a result than it shows:
@@ -369,10 +371,16 @@ def main():
             failure.append(repr(e))
 
     server = threading.Thread(target=serve, daemon=True)
+    parent = os.getppid()
     server.start()
     while server.is_alive():
         info = signal.sigtimedwait(handled, 0.2)
         if info is None:
+            if os.getppid() != parent:
+                # The harness died without cleaning up: never leave a mount behind.
+                fs.cut()
+                say("orphaned")
+                break
             continue
         if info.si_signo in CUT_SIGNALS:
             dropped = fs.cut()
