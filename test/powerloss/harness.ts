@@ -184,9 +184,9 @@ export async function fileCutCheck(): Promise<{ synced: string; unsynced: string
 /**
  * Commits `commits` single-row transactions in WAL mode with `PRAGMA synchronous = <sync>` through a mount,
  * keeps the connection open (no checkpoint at close), SIGKILLs the writer, cuts, and counts the rows the backing
- * file kept.
+ * file kept (and SQLite's integrity check of it: a cut may lose commits, never corrupt the database).
  */
-export async function sqliteCutCheck(sync: "OFF" | "NORMAL" | "FULL", commits = 50): Promise<{ committed: number; survived: number }> {
+export async function sqliteCutCheck(sync: "OFF" | "NORMAL" | "FULL", commits = 50): Promise<{ committed: number; survived: number; integrity: string }> {
   const root = mkdtempSync(join(tmpdir(), "flyte-lazyfs-sqlite-"));
   const m = await LazyMount.mount(join(root, "backing"), join(root, "mnt"));
   let writer: ChildProcess | undefined;
@@ -217,10 +217,11 @@ export async function sqliteCutCheck(sync: "OFF" | "NORMAL" | "FULL", commits = 
     const count = `
       const Database = require(${JSON.stringify(join(REPO, "node_modules/better-sqlite3"))});
       const db = new Database(process.argv[1] + "/t.db");
-      process.stdout.write(String(db.prepare("SELECT count(*) AS n FROM t").get().n));`;
+      process.stdout.write(JSON.stringify({ n: db.prepare("SELECT count(*) AS n FROM t").get().n, integrity: db.pragma("integrity_check", { simple: true }) }));`;
     const r = spawnSync(process.execPath, ["-e", count, m.backing], { encoding: "utf8", timeout: 20_000 });
     if (r.status !== 0) throw new Error(`reading the surviving database failed: ${r.stderr}`);
-    return { committed: commits, survived: Number(r.stdout) };
+    const got = JSON.parse(r.stdout) as { n: number; integrity: string };
+    return { committed: commits, survived: got.n, integrity: got.integrity };
   } finally {
     if (writer && writer.exitCode === null && writer.signalCode === null) writer.kill("SIGKILL");
     await m.dispose();
@@ -246,11 +247,17 @@ export interface RoundOptions {
   /** The power is cut once the parent has observed this many children (or when the run ends, if sooner). */
   cutAtObserved: number;
   maxActionConcurrency: number;
+  /**
+   * "power" (the default) drops every unsynced write; "process" only kills the flyte process and then writes
+   * everything back, as an OS that stays up does: a process crash, the control experiment.
+   */
+  crash?: "power" | "process";
   log?: (line: string) => void;
 }
 
 export interface RoundResult {
   durability: Durability;
+  crash: "power" | "process";
   run: string;
   cutAtObserved: number;
   /** The run had finished (and closed its store cleanly) before the cut. */
@@ -360,7 +367,8 @@ export async function powerLossRound(round: number, template: string, o: RoundOp
     if (finishedBeforeCut && flyte.exitCode !== 0) problems.push(`the run exited ${flyte.exitCode} before the cut: ${stderr.trim().slice(-300)}`);
     // Power cut: the process dies first (nothing it does later can be observed), then the unsynced writes go.
     await killAndWait(flyte);
-    const cut = await m.cut();
+    const crash = o.crash ?? "power";
+    const cut = crash === "power" ? await m.cut() : (await m.stop(), { droppedBytes: 0, droppedFiles: 0, largest: {} });
     if (isMounted(mnt)) problems.push(`${mnt} is still mounted after the cut`);
 
     const observed = readFileSync(observedFile, "utf8").split("\n").filter(Boolean).map((l) => {
@@ -416,11 +424,13 @@ export async function powerLossRound(round: number, template: string, o: RoundOp
       problems.push(`flyte recover ${run} exited ${r.code}: ${said.slice(-4).join(" | ")}`);
     }
     const result: RoundResult = {
-      durability: o.durability, run, cutAtObserved: o.cutAtObserved, finishedBeforeCut, observed: observed.length, lost, reopenOk, ...(reopenError ? { reopenError } : {}), runFound,
+      durability: o.durability, crash, run, cutAtObserved: o.cutAtObserved, finishedBeforeCut, observed: observed.length, lost, reopenOk, ...(reopenError ? { reopenError } : {}), runFound,
       blobChecked, blobOk, ...(blobError ? { blobError } : {}), recover, ...(recoverMessage ? { recoverMessage } : {}), problems, cut,
     };
-    o.log?.(`round ${round} (${o.durability}): cut at ${observed.length}/${o.n} observed${finishedBeforeCut ? " (run had finished)" : ""}, ` +
-      `${cut.droppedBytes} unsynced bytes in ${cut.droppedFiles} files dropped; lost ${lost.length}; store reopens: ${reopenOk}` +
+    const what = crash === "power"
+      ? `cut at ${observed.length}/${o.n} observed${finishedBeforeCut ? " (run had finished)" : ""}, ${cut.droppedBytes} unsynced bytes in ${cut.droppedFiles} files dropped`
+      : `process killed at ${observed.length}/${o.n} observed${finishedBeforeCut ? " (run had finished)" : ""}, all writes kept`;
+    o.log?.(`round ${round} (${o.durability}): ${what}; lost ${lost.length}; store reopens: ${reopenOk}` +
       `${reopenError ? ` (${reopenError.slice(0, 200)})` : ""}` +
       `${runFound ? "" : " (run missing)"}; blob read back: ${blobChecked ? blobOk : "n/a"}${blobError ? ` (${blobError.slice(0, 160)})` : ""}; ` +
       `recover: ${recover}${recoverMessage ? ` (${recoverMessage.slice(0, 200)})` : ""}`);
@@ -439,6 +449,7 @@ export async function powerLossRound(round: number, template: string, o: RoundOp
 
 export interface LevelFigures {
   durability: Durability;
+  crash: "power" | "process";
   rounds: number;
   observed: number;
   lost: number;
@@ -459,6 +470,8 @@ export interface PowerLossOptions {
   seed: number;
   n: number;
   maxActionConcurrency: number;
+  /** See RoundOptions.crash. */
+  crash?: "power" | "process";
   log?: (line: string) => void;
 }
 
@@ -475,11 +488,14 @@ export async function runPowerLoss(o: PowerLossOptions): Promise<{ figures: Leve
       for (let round = 1; round <= o.rounds; round++) {
         // Anywhere from the first observed child to the last but one.
         const cutAtObserved = 1 + Math.floor(rnd() * (o.n - 1));
-        mine.push(await powerLossRound(round, template, { durability, n: o.n, cutAtObserved, maxActionConcurrency: o.maxActionConcurrency, ...(o.log ? { log: o.log } : {}) }));
+        mine.push(await powerLossRound(round, template, {
+          durability, n: o.n, cutAtObserved, maxActionConcurrency: o.maxActionConcurrency, ...(o.crash ? { crash: o.crash } : {}), ...(o.log ? { log: o.log } : {}),
+        }));
       }
       results.push(...mine);
       figures.push({
         durability,
+        crash: o.crash ?? "power",
         rounds: mine.length,
         observed: mine.reduce((a, r) => a + r.observed, 0),
         lost: mine.reduce((a, r) => a + r.lost.length, 0),
@@ -500,9 +516,9 @@ export async function runPowerLoss(o: PowerLossOptions): Promise<{ figures: Leve
 
 /** The figures as a table, one row per durability level. */
 export function formatTable(figures: LevelFigures[]): string {
-  const rows = [["level", "rounds", "observed", "lost", "store reopen ok", "recovered", "recover refused (reported)", "blob read back", "finished before cut"]];
+  const rows = [["level", "crash", "rounds", "observed", "lost", "store reopen ok", "recovered", "recover refused (reported)", "blob read back", "finished before cut"]];
   for (const f of figures) {
-    rows.push([f.durability, String(f.rounds), String(f.observed), String(f.lost), `${f.reopenOk}/${f.rounds}`, String(f.recovered), String(f.recoverReported),
+    rows.push([f.durability, f.crash, String(f.rounds), String(f.observed), String(f.lost), `${f.reopenOk}/${f.rounds}`, String(f.recovered), String(f.recoverReported),
       `${f.blobsOk}/${f.blobsChecked}`, String(f.finishedBeforeCut)]);
   }
   const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
