@@ -9,7 +9,7 @@
  * store in one line, never crash).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -116,10 +116,11 @@ export class LazyMount {
   static async mount(backing: string, mountpoint: string, timeoutMs = 15_000): Promise<LazyMount> {
     mkdirSync(backing, { recursive: true });
     mkdirSync(mountpoint, { recursive: true });
-    const m = new LazyMount(backing, mountpoint);
+    // /proc/self/mounts lists the resolved path.
+    const m = new LazyMount(realpathSync(backing), realpathSync(mountpoint));
     try {
       await m.#until("the mount", timeoutMs, () => {
-        if (m.#events.some((e) => e.event === "ready") && isMounted(mountpoint)) return true;
+        if (m.#events.some((e) => e.event === "ready") && isMounted(m.mountpoint)) return true;
         if (m.#exited) throw new Error(`lazyfs could not mount ${mountpoint}: ${m.stderr.trim().split("\n").slice(-3).join(" | ") || "it exited"}`);
         return undefined;
       });
@@ -369,7 +370,7 @@ export async function powerLossRound(round: number, template: string, o: RoundOp
     await killAndWait(flyte);
     const crash = o.crash ?? "power";
     const cut = crash === "power" ? await m.cut() : (await m.stop(), { droppedBytes: 0, droppedFiles: 0, largest: {} });
-    if (isMounted(mnt)) problems.push(`${mnt} is still mounted after the cut`);
+    if (isMounted(m.mountpoint)) problems.push(`${mnt} is still mounted after the cut`);
 
     const observed = readFileSync(observedFile, "utf8").split("\n").filter(Boolean).map((l) => {
       const [action, i, kind] = l.split(" ");
