@@ -213,7 +213,7 @@ function usable(run: RunState, req: ActionRequest, row: ActionRow, bytes: Uint8A
     if (gone === undefined) return { literal, bytes };
     run.writes.appendLogs([{
       runName: run.name, action: req.name, attempt: row.attemptCount, time: Date.now(), stream: "stderr",
-      message: `[flyte] ${what} not used: its blob ${gone} no longer exists; running ${req.task.name} again.`,
+      message: `[flyte] ${what} not used: its blob ${gone} is missing or damaged; running ${req.task.name} again.`,
     }]);
     return undefined;
   });
