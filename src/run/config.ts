@@ -206,7 +206,7 @@ export function starterConfig(backend: "embedded" | "cluster" = "embedded"): str
   }
   return [
     "backend: embedded", "project: default", "domain: development", "run:", "  mode: local", "  maxActionConcurrency: 0",
-    "store:", "  stateDir: .flyte", "execution:", "  systemRetries: 3", "io:", "  offload: true", "secrets:", "  backend: local",
+    "store:", "  stateDir: .flyte", "execution:", "  systemRetries: 3", "  durability: full  # full: survives power loss; process: survives a crash only", "io:", "  offload: true", "secrets:", "  backend: local",
     "logging:", "  level: warn", "",
   ].join("\n");
 }
