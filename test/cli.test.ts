@@ -132,7 +132,7 @@ describe("usage mistakes name the flag and the accepted form", () => {
     expect(style.stderr).toMatch(/--copy-style must be loaded_modules, all or none, got "weird"/);
     const remote = await flyteIn(root, ["run", FIXTURE, "fails", "--why", "x", "--remote"]);
     expect(remote.code).toBe(1);
-    expect(remote.stderr).toMatch(/mode "remote" needs the cluster backend/);
+    expect(remote.stderr).toMatch(/mode "remote" runs actions on workers, which needs backend: cluster \(PostgreSQL, flyte worker\)/);
     const dry = await flyteIn(root, ["run", FIXTURE, "typed", "--x", "2", "--tags", "a", "--cfg", '{"k":1}', "--dry-run", "--name", "dry-one"]);
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/Dry run: task fixture-plain.typed with inputs .* is valid; no run was created/);

@@ -19,6 +19,7 @@ import { toLiteral } from "../types/literal.ts";
 import { ROOT_ACTION } from "./action-id.ts";
 import { inputsHash } from "./cache-key.ts";
 import type { ActionEvent, Controller, RunOptionsResolved } from "./controller.ts";
+import type { ActionDispatcher } from "./dispatcher.ts";
 import { InlineDispatcher } from "./inline-dispatcher.ts";
 import { heartbeatMs, isOwnerLost, leaseTtlMs, newOwnerId, ownerLostError, retireOwnerId } from "./leases.ts";
 import { RunState } from "./run-state.ts";
@@ -32,6 +33,11 @@ export interface LocalControllerOptions {
   rawDataPath: string;
   systemRetries: number;
   offload: boolean;
+  /**
+   * How runs of the other modes dispatch (the cluster backend: hybrid = root here, children to workers); a mode
+   * missing here cannot be run by this controller.
+   */
+  dispatchers?: Partial<Record<"hybrid" | "remote", (inline: ActionDispatcher) => ActionDispatcher>>;
 }
 
 export class LocalController implements Controller {
@@ -43,8 +49,12 @@ export class LocalController implements Controller {
   readonly #ttlMs = leaseTtlMs();
   #heartbeat: NodeJS.Timeout | undefined;
 
+  readonly #modes = new Map<RunOptionsResolved["mode"], ActionDispatcher>();
+
   constructor(o: LocalControllerOptions) {
     this.#o = o;
+    this.#modes.set("local", this.#dispatcher);
+    for (const [mode, make] of Object.entries(o.dispatchers ?? {})) this.#modes.set(mode as "hybrid" | "remote", make(this.#dispatcher));
   }
 
   onActionEvent(listener: (e: ActionEvent) => void): () => void {
@@ -54,6 +64,10 @@ export class LocalController implements Controller {
 
   async startRun(task: TaskTemplate, rawInputs: unknown, o: RunOptionsResolved): Promise<void> {
     const store = this.#o.store;
+    const dispatcher = this.#modes.get(o.mode);
+    if (!dispatcher) {
+      throw new ValidationError(`mode "${o.mode}" is not available with this backend: remote and hybrid runs need backend: cluster (PostgreSQL and flyte worker). Use mode: "local".`, { field: "mode" });
+    }
     let chain: RunRow[] = [];
     if (o.recoverFrom) {
       // Owners that died are marked now, so that what is still running below is really running.
@@ -84,7 +98,7 @@ export class LocalController implements Controller {
     const run: RunState = new RunState({
       name: o.name, task, options: o, store, blobStore: this.#o.blobStore, secrets: this.#o.secrets, rawDataPrefix,
       emit: () => (this.#listeners.size > 0 ? deliver : undefined), systemRetries: this.#o.systemRetries, offload: this.#o.offload,
-      lease, dispatcher: this.#dispatcher, startCall: (caller, scope, t, inputs) => startAdmitted(run, caller, scope, t, inputs),
+      lease, dispatcher, startCall: (caller, scope, t, inputs) => startAdmitted(run, caller, scope, t, inputs),
     });
     store.writes.own(o.name, lease, o.durability);
     this.#runs.set(o.name, run);

@@ -63,8 +63,8 @@ function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
   if (mode === "hybrid" && (!o.name || !o.runBaseDir)) {
     throw new ValidationError('withRunContext: mode "hybrid" requires both name and runBaseDir. Pass { mode: "hybrid", name: "...", runBaseDir: "..." }.');
   }
-  if (mode !== "local") {
-    throw new ValidationError(`withRunContext: mode ${show(mode)} needs the cluster backend (workers), which this version of flyte-ts does not provide. Use mode: "local".`, { field: "mode" });
+  if (mode !== "local" && rt.config.backend !== "cluster") {
+    throw new ValidationError(`withRunContext: mode ${show(mode)} runs actions on workers, which needs backend: cluster (PostgreSQL, flyte worker). Use mode: "local", or configure the cluster backend (flyte gen config --backend cluster).`, { field: "mode" });
   }
   if (o.copyStyle === "none" && !o.version) {
     throw new ValidationError('withRunContext: copyStyle "none" requires an explicit version. Pass { copyStyle: "none", version: "v1" }.', { field: "version" });

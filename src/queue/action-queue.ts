@@ -1,0 +1,169 @@
+/**
+ * The cluster backend's action queue, on graphile-worker (PostgreSQL's `SKIP LOCKED` job table with LISTEN/NOTIFY
+ * wake-ups): an action to execute is a job whose key is the action's deterministic name, so it is enqueued once
+ * however many times its parent replays the call. One task identifier per environment (and per `queue` option)
+ * lets `flyte worker --env X` claim only X's actions.
+ *
+ * Completions travel the other way as notifications on one channel: the worker that ends an action commits its
+ * row, then notifies `<project>/<domain>/<run>/<action>`; whoever awaits it reads the row. Notifications can be
+ * missed (a reconnect), so every waiter also re-checks the store now and then: the row is the truth.
+ */
+import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
+import type pg from "pg";
+
+/** What a worker needs to find an action and its code. Everything else is in the store. */
+export interface ActionJob {
+  project: string;
+  domain: string;
+  run: string;
+  action: string;
+  /** Task FQN (`env.task`). */
+  task: string;
+  /** The deployed version whose code bundle holds the task. */
+  version: string;
+}
+
+export const DONE_CHANNEL = "flyte_action_done";
+/** The graphile-worker schema; the store's tables live in the default schema beside it. */
+export const QUEUE_SCHEMA = "flyte_queue";
+/** How often a waiter re-checks the store when no notification came (a missed NOTIFY costs at most this). */
+const RECHECK_MS = 2_000;
+
+/** The job type a worker of `env` (and `queue`) claims. */
+export function taskIdentifier(env: string, queue?: string): string {
+  return queue ? `flyte/${env}/${queue}` : `flyte/${env}`;
+}
+
+export function actionKey(j: Pick<ActionJob, "project" | "domain" | "run" | "action">): string {
+  return `${j.project}/${j.domain}/${j.run}/${j.action}`;
+}
+
+type Waiter = { check: () => Promise<boolean>; resolve: () => void; reject: (e: unknown) => void };
+
+export class ActionQueue {
+  readonly #pool: pg.Pool;
+  readonly #utils: WorkerUtils;
+  readonly #waiters = new Map<string, Set<Waiter>>();
+  #listener: pg.PoolClient | undefined;
+  #listening: Promise<void> | undefined;
+  #recheck: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  private constructor(pool: pg.Pool, utils: WorkerUtils) {
+    this.#pool = pool;
+    this.#utils = utils;
+  }
+
+  /** Opens the queue on `pool`, installing or upgrading graphile-worker's schema. */
+  static async open(pool: pg.Pool): Promise<ActionQueue> {
+    const utils = await makeWorkerUtils({ pgPool: pool, schema: QUEUE_SCHEMA, logger: quietLogger });
+    await utils.migrate();
+    return new ActionQueue(pool, utils);
+  }
+
+  get pool(): pg.Pool {
+    return this.#pool;
+  }
+
+  /** Enqueues `job` for the workers of `identifier`, unless a job for that action is already queued or running. */
+  async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date } = {}): Promise<void> {
+    await this.#utils.addJob(identifier, job, {
+      jobKey: actionKey(job), jobKeyMode: "unsafe_dedupe", maxAttempts: 1, ...(o.runAt ? { runAt: o.runAt } : {}),
+    });
+  }
+
+  /** Tells every waiter of `key` that its action's row is committed. */
+  async notifyDone(key: string): Promise<void> {
+    await this.#pool.query("SELECT pg_notify($1, $2)", [DONE_CHANNEL, key]);
+  }
+
+  /**
+   * Resolves once `check()` (reading the action's row) says the action ended: after a notification for `key`,
+   * or a periodic re-check. `check` is also called once at the start, for an action that ended already.
+   */
+  async whenDone(key: string, check: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
+    await this.#listen();
+    const done = new Promise<void>((resolve, reject) => {
+      const w: Waiter = { check, resolve, reject };
+      let set = this.#waiters.get(key);
+      if (!set) this.#waiters.set(key, (set = new Set()));
+      set.add(w);
+      const onAbort = () => {
+        this.#drop(key, w);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      void this.#check(key, w);
+    });
+    return done;
+  }
+
+  #drop(key: string, w: Waiter): void {
+    const set = this.#waiters.get(key);
+    set?.delete(w);
+    if (set?.size === 0) this.#waiters.delete(key);
+  }
+
+  async #check(key: string, w: Waiter): Promise<void> {
+    try {
+      if (await w.check()) {
+        this.#drop(key, w);
+        w.resolve();
+      }
+    } catch (e) {
+      this.#drop(key, w);
+      w.reject(e);
+    }
+  }
+
+  #listen(): Promise<void> {
+    if (this.#listening) return this.#listening;
+    this.#listening = (async () => {
+      const client = await this.#pool.connect();
+      client.on("notification", (m) => {
+        if (m.channel !== DONE_CHANNEL || !m.payload) return;
+        for (const w of [...(this.#waiters.get(m.payload) ?? [])]) void this.#check(m.payload, w);
+      });
+      client.on("error", () => this.#reconnect(client));
+      await client.query(`LISTEN ${DONE_CHANNEL}`);
+      this.#listener = client;
+      this.#recheck ??= setInterval(() => {
+        for (const [key, set] of this.#waiters) for (const w of [...set]) void this.#check(key, w);
+      }, RECHECK_MS);
+      this.#recheck.unref();
+    })();
+    this.#listening.catch(() => (this.#listening = undefined));
+    return this.#listening;
+  }
+
+  /** The listening connection broke (a database restart): listen again, and re-check everyone meanwhile. */
+  #reconnect(client: pg.PoolClient): void {
+    if (this.#listener !== client) return;
+    this.#listener = undefined;
+    this.#listening = undefined;
+    client.release(true);
+    if (this.#closed) return;
+    const retry = () => {
+      if (this.#closed) return;
+      this.#listen().catch(() => setTimeout(retry, 500).unref());
+    };
+    retry();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#recheck) clearInterval(this.#recheck);
+    const client = this.#listener;
+    this.#listener = undefined;
+    if (client) {
+      await client.query(`UNLISTEN ${DONE_CHANNEL}`).catch(() => undefined);
+      client.release();
+    }
+    await this.#utils.release();
+  }
+}
+
+/** graphile-worker logs every job at info level; only its warnings and errors are worth a user's terminal. */
+export const quietLogger = new Logger(() => (level, message) => {
+  if (level === "error" || level === "warning") process.stderr.write(`[flyte worker queue] ${message}\n`);
+});

@@ -1,0 +1,55 @@
+/**
+ * The queue dispatcher: the `ActionDispatcher` of remote and hybrid runs. Instead of running an action's attempts
+ * here, it enqueues the action for a worker of the task's environment (see action-queue.ts) and resolves when
+ * that worker has recorded how it ended. Deciding stays where the call was made (submit-action.ts: name, replay,
+ * recovery, cache, the queued row); executing (the attempt loop, retries, timeouts, logs, secrets) happens on the
+ * worker, through the same inline attempt loop the embedded runtime uses.
+ */
+import { errorFromRecord, ValidationError } from "../errors.ts";
+import type { ActionDispatcher, ActionRequest } from "../controller/dispatcher.ts";
+import type { Packed } from "../controller/packing.ts";
+import type { RunState } from "../controller/run-state.ts";
+import { isTerminal, type ActionRow } from "../store/store.ts";
+import { decodeLiteral } from "../types/codec.ts";
+import { actionKey, taskIdentifier, type ActionQueue } from "./action-queue.ts";
+
+/** Lets a worker know when an attempt of its own is blocked on children (see worker-slots.ts). */
+export interface BlockingHooks {
+  blocked(run: RunState, parent: string | null): void;
+  unblocked(run: RunState, parent: string | null): Promise<void>;
+}
+
+export class QueueDispatcher implements ActionDispatcher {
+  constructor(
+    private readonly queue: ActionQueue,
+    private readonly hooks?: BlockingHooks,
+  ) {}
+
+  async dispatch(run: RunState, req: ActionRequest, row: ActionRow): Promise<Packed> {
+    const env = req.task.envName;
+    if (!env) {
+      throw new ValidationError(`Task "${req.task.name}" belongs to no environment, so no worker can run it. Declare it with env.task(...).`);
+    }
+    const job = { project: run.key.project, domain: run.key.domain, run: run.name, action: req.name, task: req.task.name, version: run.options.version };
+    // The worker reads the queued row (its inputs) from the store: it must be committed before the job exists.
+    await run.writes.flush(run.name);
+    const failure = run.writes.failureOf(run.name);
+    if (failure) throw failure;
+    this.hooks?.blocked(run, req.parent);
+    let ended: ActionRow | undefined;
+    try {
+      await this.queue.enqueue(taskIdentifier(env, req.task.queue ?? run.options.queue), job);
+      await this.queue.whenDone(actionKey(job), async () => {
+        const stored = await run.store.getAction(run.name, req.name);
+        if (stored && isTerminal(stored.phase) && stored.endedAt !== null && stored.endedAt >= row.createdAt) ended = stored;
+        return ended !== undefined;
+      }, run.abort.signal);
+    } finally {
+      await this.hooks?.unblocked(run, req.parent);
+    }
+    // The worker recorded attempts and times on the row; the caller finishes it (submit-action.ts) from this copy.
+    Object.assign(row, { attemptCount: ended!.attemptCount, startedAt: ended!.startedAt, reportUri: ended!.reportUri });
+    if (ended!.phase === "succeeded" && ended!.outputs) return { literal: decodeLiteral(ended!.outputs), bytes: ended!.outputs };
+    throw errorFromRecord(ended!.error ?? { name: "RuntimeSystemError", code: "NoError", kind: "system", message: `Action ${req.name} ended ${ended!.phase} without an error.` });
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * A worker of the cluster backend (`flyte worker --env X`): claims the queued actions of its environments,
+ * executes each through the same attempt loop as the embedded runtime (retries, timeouts, logs, secrets), records
+ * how it ended, and notifies whoever awaits it. Calls a task makes go back to the queue (the worker's runs use the
+ * queue dispatcher), so a tree of any depth spreads over every worker.
+ *
+ * Slots: `concurrency` attempts execute at once; an attempt blocked on its children gives its slot back while it
+ * waits (worker-slots.ts), so a parent never starves its own children of slots, whatever the depth.
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { run as runGraphile, type Runner, type Task } from "graphile-worker";
+import type { TaskTemplate } from "../authoring/task-template.ts";
+import type { RunOptionsResolved } from "../controller/controller.ts";
+import { InlineDispatcher } from "../controller/inline-dispatcher.ts";
+import { RunState } from "../controller/run-state.ts";
+import { startAdmitted, submitChild } from "../controller/submit-action.ts";
+import { TaskTimeoutError, errorToRecord } from "../errors.ts";
+import type { BlobStore } from "../io/blob-store.ts";
+import { withIoScope } from "../io/io-scope.ts";
+import type { SecretStore } from "../secrets/secret-store.ts";
+import { isTerminal, type ActionPhase, type RunKey, type RunRow, type RunStore } from "../store/store.ts";
+import { decodeLiteral } from "../types/codec.ts";
+import { fromLiteral } from "../types/literal.ts";
+import { actionKey, QUEUE_SCHEMA, quietLogger, taskIdentifier, type ActionJob, type ActionQueue } from "./action-queue.ts";
+import { QueueDispatcher } from "./queue-dispatcher.ts";
+import { WorkerSlots } from "./worker-slots.ts";
+
+/** Finds the code of a task at a version: a deployed bundle, or (for development) the files this worker loaded. */
+export type TaskResolver = (fqn: string, version: string) => Promise<TaskTemplate>;
+
+export interface WorkerOptions {
+  envs: string[];
+  concurrency: number;
+  queue?: string;
+  store: RunStore;
+  blobStore: BlobStore;
+  secrets: SecretStore;
+  actionQueue: ActionQueue;
+  rawDataPath: string;
+  systemRetries: number;
+  offload: boolean;
+  durability: "full" | "process";
+  resolveTask: TaskResolver;
+  /** Called when an action starts and ends here (progress output of `flyte worker`). */
+  onAction?: (e: { job: ActionJob; phase: ActionPhase | "started"; ms?: number }) => void;
+}
+
+export class Worker {
+  readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
+  readonly #o: WorkerOptions;
+  readonly #slots: WorkerSlots;
+  readonly #runs = new Map<string, { state: RunState; jobs: number }>();
+  readonly #dispatcher: QueueDispatcher;
+  #runner: Runner | undefined;
+  #abortPoll: NodeJS.Timeout | undefined;
+
+  constructor(o: WorkerOptions) {
+    this.#o = o;
+    this.#slots = new WorkerSlots(o.concurrency);
+    this.#dispatcher = new QueueDispatcher(o.actionQueue, this.#slots);
+  }
+
+  /** Starts claiming actions. */
+  async start(): Promise<void> {
+    const handler: Task = async (payload) => this.#execute(payload as ActionJob);
+    const taskList = Object.fromEntries(this.#o.envs.map((env) => [taskIdentifier(env, this.#o.queue), handler]));
+    // graphile-worker's concurrency only bounds claimed jobs: parents parked on their children keep a claim but
+    // not a slot, so claims go well beyond the slots (WorkerSlots bounds what executes).
+    this.#runner = await runGraphile({
+      pgPool: this.#o.actionQueue.pool, schema: QUEUE_SCHEMA, concurrency: Math.max(8, this.#o.concurrency * 8), noHandleSignals: true,
+      pollInterval: 2_000, taskList, logger: quietLogger,
+    });
+    this.#abortPoll = setInterval(() => void this.#pollAborts(), 1_000);
+  }
+
+  /** Stops claiming; resolves once running attempts have finished. */
+  async stop(): Promise<void> {
+    if (this.#abortPoll) clearInterval(this.#abortPoll);
+    await this.#runner?.stop();
+  }
+
+  get running(): number {
+    return this.#slots.running;
+  }
+
+  /** Runs whose owner asked for an abort (`flyte abort`, `Run.abort()` elsewhere): their attempts here stop. */
+  async #pollAborts(): Promise<void> {
+    for (const { state } of this.#runs.values()) {
+      if (state.abort.signal.aborted) continue;
+      const row = await this.#o.store.getRun(state.key).catch(() => undefined);
+      if (row && (row.abortRequested || row.phase === "aborted")) state.markAborted(row.abortRequested ?? "aborted");
+    }
+  }
+
+  async #execute(job: ActionJob): Promise<void> {
+    const { store } = this.#o;
+    const key: RunKey = { project: job.project, domain: job.domain, name: job.run };
+    const t0 = Date.now();
+    const runRow = await store.getRun(key);
+    const row = await store.getAction(job.run, job.action);
+    if (!runRow || !row || isTerminal(row.phase)) return; // gone, or already ended (a duplicate delivery)
+    const held = this.#holdRun(runRow, job);
+    const run = held.state;
+    await this.#slots.acquire(run, job.action);
+    this.#o.onAction?.({ job, phase: "started" });
+    let phase: ActionPhase = "failed";
+    try {
+      const task = await this.#o.resolveTask(job.task, job.version);
+      const stored = decodeLiteral(row.inputs!);
+      const inputs = await withIoScope(run.ioScope, () => fromLiteral(stored, { taskName: task.name, direction: "input" }));
+      try {
+        if (runRow.abortRequested || run.abort.signal.aborted) run.markAborted(runRow.abortRequested ?? "aborted");
+        const out = await new InlineDispatcher(submitChild).dispatch(run, {
+          name: job.action, parent: row.parent, task, inputs, lit: stored, inputsHash: row.inputsHash, group: row.group,
+          customContext: run.options.customContext,
+        }, row);
+        phase = "succeeded";
+        Object.assign(row, { phase, outputs: out.bytes, error: null, endedAt: Date.now() });
+      } catch (e) {
+        phase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
+        Object.assign(row, { phase, error: run.secretValues.redactRecord(errorToRecord(e)), endedAt: Date.now() });
+      }
+    } catch (e) {
+      // The code could not be loaded or the inputs read: the action fails (not the worker), saying why.
+      Object.assign(row, { phase: "failed", error: errorToRecord(e), endedAt: Date.now() });
+    } finally {
+      this.#slots.release(run, job.action);
+    }
+    try {
+      run.writes.upsertAction(row);
+      await run.writes.committed(run.name);
+      await this.#o.actionQueue.notifyDone(actionKey(job));
+    } finally {
+      if (--held.jobs === 0) this.#runs.delete(run.name);
+      this.#o.onAction?.({ job, phase: row.phase, ms: Date.now() - t0 });
+    }
+  }
+
+  /** The run `job` belongs to, as this worker executes it: one state per run while it has actions here. */
+  #holdRun(runRow: RunRow, job: ActionJob): { state: RunState; jobs: number } {
+    let held = this.#runs.get(runRow.name);
+    if (held) {
+      held.jobs++;
+      return held;
+    }
+    const saved = runRow.options as { customContext?: Record<string, string>; envVars?: Record<string, string>; overwriteCache?: boolean; disableRunCache?: boolean };
+    const options: RunOptionsResolved = {
+      name: runRow.name, project: runRow.project, domain: runRow.domain, mode: runRow.mode, overwriteCache: saved.overwriteCache ?? false,
+      disableRunCache: saved.disableRunCache ?? false, envVars: saved.envVars ?? {}, labels: runRow.labels ?? {}, annotations: {},
+      maxActionConcurrency: 0, customContext: saved.customContext ?? {}, forceRerunActions: [], version: job.version,
+      durability: this.#o.durability,
+    };
+    const state: RunState = new RunState({
+      name: runRow.name, task: undefined as unknown as TaskTemplate, options, store: this.#o.store, blobStore: this.#o.blobStore, secrets: this.#o.secrets,
+      rawDataPrefix: this.#o.rawDataPath, emit: () => undefined, systemRetries: this.#o.systemRetries, offload: this.#o.offload,
+      // Attempts here are recorded under this worker's id; the run's own lease stays with whoever owns the run.
+      lease: { owner: this.id, epoch: runRow.leaseEpoch ?? 0, expiresAt: Number.MAX_SAFE_INTEGER },
+      dispatcher: this.#dispatcher, startCall: (caller, scope, t, inputs) => startAdmitted(state, caller, scope, t, inputs),
+    });
+    held = { state, jobs: 1 };
+    this.#runs.set(runRow.name, held);
+    return held;
+  }
+}
