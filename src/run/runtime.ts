@@ -10,6 +10,7 @@ import { openBlobStore } from "../io/storage.ts";
 import { setImageConfig } from "../images/config.ts";
 import { EnvSecretStore, LocalSecretStore, type SecretStore } from "../secrets/secret-store.ts";
 import type { RunStore } from "../store/store.ts";
+import type { ActionQueue } from "../queue/action-queue.ts";
 import { openBackend } from "./backends.ts";
 import { resolveConfig, type InitOptions, type ResolvedConfig } from "./config.ts";
 
@@ -19,6 +20,8 @@ export interface Runtime {
   blobStore: BlobStore;
   secrets: SecretStore;
   controller: Controller;
+  /** The cluster backend's action queue (workers claim from it); absent for the embedded backend. */
+  queue?: ActionQueue;
 }
 
 const KEY = Symbol.for("flyte-ts.runtime");

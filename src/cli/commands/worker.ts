@@ -1,0 +1,46 @@
+/**
+ * `flyte worker [file.ts] --env X [--env Y] [--concurrency n] [--queue q]`: executes the queued actions of those
+ * environments (cluster backend) until SIGTERM/SIGINT, then stops claiming and lets running attempts finish.
+ */
+import { Command } from "commander";
+import { startWorker } from "../../index.ts";
+import { cliIo, openRuntime } from "../context.ts";
+import { loadModule, UsageError } from "../load-task.ts";
+
+/** How long SIGTERM waits for running attempts before the process exits anyway (API.md §16: 30 s). */
+const DRAIN_MS = 30_000;
+
+export function registerWorkerCommand(program: Command): void {
+  program.command("worker").description("Execute queued actions of the given environments (cluster backend)")
+    .argument("<file>", "the file that defines the environments (its tasks are the code this worker runs)")
+    .requiredOption("--env <name>", "environment whose actions to execute (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option("--concurrency <n>", "attempts executing at once", "1")
+    .option("--queue <name>", "only actions of tasks with this queue option")
+    .action(async (file: string, o: { env: string[]; concurrency: string; queue?: string }, cmd: Command) => {
+      const concurrency = Number(o.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be an integer >= 1, got "${o.concurrency}".`);
+      await openRuntime(cmd);
+      await loadModule(file);
+      const io = cliIo(cmd);
+      const worker = await startWorker({
+        envs: o.env, concurrency, code: "loaded", ...(o.queue ? { queue: o.queue } : {}),
+        onAction: (e) => {
+          if (e.phase !== "started") io.stderr.write(`${e.phase.padEnd(9)} ${e.run}/${e.action} ${e.task}${e.ms !== undefined ? ` ${e.ms}ms` : ""}\n`);
+        },
+      });
+      io.stdout.write(`Worker ${worker.id} executing ${o.env.join(", ")} (concurrency ${concurrency}). Stop with Ctrl-C.\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          io.stderr.write(`${signal}: no new actions; waiting up to ${DRAIN_MS / 1000}s for ${worker.running} running.\n`);
+          const force = setTimeout(() => resolve(), DRAIN_MS);
+          force.unref();
+          void worker.stop().then(() => {
+            clearTimeout(force);
+            resolve();
+          });
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+    });
+}

@@ -1,0 +1,82 @@
+/**
+ * `startWorker()`: what `flyte worker --env X` runs, for a process that wants to be a worker itself. The worker
+ * executes actions of the given environments for every run of the cluster backend this process is configured for.
+ */
+import type { TaskTemplate } from "../authoring/task-template.ts";
+import { listLoadedEnvironments } from "../authoring/environment.ts";
+import { InitializationError, ValidationError } from "../errors.ts";
+import { getRuntime } from "../run/runtime.ts";
+import type { ActionJob } from "./action-queue.ts";
+import type { TaskResolver } from "./worker.ts";
+
+export interface StartWorkerOptions {
+  /** Environments whose actions this worker executes (at least one). */
+  envs: string[];
+  /** Attempts executing at once. @default 1 */
+  concurrency?: number;
+  /** Only actions of tasks with this `queue` option. */
+  queue?: string;
+  /**
+   * Where task code comes from: `"loaded"` = the environments this process has loaded (development: start the
+   * worker from the file that defines them), whatever version an action names.
+   */
+  code: "loaded";
+  /** Progress: an action started here, or ended here (with its phase and duration). */
+  onAction?: (e: { run: string; action: string; task: string; phase: string; ms?: number }) => void;
+}
+
+export interface WorkerHandle {
+  readonly id: string;
+  /** Attempts executing now. */
+  readonly running: number;
+  /** Stops claiming actions and waits for the running ones. */
+  stop(): Promise<void>;
+}
+
+export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> {
+  const rt = getRuntime();
+  if (rt.config.backend !== "cluster" || !rt.queue) {
+    throw new InitializationError("flyte worker needs backend: cluster (a PostgreSQL databaseUrl shared with whoever starts runs). Create a config with: flyte gen config --backend cluster", { code: "BackendNotCluster" });
+  }
+  if (o.envs.length === 0) throw new ValidationError("startWorker: name at least one environment (--env NAME).", { field: "envs" });
+  const concurrency = o.concurrency ?? 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new ValidationError(`startWorker: concurrency must be an integer >= 1, got ${JSON.stringify(o.concurrency)}.`, { field: "concurrency" });
+  }
+  const known = new Set(listLoadedEnvironments().map((e) => e.name));
+  const unknown = o.envs.filter((e) => !known.has(e));
+  if (unknown.length > 0) {
+    throw new ValidationError(
+      `No environment named ${unknown.map((e) => JSON.stringify(e)).join(", ")} is defined in the loaded code. Defined: ${[...known].join(", ") || "none"}.`,
+      { field: "envs" },
+    );
+  }
+  // Loaded here: graphile-worker and pg are for workers, not for every `import "flyte-ts"`.
+  const { Worker } = await import("./worker.ts");
+  const worker = new Worker({
+    envs: o.envs, concurrency, ...(o.queue ? { queue: o.queue } : {}), store: rt.store, blobStore: rt.blobStore, secrets: rt.secrets,
+    actionQueue: rt.queue, rawDataPath: rt.config.rawDataPath.includes("://") ? rt.config.rawDataPath : rt.blobStore.uriFor("raw"),
+    systemRetries: rt.config.systemRetries, offload: rt.config.offload, durability: rt.config.durability, resolveTask: loadedTasks(),
+    ...(o.onAction ? { onAction: (e: { job: ActionJob; phase: string; ms?: number }) => o.onAction!({ run: e.job.run, action: e.job.action, task: e.job.task, phase: e.phase, ...(e.ms !== undefined ? { ms: e.ms } : {}) }) } : {}),
+  });
+  await worker.start();
+  return {
+    id: worker.id,
+    get running() {
+      return worker.running;
+    },
+    stop: () => worker.stop(),
+  };
+}
+
+/** Tasks of the environments this process loaded, by FQN. */
+function loadedTasks(): TaskResolver {
+  return async (fqn: string) => {
+    for (const env of listLoadedEnvironments()) {
+      const tasks = (env as { tasks?: ReadonlyMap<string, TaskTemplate> }).tasks;
+      const t = tasks?.get(fqn);
+      if (t) return t;
+    }
+    throw new ValidationError(`This worker has no task "${fqn}": start it from the file that defines it (flyte worker <file.ts> --env ...).`, { field: "task" });
+  };
+}
