@@ -19,12 +19,12 @@ import { toLiteral } from "../types/literal.ts";
 import { ROOT_ACTION } from "./action-id.ts";
 import { inputsHash } from "./cache-key.ts";
 import type { ActionEvent, Controller, RunOptionsResolved } from "./controller.ts";
-import type { ActionDispatcher } from "./dispatcher.ts";
+import type { ActionDispatcher, ActionRequest } from "./dispatcher.ts";
 import { InlineDispatcher } from "./inline-dispatcher.ts";
 import { heartbeatMs, isOwnerLost, leaseTtlMs, newOwnerId, ownerLostError, retireOwnerId } from "./leases.ts";
 import { RunState } from "./run-state.ts";
 import { checkChainEnded, claimHeldError, loadRecovered, recoveryChain } from "./recovery.ts";
-import { executeAction, startAdmitted, submitChild } from "./submit-action.ts";
+import { executeAction, recordQueued, startAdmitted, submitChild } from "./submit-action.ts";
 
 export interface LocalControllerOptions {
   store: RunStore;
@@ -38,6 +38,8 @@ export interface LocalControllerOptions {
    * missing here cannot be run by this controller.
    */
   dispatchers?: Partial<Record<"hybrid" | "remote", (inline: ActionDispatcher) => ActionDispatcher>>;
+  /** Remote runs: enqueues a recorded root action for the workers (the run then belongs to them). */
+  enqueueRoot?: (run: RunState, req: ActionRequest) => Promise<void>;
 }
 
 export class LocalController implements Controller {
@@ -64,6 +66,7 @@ export class LocalController implements Controller {
 
   async startRun(task: TaskTemplate, rawInputs: unknown, o: RunOptionsResolved): Promise<void> {
     const store = this.#o.store;
+    if (o.mode === "remote" && this.#o.enqueueRoot) return this.#startRemote(task, rawInputs, o, this.#o.enqueueRoot);
     const dispatcher = this.#modes.get(o.mode);
     if (!dispatcher) {
       throw new ValidationError(`mode "${o.mode}" is not available with this backend: remote and hybrid runs need backend: cluster (PostgreSQL and flyte worker). Use mode: "local".`, { field: "mode" });
@@ -110,6 +113,38 @@ export class LocalController implements Controller {
     // Started on the next turn: whoever started the run can subscribe to its events (the CLI's live tree)
     // before the first action reports "queued".
     setImmediate(() => void this.#execute(run, task, rawInputs));
+  }
+
+  /**
+   * A remote run: recorded with its root action queued, then handed to the workers. Nobody here owns it (no
+   * lease): the worker that executes the root records the run's end, and this process may exit at once.
+   */
+  async #startRemote(task: TaskTemplate, rawInputs: unknown, o: RunOptionsResolved, enqueueRoot: (run: RunState, req: ActionRequest) => Promise<void>): Promise<void> {
+    if (o.recoverFrom) throw new ValidationError("recoverFrom is not supported for remote runs yet. Recover with mode: \"local\" or \"hybrid\".", { field: "recoverFrom" });
+    const store = this.#o.store;
+    const inputs = await task.validateInputs(rawInputs);
+    const rawDataPrefix = o.rawDataPath ?? this.#o.rawDataPath;
+    const lit = await withIoScope({ blobStore: this.#o.blobStore, rawDataPrefix }, () => toLiteral(inputs, { taskName: task.name, direction: "input" }));
+    const now = Date.now();
+    const holder = await store.createRun({
+      project: o.project, domain: o.domain, name: o.name, taskName: task.name, phase: "queued", mode: o.mode, inputs: encodeLiteral(lit), outputs: null,
+      error: null, createdAt: now, startedAt: null, endedAt: null, ownerPid: null, ownerHost: null, heartbeatAt: null,
+      ownerId: null, leaseEpoch: 0, leaseExpiresAt: null, recoverFrom: null, abortRequested: null, labels: o.labels,
+      source: { ...(o.sourceFile ? { file: o.sourceFile } : {}), task: task.name },
+      options: { customContext: o.customContext, envVars: o.envVars, overwriteCache: o.overwriteCache, disableRunCache: o.disableRunCache },
+    });
+    if (holder !== undefined) throw new ValidationError(`Run "${o.name}" could not be created.`);
+    const run: RunState = new RunState({
+      name: o.name, task, options: o, store, blobStore: this.#o.blobStore, secrets: this.#o.secrets, rawDataPrefix,
+      emit: () => undefined, systemRetries: this.#o.systemRetries, offload: this.#o.offload,
+      lease: { owner: this.#owner, epoch: 0, expiresAt: Number.MAX_SAFE_INTEGER }, dispatcher: this.#dispatcher,
+      startCall: (caller, scope, t, i) => startAdmitted(run, caller, scope, t, i),
+    });
+    const req: ActionRequest = {
+      name: ROOT_ACTION, parent: null, task, inputs, lit, inputsHash: inputsHash(lit), group: null, customContext: o.customContext,
+    };
+    await recordQueued(run, req);
+    await enqueueRoot(run, req);
   }
 
   async #execute(run: RunState, task: TaskTemplate, rawInputs: unknown): Promise<void> {

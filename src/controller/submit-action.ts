@@ -127,6 +127,19 @@ function finish(run: RunState, state: ActionState, row: ActionRow, phase: Action
   state.done = undefined;
 }
 
+/**
+ * Records `req` as queued, with its inputs, without executing it: the root of a remote run, which a worker
+ * executes (the caller enqueues it once this row is committed).
+ */
+export async function recordQueued(run: RunState, req: ActionRequest): Promise<ActionRow> {
+  const state = actionState(run, req, run.actions.get(req.name));
+  const row = state.row!;
+  const packed = packNow(run, req.task, req.lit, `${run.actionKey(req.name)}/inputs`, "input");
+  row.inputs = (isPromise(packed) ? await packed : packed).bytes;
+  run.writes.upsertAction(row);
+  return row;
+}
+
 /** An action that ends without running: its output is known (recovered run, cache hit). */
 function reuse(run: RunState, state: ActionState, row: ActionRow, output: Packed, how: "recovered" | "cacheHit"): unknown {
   row.startedAt = Date.now();

@@ -25,23 +25,29 @@ export class QueueDispatcher implements ActionDispatcher {
     private readonly hooks?: BlockingHooks,
   ) {}
 
-  async dispatch(run: RunState, req: ActionRequest, row: ActionRow): Promise<Packed> {
+  /** Enqueues `req` (its queued row is committed first: the worker reads its inputs from it). Returns its key. */
+  async submit(run: RunState, req: ActionRequest): Promise<string> {
     const env = req.task.envName;
     if (!env) {
       throw new ValidationError(`Task "${req.task.name}" belongs to no environment, so no worker can run it. Declare it with env.task(...).`);
     }
     const job = { project: run.key.project, domain: run.key.domain, run: run.name, action: req.name, task: req.task.name, version: run.options.version };
-    // The worker reads the queued row (its inputs) from the store: it must be committed before the job exists.
     await run.writes.flush(run.name);
     const failure = run.writes.failureOf(run.name);
     if (failure) throw failure;
+    await this.queue.enqueue(taskIdentifier(env, req.task.queue ?? run.options.queue), job);
+    return actionKey(job);
+  }
+
+  async dispatch(run: RunState, req: ActionRequest, row: ActionRow): Promise<Packed> {
     this.hooks?.blocked(run, req.parent);
     let ended: ActionRow | undefined;
     try {
-      await this.queue.enqueue(taskIdentifier(env, req.task.queue ?? run.options.queue), job);
-      await this.queue.whenDone(actionKey(job), async () => {
+      const key = await this.submit(run, req);
+      await this.queue.whenDone(key, async () => {
         const stored = await run.store.getAction(run.name, req.name);
-        if (stored && isTerminal(stored.phase) && stored.endedAt !== null && stored.endedAt >= row.createdAt) ended = stored;
+        // Queued here and committed before the job existed: a terminal phase is this execution's end.
+        if (stored && isTerminal(stored.phase)) ended = stored;
         return ended !== undefined;
       }, run.abort.signal);
     } finally {

@@ -104,6 +104,9 @@ export class Worker {
     const run = held.state;
     await this.#slots.acquire(run, job.action);
     this.#o.onAction?.({ job, phase: "started" });
+    // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
+    const isRoot = row.parent === null && runRow.mode === "remote";
+    if (isRoot) run.writes.updateRun(key, { phase: "running", startedAt: Date.now() });
     let phase: ActionPhase = "failed";
     try {
       const task = await this.#o.resolveTask(job.task, job.version);
@@ -129,6 +132,7 @@ export class Worker {
     }
     try {
       run.writes.upsertAction(row);
+      if (isRoot) run.writes.updateRun(key, { phase: row.phase, endedAt: row.endedAt, outputs: row.outputs, error: row.error });
       await run.writes.committed(run.name);
       await this.#o.actionQueue.notifyDone(actionKey(job));
     } finally {
