@@ -1,15 +1,21 @@
 /**
  * Backends: what `backend:` in the config selects. A backend is a store (the `RunStore` port) and a controller
  * (the `Controller` interface) that executes over it; everything above them (run(), the Run handle, the CLI)
- * uses only those two interfaces. The embedded backend is SQLite in the state dir plus the in-process
- * controller; a cluster backend plugs in here with a PostgreSQL store and a queue dispatcher.
+ * uses only those two interfaces. `openBackend` resolves once the backend is usable: connected, migrated, and
+ * with the runs whose owner died already reaped.
+ *
+ * - embedded: SQLite in the state dir plus the in-process controller (every run is `local`).
+ * - cluster: the PostgreSQL store, the action queue (graphile-worker on the same database) and the same
+ *   controller, whose `hybrid` runs send task calls to the queue and whose `remote` runs enqueue the root;
+ *   `flyte worker` processes execute what is queued.
  */
 import { join } from "node:path";
 import type { Controller } from "../controller/controller.ts";
 import { isOwnerLost, ownerLostError } from "../controller/leases.ts";
-import { LocalController } from "../controller/local-controller.ts";
+import { LocalController, type LocalControllerOptions } from "../controller/local-controller.ts";
 import { InitializationError } from "../errors.ts";
 import type { BlobStore } from "../io/blob-store.ts";
+import type { ActionQueue } from "../queue/action-queue.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
 import { SqliteStore } from "../store/sqlite/sqlite-store.ts";
 import type { RunStore } from "../store/store.ts";
@@ -18,29 +24,62 @@ import type { ResolvedConfig } from "./config.ts";
 export interface Backend {
   store: RunStore;
   controller: Controller;
+  /** The cluster backend's action queue. */
+  queue?: ActionQueue;
 }
 
-type OpenBackend = (config: ResolvedConfig, with_: { blobStore: BlobStore; secrets: SecretStore }) => Backend;
+type With = { blobStore: BlobStore; secrets: SecretStore };
 
-const embedded: OpenBackend = (config, { blobStore, secrets }) => {
-  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
-  // Runs whose owner died (kill -9, power loss) are marked failed as soon as anyone opens the store. Its
-  // promise settles at once (SQLite): nothing is read before it.
-  void store.reapLostRuns(isOwnerLost, ownerLostError);
+function localController(config: ResolvedConfig, store: RunStore, { blobStore, secrets }: With, more: Partial<LocalControllerOptions> = {}): LocalController {
   const rawDataPath = config.rawDataPath.includes("://") ? config.rawDataPath : blobStore.uriFor("raw");
-  const controller = new LocalController({ store, blobStore, secrets, rawDataPath, systemRetries: config.systemRetries, offload: config.offload });
-  return { store, controller };
-};
+  return new LocalController({ store, blobStore, secrets, rawDataPath, systemRetries: config.systemRetries, offload: config.offload, ...more });
+}
 
-const BACKENDS: Record<ResolvedConfig["backend"], OpenBackend | undefined> = { embedded, cluster: undefined };
+/**
+ * The embedded backend, opened synchronously (SQLite answers at once): what the first `run()` of a process
+ * without `init()` uses. Runs whose owner died (kill -9, power loss) are marked failed as soon as anyone opens
+ * the store; the SQLite store's promise settles at once, so nothing is read before it.
+ */
+export function openEmbeddedBackend(config: ResolvedConfig, with_: With): Backend {
+  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
+  void store.reapLostRuns(isOwnerLost, ownerLostError);
+  return { store, controller: localController(config, store, with_) };
+}
 
-export function openBackend(config: ResolvedConfig, with_: { blobStore: BlobStore; secrets: SecretStore }): Backend {
-  const open = BACKENDS[config.backend];
-  if (!open) {
-    throw new InitializationError(
-      `backend "${config.backend}" (PostgreSQL + workers) is not available in this version of flyte-ts. Use backend: embedded (the default).`,
-      { code: "BackendNotAvailable" },
-    );
+async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend> {
+  if (!config.databaseUrl) {
+    throw new InitializationError('backend "cluster" needs a databaseUrl (postgres://user:pass@host:5432/db). Set store.databaseUrl or FLYTE_DATABASE_URL.', { code: "BadConfig" });
   }
-  return open(config, with_);
+  // Loaded only here: the embedded backend never pays for pg and graphile-worker.
+  const { openPostgresStore } = await import("../store/postgres/postgres-store.ts");
+  const store = await openPostgresStore(config.databaseUrl, config.poolSize === undefined ? {} : { poolSize: config.poolSize });
+  let queue: ActionQueue | undefined;
+  try {
+    await store.reapLostRuns(isOwnerLost, ownerLostError);
+    const [{ ActionQueue }, { QueueDispatcher }, { HybridDispatcher }, pg] = await Promise.all([
+      import("../queue/action-queue.ts"), import("../queue/queue-dispatcher.ts"), import("../queue/hybrid-dispatcher.ts"), import("pg"),
+    ]);
+    // The queue's own pool: graphile-worker holds connections (LISTEN) that the store's statements must not wait behind.
+    const pool = new pg.default.Pool({ connectionString: config.databaseUrl, max: Math.max(4, config.poolSize ?? 10) });
+    pool.on("error", () => undefined); // an idle client's broken connection: the next query reconnects
+    queue = await ActionQueue.open(pool);
+    const queued = new QueueDispatcher(queue);
+    const controller = localController(config, store, with_, {
+      dispatchers: { hybrid: (inline) => new HybridDispatcher(inline, queued) },
+      enqueueRoot: async (run, req) => void (await queued.submit(run, req)),
+    });
+    return { store, controller, queue };
+  } catch (e) {
+    await queue?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Opens the backend `config` selects; resolves once it is usable (see the module comment). */
+export async function openBackend(config: ResolvedConfig, with_: With): Promise<Backend> {
+  if (config.backend === "cluster") return openCluster(config, with_);
+  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
+  await store.reapLostRuns(isOwnerLost, ownerLostError);
+  return { store, controller: localController(config, store, with_) };
 }
