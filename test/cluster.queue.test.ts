@@ -19,6 +19,7 @@ const server = usePostgres();
 let dir: string;
 let config: string;
 let execLog: string;
+let url: string;
 const workers: { child: ChildProcess; out: string[] }[] = [];
 
 /** "<run> <what> <pid>" lines the fixture's tasks append. */
@@ -43,7 +44,7 @@ function startWorker(): { child: ChildProcess; out: string[] } {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "flyte-queue-"));
   execLog = join(dir, "executions");
-  const url = await server().createDatabase();
+  url = await server().createDatabase();
   mkdirSync(join(dir, ".flyte"));
   config = join(dir, ".flyte", "config.yaml");
   writeFileSync(config, `backend: cluster\nstore:\n  databaseUrl: ${url}\nstorage:\n  url: ${join(dir, "blobs")}\n`);
@@ -90,6 +91,32 @@ describe("hybrid runs on two workers", () => {
     const flakyAction = d.root.children.find((c) => c.shortName === "flaky")!;
     expect(flakyAction.phase).toBe("succeeded");
     expect(flakyAction.attempts.map((a) => a.phase)).toEqual(["failed", "succeeded"]);
+  }, 90_000);
+});
+
+describe("remote runs", () => {
+  it("enqueues the root: a worker executes it and records the run's end", async () => {
+    const r = await withRunContext({ mode: "remote", name: "remote-fan" }).run(top, { width: 2, n: 3 });
+    expect(r.mode).toBe("remote");
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe(30);
+    const d = await r.details();
+    expect(d.root.phase).toBe("succeeded");
+    expect(d.root.children.flatMap((m) => m.children)).toHaveLength(6);
+    const workerPids = new Set(workers.map((w) => w.child.pid));
+    expect(executions("remote-fan").every((e) => workerPids.has(e.pid))).toBe(true);
+  }, 90_000);
+
+  it("flyte run --remote returns at once; flyte get run shows the run finish", async () => {
+    const started = await flyteIn(dir, ["--config", config, "run", "--remote", "--name", "cli-remote", FIXTURE, "top", "--width", "2", "--n", "2"]);
+    expect(started.code, started.stderr).toBe(0);
+    expect(started.stdout + started.stderr).toContain("cli-remote");
+    await init({ root: dir, backend: "cluster", databaseUrl: url, storage: join(dir, "blobs") });
+    expect(await (await getRun("cli-remote")).wait({ timeout: "60s" })).toBe("succeeded");
+    const got = await flyteIn(dir, ["--config", config, "get", "run", "cli-remote"]);
+    expect(got.code).toBe(0);
+    expect(got.stdout).toMatch(/succeeded/);
+    await init({ root: dir, backend: "cluster", databaseUrl: url, storage: join(dir, "blobs") });
   }, 90_000);
 });
 
