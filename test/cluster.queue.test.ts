@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getRun, init, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { callsFlakyAndSlow, top } from "./fixtures/cluster.ts";
+import { callsFlakyAndSlow, callsSlow, top } from "./fixtures/cluster.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
@@ -34,7 +34,7 @@ function executions(run: string): { what: string; pid: number }[] {
 function startWorker(): { child: ChildProcess; out: string[] } {
   const out: string[] = [];
   const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "cl", "--concurrency", "1"], {
-    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog }, stdio: ["ignore", "pipe", "pipe"],
+    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500" }, stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
   child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
@@ -91,6 +91,26 @@ describe("hybrid runs on two workers", () => {
     const flakyAction = d.root.children.find((c) => c.shortName === "flaky")!;
     expect(flakyAction.phase).toBe("succeeded");
     expect(flakyAction.attempts.map((a) => a.phase)).toEqual(["failed", "succeeded"]);
+  }, 90_000);
+});
+
+describe("a worker killed mid-attempt", () => {
+  it("loses the attempt to a system retry on another worker; the run succeeds", async () => {
+    const r = await hybrid("killed").run(callsSlow, { ms: 1_500 });
+    await waitFor(() => executions("killed").some((e) => e.what === "slow started"), 30_000, "the slow child to start");
+    const victim = executions("killed").find((e) => e.what === "slow started")!.pid;
+    const w = workers.find((x) => x.child.pid === victim)!;
+    w.child.kill("SIGKILL");
+    await new Promise((res) => w.child.once("exit", res));
+    workers.splice(workers.indexOf(w), 1);
+    workers.push(startWorker());
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe("finished");
+    const starts = executions("killed").filter((e) => e.what === "slow started");
+    expect(starts).toHaveLength(2);
+    expect(starts[1]!.pid).not.toBe(victim);
+    const slowAction = (await r.details()).root.children[0]!;
+    expect(slowAction.attempts.map((a) => [a.phase, a.error?.code ?? null])).toEqual([["failed", "WorkerLost"], ["succeeded", null]]);
   }, 90_000);
 });
 

@@ -26,6 +26,22 @@ export interface ActionJob {
 export const DONE_CHANNEL = "flyte_action_done";
 /** The graphile-worker schema; the store's tables live in the default schema beside it. */
 export const QUEUE_SCHEMA = "flyte_queue";
+/** A worker that has not renewed its registration for this long is lost: its claimed actions are released. */
+export const WORKER_TTL_MS = Number(process.env.FLYTE_WORKER_TTL_MS) > 0 ? Number(process.env.FLYTE_WORKER_TTL_MS) : 15_000;
+
+/** A registered worker (`flyte get workers`). */
+export interface WorkerRow {
+  id: string;
+  envs: string[];
+  queue: string | null;
+  pid: number;
+  host: string;
+  concurrency: number;
+  running: number;
+  startedAt: number;
+  heartbeatAt: number;
+}
+
 /** How often a waiter re-checks the store when no notification came (a missed NOTIFY costs at most this). */
 const RECHECK_MS = 2_000;
 
@@ -58,7 +74,51 @@ export class ActionQueue {
   static async open(pool: pg.Pool): Promise<ActionQueue> {
     const utils = await makeWorkerUtils({ pgPool: pool, schema: QUEUE_SCHEMA, logger: quietLogger });
     await utils.migrate();
+    // The worker registry lives beside graphile-worker's tables, in the queue's schema (the engine owns the
+    // rest of that schema and migrates it itself).
+    await pool.query(`CREATE TABLE IF NOT EXISTS ${QUEUE_SCHEMA}.flyte_workers (
+      id TEXT PRIMARY KEY, envs TEXT[] NOT NULL, queue TEXT, pid INTEGER NOT NULL, host TEXT NOT NULL,
+      concurrency INTEGER NOT NULL, running INTEGER NOT NULL DEFAULT 0, engine_ids TEXT[] NOT NULL DEFAULT '{}',
+      started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL)`).catch(async (e: { code?: string }) => {
+      // Two processes creating it at once: one wins, the other sees a duplicate type or key.
+      if (e.code !== "23505" && e.code !== "42P07") throw e;
+    });
     return new ActionQueue(pool, utils);
+  }
+
+  /** Registers (or renews) a worker; `engineIds` are the ids graphile-worker locks its jobs under. */
+  async heartbeat(w: Omit<WorkerRow, "heartbeatAt">, engineIds: readonly string[]): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO ${QUEUE_SCHEMA}.flyte_workers (id, envs, queue, pid, host, concurrency, running, engine_ids, started_at, heartbeat_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (id) DO UPDATE SET running = EXCLUDED.running, engine_ids = EXCLUDED.engine_ids, heartbeat_at = EXCLUDED.heartbeat_at`,
+      [w.id, w.envs, w.queue, w.pid, w.host, w.concurrency, w.running, [...engineIds], w.startedAt, Date.now()],
+    );
+  }
+
+  /** Removes a worker that stopped cleanly. */
+  async unregister(id: string): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE id = $1`, [id]);
+  }
+
+  /** Registered workers, newest heartbeat first. */
+  async listWorkers(): Promise<WorkerRow[]> {
+    const r = await this.#pool.query(`SELECT * FROM ${QUEUE_SCHEMA}.flyte_workers ORDER BY heartbeat_at DESC, id`);
+    return r.rows.map((x: Record<string, unknown>) => ({
+      id: x.id as string, envs: x.envs as string[], queue: (x.queue as string | null) ?? null, pid: x.pid as number, host: x.host as string,
+      concurrency: x.concurrency as number, running: x.running as number, startedAt: Number(x.started_at), heartbeatAt: Number(x.heartbeat_at),
+    }));
+  }
+
+  /**
+   * Releases the actions claimed by workers that stopped renewing their registration (killed, partitioned):
+   * another worker claims them again, as a system retry. Returns the lost workers' ids.
+   */
+  async releaseLostWorkers(now = Date.now()): Promise<string[]> {
+    const lost = await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE heartbeat_at < $1 RETURNING id, engine_ids`, [now - WORKER_TTL_MS]);
+    const engineIds = lost.rows.flatMap((r: { engine_ids: string[] }) => r.engine_ids);
+    if (engineIds.length > 0) await this.#utils.forceUnlockWorkers(engineIds);
+    return lost.rows.map((r: { id: string }) => r.id);
   }
 
   get pool(): pg.Pool {
@@ -68,7 +128,9 @@ export class ActionQueue {
   /** Enqueues `job` for the workers of `identifier`, unless a job for that action is already queued or running. */
   async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date } = {}): Promise<void> {
     await this.#utils.addJob(identifier, job, {
-      jobKey: actionKey(job), jobKeyMode: "unsafe_dedupe", maxAttempts: 1, ...(o.runAt ? { runAt: o.runAt } : {}),
+      // The engine counts a claim lost with its worker as an attempt: the budget for those is ours
+      // (execution.systemRetries, see worker.ts), so the engine's own is out of the way.
+      jobKey: actionKey(job), jobKeyMode: "unsafe_dedupe", maxAttempts: 1_000, ...(o.runAt ? { runAt: o.runAt } : {}),
     });
   }
 

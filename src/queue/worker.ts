@@ -9,20 +9,21 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { run as runGraphile, type Runner, type Task } from "graphile-worker";
+import { EventEmitter } from "node:events";
+import { run as runGraphile, type Runner, type Task, type WorkerEvents } from "graphile-worker";
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import type { RunOptionsResolved } from "../controller/controller.ts";
 import { InlineDispatcher } from "../controller/inline-dispatcher.ts";
 import { RunState } from "../controller/run-state.ts";
 import { startAdmitted, submitChild } from "../controller/submit-action.ts";
-import { TaskTimeoutError, errorToRecord } from "../errors.ts";
+import { RuntimeSystemError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import { withIoScope } from "../io/io-scope.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
-import { isTerminal, type ActionPhase, type RunKey, type RunRow, type RunStore } from "../store/store.ts";
+import { isTerminal, type ActionPhase, type ActionRow, type RunKey, type RunRow, type RunStore } from "../store/store.ts";
 import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteral } from "../types/literal.ts";
-import { actionKey, QUEUE_SCHEMA, quietLogger, taskIdentifier, type ActionJob, type ActionQueue } from "./action-queue.ts";
+import { actionKey, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
 import { QueueDispatcher } from "./queue-dispatcher.ts";
 import { WorkerSlots } from "./worker-slots.ts";
 
@@ -54,6 +55,10 @@ export class Worker {
   readonly #dispatcher: QueueDispatcher;
   #runner: Runner | undefined;
   #abortPoll: NodeJS.Timeout | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  /** The ids graphile-worker locks this worker's jobs under (released by others if this worker is lost). */
+  readonly #engineIds: string[] = [];
+  readonly #startedAt = Date.now();
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -67,17 +72,40 @@ export class Worker {
     const taskList = Object.fromEntries(this.#o.envs.map((env) => [taskIdentifier(env, this.#o.queue), handler]));
     // graphile-worker's concurrency only bounds claimed jobs: parents parked on their children keep a claim but
     // not a slot, so claims go well beyond the slots (WorkerSlots bounds what executes).
+    // Listening before the engine starts: its workers are created (and their lock ids chosen) inside run().
+    const events = new EventEmitter() as WorkerEvents;
+    // Jobs are locked under the pool's id (batched fetching) or a worker's: both are released if this process is lost.
+    events.on("pool:create", ({ workerPool }) => void this.#engineIds.push(workerPool.id));
+    events.on("worker:create", ({ worker }) => void this.#engineIds.push(worker.workerId));
     this.#runner = await runGraphile({
       pgPool: this.#o.actionQueue.pool, schema: QUEUE_SCHEMA, concurrency: Math.max(8, this.#o.concurrency * 8), noHandleSignals: true,
-      pollInterval: 2_000, taskList, logger: quietLogger,
+      pollInterval: 2_000, taskList, logger: quietLogger, events,
     });
+    await this.#beat();
     this.#abortPoll = setInterval(() => void this.#pollAborts(), 1_000);
+    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(200, Math.floor(WORKER_TTL_MS / 5)));
+  }
+
+  /** Renews this worker's registration, and releases the actions of workers that stopped renewing theirs. */
+  async #beat(): Promise<void> {
+    const q = this.#o.actionQueue;
+    try {
+      await q.heartbeat({
+        id: this.id, envs: this.#o.envs, queue: this.#o.queue ?? null, pid: process.pid, host: hostname(), concurrency: this.#o.concurrency,
+        running: this.#slots.running, startedAt: this.#startedAt,
+      }, this.#engineIds);
+      await q.releaseLostWorkers();
+    } catch {
+      // The database is unreachable for now: the next beat tries again (workers reconnect through the pool).
+    }
   }
 
   /** Stops claiming; resolves once running attempts have finished. */
   async stop(): Promise<void> {
     if (this.#abortPoll) clearInterval(this.#abortPoll);
     await this.#runner?.stop();
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    await this.#o.actionQueue.unregister(this.id).catch(() => undefined);
   }
 
   get running(): number {
@@ -102,6 +130,19 @@ export class Worker {
     if (!runRow || !row || isTerminal(row.phase)) return; // gone, or already ended (a duplicate delivery)
     const held = this.#holdRun(runRow, job);
     const run = held.state;
+    if (row.phase === "running") {
+      // Claimed before by a worker that was lost mid-attempt (its registration expired): that attempt failed
+      // with a system error, and this one is its system retry.
+      const lost = await this.#recordLostAttempt(run, row);
+      if (lost) {
+        Object.assign(row, { phase: "failed", error: lost, endedAt: Date.now() });
+        run.writes.upsertAction(row);
+        await run.writes.committed(run.name);
+        await this.#o.actionQueue.notifyDone(actionKey(job));
+        if (--held.jobs === 0) this.#runs.delete(run.name);
+        return;
+      }
+    }
     await this.#slots.acquire(run, job.action);
     this.#o.onAction?.({ job, phase: "started" });
     // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
@@ -139,6 +180,20 @@ export class Worker {
       if (--held.jobs === 0) this.#runs.delete(run.name);
       this.#o.onAction?.({ job, phase: row.phase, ms: Date.now() - t0 });
     }
+  }
+
+  /**
+   * Marks the lost attempt failed (`WorkerLost`). Returns the action's error when the lost attempts used up
+   * the system retries (`execution.systemRetries`), else undefined (the action runs again here).
+   */
+  async #recordLostAttempt(run: RunState, row: ActionRow): Promise<ErrorRecord | undefined> {
+    const attempts = await this.#o.store.listAttempts(run.name, row.name);
+    const last = attempts.at(-1);
+    const error = errorToRecord(new RuntimeSystemError("WorkerLost", `The worker executing attempt ${(last?.attempt ?? 0) + 1} of ${row.name} stopped renewing its registration (killed or cut off); the action was claimed again.`));
+    if (last && !isTerminal(last.phase)) run.writes.upsertAttempt({ ...last, phase: "failed", endedAt: Date.now(), error });
+    const lostSoFar = attempts.filter((a) => a.error?.code === "WorkerLost").length + 1;
+    if (lostSoFar <= this.#o.systemRetries) return undefined;
+    return errorToRecord(new RuntimeSystemError("WorkerLost", `${row.name} lost its worker ${lostSoFar} times, more than execution.systemRetries (${this.#o.systemRetries}).`));
   }
 
   /** The run `job` belongs to, as this worker executes it: one state per run while it has actions here. */
