@@ -37,7 +37,7 @@ function localController(config: ResolvedConfig, store: RunStore, { blobStore, s
  * the store; the SQLite store's promise settles at once, so nothing is read before it.
  */
 export function openEmbeddedBackend(config: ResolvedConfig, with_: With): Backend {
-  const store = new SqliteStore(join(config.stateDir, "flyte.db"));
+  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
   void store.reapLostRuns(isOwnerLost, ownerLostError);
   return { store, controller: localController(config, store, with_) };
 }
@@ -48,7 +48,7 @@ async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend
   }
   // Loaded only here: the embedded backend never pays for pg.
   const { openPostgresStore } = await import("../store/postgres/postgres-store.ts");
-  const store = await openPostgresStore(config.databaseUrl, config.poolSize === undefined ? {} : { poolSize: config.poolSize });
+  const store = await openPostgresStore(config.databaseUrl, { durability: config.durability, ...(config.poolSize === undefined ? {} : { poolSize: config.poolSize }) });
   try {
     await store.reapLostRuns(isOwnerLost, ownerLostError);
   } catch (e) {
@@ -61,7 +61,7 @@ async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend
 /** Opens the backend `config` selects; resolves once it is usable (see the module comment). */
 export async function openBackend(config: ResolvedConfig, with_: With): Promise<Backend> {
   if (config.backend === "cluster") return openCluster(config, with_);
-  const store = new SqliteStore(join(config.stateDir, "flyte.db"));
+  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
   await store.reapLostRuns(isOwnerLost, ownerLostError);
   return { store, controller: localController(config, store, with_) };
 }
