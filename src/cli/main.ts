@@ -10,6 +10,7 @@ import { version } from "../index.ts";
 import { registerAbortCommand } from "./commands/abort.ts";
 import { registerBuildCommand } from "./commands/build.ts";
 import { registerCacheCommand } from "./commands/cache.ts";
+import { registerDeployCommand } from "./commands/deploy.ts";
 import { registerGenCommand } from "./commands/gen.ts";
 import { registerGetCommand } from "./commands/get.ts";
 import { registerK8sCommand } from "./commands/k8s.ts";
@@ -43,7 +44,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   attachIo(program, io);
   for (const register of [
     registerRunCommand, registerRecoverCommand, registerGetCommand, registerAbortCommand, registerCacheCommand,
-    registerSecretCommand, registerGenCommand, registerBuildCommand, registerK8sCommand,
+    registerSecretCommand, registerGenCommand, registerBuildCommand, registerDeployCommand, registerK8sCommand,
   ]) register(program);
   // Every subcommand reports parse errors by throwing (to main) instead of exiting the process.
   program.commands.forEach(function strict(c: Command) {
