@@ -160,10 +160,10 @@ export async function buildBundle(req: BundleRequest): Promise<CodeBundle | null
   const files = new Set<string>();
   const outside: string[] = [];
   if (req.copyStyle === "loaded_modules") {
-    if (req.entries.length === 0) {
+    if (req.entries.length === 0 && req.includes.length === 0) {
       throw new CodeBundleError("No source file is known for the deployed environments' tasks, so there is nothing to bundle. Declare tasks with env.task in a file, or deploy with copyStyle \"all\".");
     }
-    for (const f of await loadedModules(root, req.entries, outside)) files.add(f);
+    if (req.entries.length > 0) for (const f of await loadedModules(root, req.entries, outside)) files.add(f);
   } else if (req.copyStyle === "all") {
     for (const f of allFiles(root, req.exclude ?? [])) files.add(f);
   }

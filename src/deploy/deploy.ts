@@ -203,7 +203,7 @@ export async function deploy(...args: unknown[]): Promise<DeployResult> {
   const entries = new Set<string>();
   for (const e of envs) {
     for (const t of tasksOf(e)) if (t.sourceFile) entries.add(resolve(t.sourceFile));
-    if (e instanceof TaskEnvironment && e.sourceFile && tasksOf(e).length > 0) entries.add(resolve(e.sourceFile));
+    if (e instanceof TaskEnvironment && e.sourceFile) entries.add(resolve(e.sourceFile));
   }
   const includes = envs.filter((e) => e.include.length > 0).map((e) => {
     const file = (e instanceof TaskEnvironment ? e.sourceFile : undefined) ?? tasksOf(e).find((t) => t.sourceFile)?.sourceFile;

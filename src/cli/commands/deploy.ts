@@ -50,15 +50,21 @@ async function selectEnvironments(path: string, names: string[], flags: DeployFl
   if (files.length === 0) throw new UsageError(`${path} holds no .ts or .js files to deploy.`);
   const before = new Set(listLoadedEnvironments());
   const exported = new Set<Environment>();
+  // The environments of exported tasks: what the file loads even when its modules were imported earlier in this process.
+  const ofTasks = new Set<Environment>();
   for (const f of files) {
     const mod = await loadModule(isDir ? f : path);
-    for (const v of Object.values(mod)) if (v instanceof TaskEnvironment) exported.add(v);
+    for (const v of Object.values(mod)) {
+      if (v instanceof TaskEnvironment) exported.add(v);
+      else if (typeof v === "function" && (v as Partial<TaskTemplate>).env instanceof TaskEnvironment) ofTasks.add((v as TaskTemplate).env!);
+    }
   }
   const loaded = listLoadedEnvironments();
   const own = loaded.filter((e) => exported.has(e) || files.includes(sourceOf(e) ?? ""));
+  const elsewhere = [...new Set([...loaded.filter((e) => !before.has(e)), ...ofTasks])].filter((e) => !own.includes(e));
   const described = (envs: Environment[]) => envs.map((e) => e.name).join(", ");
   if (names.length > 0) {
-    const candidates = [...new Set([...own, ...loaded.filter((e) => !before.has(e))])];
+    const candidates = [...own, ...elsewhere];
     return names.map((n) => {
       const found = candidates.find((e) => e.name === n);
       if (!found) {
@@ -67,9 +73,8 @@ async function selectEnvironments(path: string, names: string[], flags: DeployFl
       return found;
     });
   }
-  const all = flags.all || flags.recursive ? [...new Set([...own, ...loaded.filter((e) => !before.has(e))])] : own;
+  const all = flags.all || flags.recursive ? [...own, ...elsewhere] : own;
   if (all.length > 0) return all;
-  const elsewhere = loaded.filter((e) => !before.has(e));
   if (elsewhere.length > 0) {
     throw new UsageError(
       `${path} creates no environment itself; the files it imports create ${described(elsewhere)}. Name the ones to deploy (flyte deploy ${path} ${elsewhere[0]!.name}) or add --all.`,
