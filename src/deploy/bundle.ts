@@ -13,7 +13,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { gzipSync } from "node:zlib";
 import { CodeBundleError } from "../errors.ts";
@@ -154,9 +154,6 @@ function entryFor(root: string, abs: string): TarEntry {
 /** Collects the files of a bundle and archives them; `null` when there is nothing to ship (`none`, no includes). */
 export async function buildBundle(req: BundleRequest): Promise<CodeBundle | null> {
   const root = resolve(req.root);
-  if (!existsSync(root) || !statSync(root).isDirectory()) {
-    throw new CodeBundleError(`The project root ${root} is not a folder. Run flyte from your project folder, or pass init({ root }).`);
-  }
   const files = new Set<string>();
   const outside: string[] = [];
   if (req.copyStyle === "loaded_modules") {
