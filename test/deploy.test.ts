@@ -219,6 +219,30 @@ describe("flyte deploy", () => {
   });
 });
 
+describe("flyte deploy and get tasks, more messages", () => {
+  it("--no-build says which images still need building; get tasks checks its arguments", async () => {
+    const dir = project("nobuild", {
+      "other.ts": 'import { TaskEnvironment } from "flyte-ts";\nconst e = new TaskEnvironment({ name: "other" });\nexport const helper = e.task(async function helper() { return 1; });\n',
+    });
+    const r = await flyteIn(dir, ["deploy", "envs.ts", "base", "--no-build"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Image flyte-ts:[0-9a-f]{32} \(base\) was not built: building was turned off\. Workers need it: build it with "flyte build <file>", or deploy with --build\.\n/);
+    const unknown = await flyteIn(dir, ["get", "tasks", "base.nope"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('RemoteTaskNotFoundError: Task "base.nope" is not deployed in default/development. Deployed tasks: base.helper.\n');
+    const empty = await flyteIn(dir, ["--domain", "staging", "get", "tasks", "helper"]);
+    expect(empty.stderr).toBe('RemoteTaskNotFoundError: Task "helper" is not deployed in default/staging. No task is deployed there yet: deploy it with flyte deploy <file.ts>.\n');
+    expect((await flyteIn(dir, ["deploy", "other.ts"])).code).toBe(0);
+    const ambiguous = await flyteIn(dir, ["get", "tasks", "helper"]);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toBe('error: Task name "helper" is ambiguous: base.helper, other.helper. Use the full name (env.task).\n');
+    const limit = await flyteIn(dir, ["get", "tasks", "--limit", "0"]);
+    expect(limit.code).toBe(2);
+    expect(limit.stderr).toBe('error: --limit expects a whole number >= 1, got "0".\n');
+    expect(JSON.parse((await flyteIn(dir, ["--output-format", "json", "get", "tasks", "--limit", "1"])).stdout)).toHaveLength(1);
+  });
+});
+
 describe("deploy()", () => {
   it("refuses bad arguments with messages that say what to do", async () => {
     const env = new TaskEnvironment({ name: "deploy-args" });
@@ -263,8 +287,58 @@ describe("deploy()", () => {
     expect(ok).toMatchObject({ status: "dry-run", environments: [{ name: "inc-good", tasks: ["inc-good.t"] }] });
     expect(ok.bundle?.files).toEqual(["data/x.json", "include.ts", "package.json"]);
     expect(await listDeployedTasks()).toEqual([]);
+    // A file the bundle cannot follow (it changed on disk since it was loaded) is a CodeBundleError.
+    writeFileSync(join(dir, "include.ts"), 'import "./gone.ts";\n');
+    const broken = await deploy(inc.good).catch((e: unknown) => e);
+    expect(broken).toBeInstanceOf(CodeBundleError);
+    expect((broken as Error).message).toMatch(/^Cannot find the files include\.ts loads: include\.ts:1: Could not resolve "\.\/gone\.ts"\. Fix the import, or deploy with copyStyle "all"\.$/);
+    writeFileSync(join(dir, "include.ts"), "export {};\n");
     const deployed = await deploy(inc.good);
     expect(deployed.status).toBe("deployed");
     expect((await listDeployedTasks()).map((t) => [t.name, t.version])).toEqual([["inc-good.t", deployed.version]]);
+  });
+});
+
+describe("deploy() and the project root", () => {
+  it("leaves files outside the root out of the bundle and says so; nothing at all to ship is a CodeBundleError", async () => {
+    const dir = project("root", { "sub/placeholder.txt": "" });
+    // The project root is sub/: envs.ts and lib/util.ts are outside it.
+    await init({ root: join(dir, "sub") });
+    const mod = (await import(join(dir, "envs.ts"))) as { main: { env: TaskEnvironment } };
+    const err = await deploy([mod.main.env], { dryRun: true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CodeBundleError);
+    expect((err as Error).message).toBe(`No files to bundle under ${join(dir, "sub")} (copyStyle "loaded_modules"): every file is ignored. Check .gitignore/.flyteignore, or run flyte from your project folder.`);
+    writeFileSync(join(dir, "sub", "package.json"), '{"type":"module"}');
+    const r = await deploy([mod.main.env], { dryRun: true });
+    expect(r.bundle?.files).toEqual(["package.json"]);
+    expect(r.messages).toContain(
+      `The code loads 2 files from outside the project root ${join(dir, "sub")} (${join(dir, "envs.ts")}, ${join(dir, "lib/util.ts")}), which the bundle does not hold: the image must provide them. Run flyte from a folder that contains them to ship them instead.`,
+    );
+    expect(r.tasks.find((t) => t.name === "app.main")?.module).toBe(join(dir, "envs.ts"));
+  });
+
+  it("an environment without a known source file cannot make a loaded_modules bundle; an unwritable storage is a CodeBundleError", async () => {
+    const dir = project("nofile");
+    writeFileSync(join(dir, "blobs-is-a-file"), "");
+    await init({ root: dir, storage: join(dir, "blobs-is-a-file") });
+    const env = new TaskEnvironment({ name: "no-file" });
+    Object.defineProperty(env, "sourceFile", { value: undefined });
+    const err = await deploy(env).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CodeBundleError);
+    expect((err as Error).message).toBe(
+      'No source file is known for the deployed environments\' tasks, so there is nothing to bundle. Declare tasks with env.task in a file, or deploy with copyStyle "all".',
+    );
+    const upload = await deploy([env], { copyStyle: "all" }).catch((e: unknown) => e);
+    expect(upload).toBeInstanceOf(CodeBundleError);
+    expect((upload as Error).message).toMatch(
+      new RegExp(`^Cannot upload the code bundle to file://${join(dir, "blobs-is-a-file")}/bundles/[0-9a-f]{64}\\.tar\\.gz: .*\\. Check that the storage \\(${join(dir, "blobs-is-a-file")}\\) is reachable and writable\\.$`),
+    );
+  });
+
+  it("listDeployedTasks and getDeployedTask check their options", async () => {
+    await init({ root: project("list") });
+    await expect(listDeployedTasks({ limit: 0 })).rejects.toThrow("listDeployedTasks: limit must be a whole number >= 1, got 0.");
+    await expect(listDeployedTasks({ nmae: "x" } as never)).rejects.toThrow(/^Unknown option "nmae" for listDeployedTasks\. Did you mean "name"\?/);
+    expect(await getDeployedTask("env.nope")).toBeUndefined();
   });
 });
