@@ -10,7 +10,8 @@ import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { deploy, init, listDeployedTasks, getDeployedTask, TaskEnvironment, type DeployResult } from "flyte-ts";
-import { CodeBundleError, DeploymentError, ValidationError } from "flyte-ts/errors";
+import { CodeBundleError, DeploymentError, ImageBuildError, ValidationError } from "flyte-ts/errors";
+import type { ImageBuilder } from "../src/images/builder.ts";
 import { readTar } from "../src/deploy/tar.ts";
 import { getRuntime } from "../src/run/runtime.ts";
 import { flyteIn } from "./helpers/cli.ts";
@@ -340,5 +341,45 @@ describe("deploy() and the project root", () => {
     await expect(listDeployedTasks({ limit: 0 })).rejects.toThrow("listDeployedTasks: limit must be a whole number >= 1, got 0.");
     await expect(listDeployedTasks({ nmae: "x" } as never)).rejects.toThrow(/^Unknown option "nmae" for listDeployedTasks\. Did you mean "name"\?/);
     expect(await getDeployedTask("env.nope")).toBeUndefined();
+  });
+});
+
+describe("deploy() and images", () => {
+  it("builds images that need building with the builder (as flyte build does); a builder that cannot build fails the deploy", async () => {
+    const dir = project("images");
+    await init({ root: dir });
+    const mod = (await import(join(dir, "envs.ts"))) as { main: { env: TaskEnvironment } };
+    const built: string[] = [];
+    const fake: ImageBuilder = {
+      name: "fake",
+      probe: async () => ({ ok: true, version: "1" }),
+      existsLocally: async (uri) => built.includes(uri),
+      build: async (req) => void built.push(req.uri),
+    };
+    const progress: string[] = [];
+    const r = await deploy([mod.main.env], { build: true, builder: fake, onProgress: (e) => progress.push(e.type) });
+    expect(built).toEqual([r.environments[0]!.image]);
+    expect(r.images).toEqual([
+      { uri: r.environments[0]!.image, environments: ["base"], status: "built" },
+      { uri: "node:20-slim", environments: ["app"], status: "prebuilt" },
+    ]);
+    expect(progress).toEqual(["check", "build", "built"]);
+    expect(r.messages).toEqual([]);
+    // Already there: not built again; the deployment itself is unchanged.
+    const again = await deploy([mod.main.env], { build: true, builder: fake });
+    expect(again.images[0]!.status).toBe("exists");
+    expect(again.status).toBe("unchanged");
+    expect(built).toHaveLength(1);
+
+    const broken: ImageBuilder = { ...fake, name: "broken", probe: async () => ({ ok: false, reason: "it is broken", fix: "Fix it" }) };
+    const err = await deploy([mod.main.env], { build: true, builder: broken }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageBuildError);
+    expect((err as Error).message).toBe("The broken image builder is not usable here: it is broken. Fix it");
+  });
+
+  it("flyte deploy checks --builder", async () => {
+    const r = await flyteIn(project("builder"), ["deploy", "envs.ts", "--builder", "kaniko"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('error: --builder must be "docker" or "buildah", got "kaniko".\n');
   });
 });

@@ -24,7 +24,7 @@ import type { TaskTemplate } from "../authoring/task-template.ts";
 import { validateTriggerInputs } from "../authoring/trigger.ts";
 import { interfaceSchemas } from "../controller/cache-key.ts";
 import { CodeBundleError, DeploymentError, FlyteError, ValidationError } from "../errors.ts";
-import { buildImage, collectEnvironments, environmentImage, type BuildProgress } from "../images/build-engine.ts";
+import { buildImage, collectEnvironments, environmentImage, type BuildOptions, type BuildProgress } from "../images/build-engine.ts";
 import type { Image } from "../images/image.ts";
 import { checkKeys, show } from "../internal/validate.ts";
 import { stableJson } from "../internal/stable-json.ts";
@@ -49,6 +49,8 @@ export interface DeployOptions {
    * `images` and `messages`, and the deploy goes on.
    */
   build?: boolean;
+  /** The image builder, as for `build()`. @default config `image.builder`, else docker when its daemon answers, else buildah */
+  builder?: BuildOptions["builder"];
   /** Image build progress (what `flyte deploy` prints). */
   onProgress?: (e: BuildProgress) => void;
 }
@@ -81,7 +83,7 @@ export interface DeployResult {
   messages: string[];
 }
 
-const DEPLOY_KEYS = ["version", "dryRun", "copyStyle", "build", "onProgress"] as const;
+const DEPLOY_KEYS = ["version", "dryRun", "copyStyle", "build", "builder", "onProgress"] as const;
 const COPY_STYLES: readonly CopyStyle[] = ["loaded_modules", "all", "none"];
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -166,7 +168,7 @@ async function resolveImages(envs: Environment[], o: DeployOptions, configured: 
     if (!image.needsBuild) {
       images.push({ uri, environments, status: "prebuilt" });
     } else if (build) {
-      const r = await buildImage(image, { ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+      const r = await buildImage(image, { ...(o.onProgress ? { onProgress: o.onProgress } : {}), ...(o.builder !== undefined ? { builder: o.builder } : {}) });
       images.push({ uri, environments, status: r.built ? "built" : "exists" });
     } else {
       const d: DeployedImage = { uri, environments, status: "not-built" };

@@ -20,6 +20,7 @@ interface DeployFlags {
   recursive?: boolean;
   all?: boolean;
   build?: boolean;
+  builder?: string;
 }
 
 const COPY_STYLES = ["loaded_modules", "all", "none"];
@@ -142,12 +143,16 @@ export function registerDeployCommand(program: Command): void {
     .option("--all", "deploy every environment the file loads, not only those it creates")
     .option("--build", "build images that need building (default: only when image.builder is configured)")
     .option("--no-build", "never build images; record their URIs")
+    .option("--builder <builder>", "docker or buildah, when images are built (default: config image.builder, else docker when its daemon answers, else buildah)")
     .action(async (file: string, envNames: string[], flags: DeployFlags, cmd: Command) => {
       if (!COPY_STYLES.includes(flags.copyStyle)) {
         throw new UsageError(`--copy-style must be loaded_modules, all or none, got ${JSON.stringify(flags.copyStyle)}.`);
       }
       if (flags.copyStyle === "none" && flags.version === undefined) {
         throw new UsageError("--copy-style none needs --version: without a code bundle there is no code hash to derive a version from. Add --version v1, or use --copy-style loaded_modules.");
+      }
+      if (flags.builder !== undefined && !["docker", "buildah"].includes(flags.builder)) {
+        throw new UsageError(`--builder must be "docker" or "buildah", got ${JSON.stringify(flags.builder)}.`);
       }
       const g = await openRuntime(cmd);
       const io = cliIo(cmd);
@@ -159,6 +164,7 @@ export function registerDeployCommand(program: Command): void {
         ...(flags.version !== undefined ? { version: flags.version } : {}),
         ...(flags.dryRun ? { dryRun: true } : {}),
         ...(flags.build !== undefined ? { build: flags.build } : {}),
+        ...(flags.builder !== undefined ? { builder: flags.builder as "docker" | "buildah" } : {}),
         onProgress: (e) => {
           if (e.type === "build") io.stderr.write(`${color(tty, "cyan", "→")} building ${e.uri} with ${e.builder}\n`);
           else if (e.type === "built") io.stderr.write(`${color(tty, "green", "✓")} ${e.uri} built${e.pushed ? " and pushed" : ""}\n`);
