@@ -7,12 +7,12 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, utimesSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { deploy, init, listDeployedTasks, getDeployedTask, TaskEnvironment, type DeployResult } from "flyte-ts";
 import { CodeBundleError, DeploymentError, ImageBuildError, ValidationError } from "flyte-ts/errors";
 import type { ImageBuilder } from "../src/images/builder.ts";
-import { readTar } from "../src/deploy/tar.ts";
+import { readTar, writeTar } from "../src/deploy/tar.ts";
 import { getRuntime } from "../src/run/runtime.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { REPO } from "./helpers/runtime.ts";
@@ -381,5 +381,27 @@ describe("deploy() and images", () => {
     const r = await flyteIn(project("builder"), ["deploy", "envs.ts", "--builder", "kaniko"]);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('error: --builder must be "docker" or "buildah", got "kaniko".\n');
+  });
+});
+
+describe("unpackBundle", () => {
+  it("restores a deployed bundle's files where a worker would import them, and refuses a damaged one", async () => {
+    const dir = project("unpack");
+    await init({ root: dir });
+    const mod = (await import(join(dir, "envs.ts"))) as { main: { env: TaskEnvironment } };
+    const r = await deploy(mod.main.env);
+    const { unpackBundle } = await import("../src/deploy/bundle.ts");
+    const dest = mkdtempSync(join(tmpdir(), "flyte-unpack-"));
+    const blobs = getRuntime().blobStore;
+    expect(await unpackBundle(blobs, r.bundle!.uri, dest, r.bundle!.digest)).toEqual(["envs.ts", "lib/util.ts", "package.json"]);
+    expect(readFileSync(join(dest, "envs.ts"), "utf8")).toBe(ENVS);
+    const wrong = await unpackBundle(blobs, r.bundle!.uri, mkdtempSync(join(tmpdir(), "flyte-unpack-")), "0".repeat(64)).catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(CodeBundleError);
+    expect((wrong as Error).message).toBe(`The code bundle ${r.bundle!.uri} does not match its recorded SHA-256 ${"0".repeat(64)}: it was changed or damaged. Deploy again to upload it.`);
+    const evil = await blobs.put("bundles/evil.tar.gz", gzipSync(writeTar([{ path: "../evil.ts", type: "file", data: new Uint8Array([1]) }])));
+    const escape = await unpackBundle(blobs, evil.uri, dest).catch((e: unknown) => e);
+    expect((escape as Error).message).toBe(`The code bundle ${evil.uri} holds "../evil.ts", which points outside the folder it is unpacked into. Deploy again from a clean checkout.`);
+    const missing = await unpackBundle(blobs, blobs.uriFor("bundles/nope.tar.gz"), dest).catch((e: unknown) => e);
+    expect((missing as Error).message).toMatch(/^Cannot read the code bundle .*bundles\/nope\.tar\.gz: Blob .* does not exist\..* Deploy again to upload it\.$/);
   });
 });

@@ -13,13 +13,14 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { CodeBundleError } from "../errors.ts";
 import { createIgnoreMatcher, readIgnoreFile, walkFolder } from "../images/dockerignore.ts";
+import type { BlobStore } from "../io/blob-store.ts";
 import type { CopyStyle } from "../store/store.ts";
-import { writeTar, type TarEntry } from "./tar.ts";
+import { readTar, writeTar, type TarEntry } from "./tar.ts";
 
 export interface BundleRequest {
   copyStyle: CopyStyle;
@@ -179,3 +180,30 @@ export async function buildBundle(req: BundleRequest): Promise<CodeBundle | null
 
 /** The folder that holds `file` (for `include` patterns). */
 export const folderOf = (file: string): string => dirname(resolve(file));
+
+/**
+ * Unpacks a bundle from the blob store into `dest` (what a worker does before importing a task's module); returns
+ * the paths written. Its SHA-256 must be `digest` when given, and no entry may point outside `dest`.
+ */
+export async function unpackBundle(blobStore: BlobStore, uri: string, dest: string, digest?: string): Promise<string[]> {
+  let tar: Buffer;
+  try {
+    tar = gunzipSync(await blobStore.getBytes(uri));
+  } catch (e) {
+    throw new CodeBundleError(`Cannot read the code bundle ${uri}: ${(e as Error).message}. Deploy again to upload it.`, { cause: e });
+  }
+  if (digest !== undefined && createHash("sha256").update(tar).digest("hex") !== digest) {
+    throw new CodeBundleError(`The code bundle ${uri} does not match its recorded SHA-256 ${digest}: it was changed or damaged. Deploy again to upload it.`);
+  }
+  const root = resolve(dest);
+  const written: string[] = [];
+  for (const e of readTar(tar)) {
+    const abs = resolve(root, e.path);
+    if (!inside(root, abs)) throw new CodeBundleError(`The code bundle ${uri} holds ${JSON.stringify(e.path)}, which points outside the folder it is unpacked into. Deploy again from a clean checkout.`);
+    mkdirSync(dirname(abs), { recursive: true });
+    if (e.type === "symlink") symlinkSync(e.target ?? "", abs);
+    else writeFileSync(abs, e.data ?? new Uint8Array(), { mode: e.executable ? 0o755 : 0o644 });
+    written.push(e.path);
+  }
+  return written;
+}
