@@ -170,6 +170,10 @@ describe("flyte deploy", () => {
     expect(text.stdout).toContain("Bundle: none (copy style none: the image holds the code)\n");
     expect(text.stdout).toContain("Nothing changed: version v1 is already deployed");
 
+    const dryTaken = await flyteIn(dir, ["deploy", "envs.ts", "--version", "v1", "--dry-run"]);
+    expect(dryTaken.stdout).toContain("Version v1 is already deployed with other content: deploying would fail. Choose a new version.\n");
+    const drySame = await flyteIn(dir, ["deploy", "envs.ts", "--version", "v1", "--copy-style", "none", "--dry-run"]);
+    expect(drySame.stdout).toContain("Version v1 is already deployed with this content: deploying would change nothing.\n");
     const taken = await flyteIn(dir, ["deploy", "envs.ts", "--version", "v1"]);
     expect(taken.code).toBe(1);
     expect(taken.stderr).toMatch(

@@ -252,13 +252,17 @@ export async function deploy(...args: unknown[]): Promise<DeployResult> {
     tasks: specs.map((s) => ({ ...s, version })),
     messages,
   });
-  if (o.dryRun) return result("dry-run");
+  const existing = await store.getDeployment(scope, version);
+  if (o.dryRun) {
+    if (existing?.contentHash === contentHash) messages.push(`Version ${version} is already deployed with this content: deploying would change nothing.`);
+    else if (existing) messages.push(`Version ${version} is already deployed with other content: deploying would fail. Choose a new version.`);
+    return result("dry-run");
+  }
 
   const taken = (existing: { createdAt: number }) =>
     new DeploymentError(
       `Version "${version}" is already deployed in ${scope.project}/${scope.domain} with different code or task specs (deployed ${new Date(existing.createdAt).toISOString()}). Deploy under a new version, or omit the version to use the content hash.`,
     );
-  const existing = await store.getDeployment(scope, version);
   if (existing && existing.contentHash !== contentHash) throw taken(existing);
 
   if (bundle && bundleUri) {
