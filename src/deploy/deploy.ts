@@ -150,7 +150,7 @@ function checkTriggers(task: TaskTemplate): void {
   for (const t of task.triggers) validateTriggerInputs(t, names, required, task.name);
 }
 
-async function resolveImages(envs: Environment[], o: DeployOptions, configured: boolean): Promise<{ images: DeployedImage[]; messages: string[]; uriOf: (img: Image) => string }> {
+async function resolveImages(envs: Environment[], o: DeployOptions, configured: boolean): Promise<{ images: DeployedImage[]; messages: string[] }> {
   const byUri = new Map<string, { image: Image; environments: string[] }>();
   const add = (image: Image, env: string) => {
     const entry = byUri.get(image.uri) ?? { image, environments: [] };
@@ -158,7 +158,7 @@ async function resolveImages(envs: Environment[], o: DeployOptions, configured: 
     byUri.set(image.uri, entry);
   };
   for (const e of envs) {
-    add(environmentImage(e as never), e.name);
+    add(environmentImage(e), e.name);
     for (const t of tasksOf(e)) if (t.imageRequest !== undefined) add(t.image, e.name);
   }
   const build = !o.dryRun && (o.build ?? configured);
@@ -183,7 +183,7 @@ async function resolveImages(envs: Environment[], o: DeployOptions, configured: 
       messages.push(`Image ${d.uri} (${d.environments.join(", ")}) was not built: ${why}. Workers need it: build it with "flyte build <file>", or deploy with --build.`);
     }
   }
-  return { images, messages, uriOf: (img) => img.uri };
+  return { images, messages };
 }
 
 /** Deploys environments (and their dependsOn); see the module comment. */
@@ -199,7 +199,7 @@ export async function deploy(...args: unknown[]): Promise<DeployResult> {
   const copyStyle = o.copyStyle ?? "loaded_modules";
 
   for (const e of envs) for (const t of tasksOf(e)) checkTriggers(t);
-  const { images, messages, uriOf } = await resolveImages(envs, o, config.imageBuilder !== undefined);
+  const { images, messages } = await resolveImages(envs, o, config.imageBuilder !== undefined);
 
   // The bundle: the files that declare the tasks and environments, and what they load.
   const entries = new Set<string>();
@@ -233,9 +233,9 @@ export async function deploy(...args: unknown[]): Promise<DeployResult> {
   const environments: DeployResult["environments"] = [];
   for (const e of envs) {
     const tasks = tasksOf(e);
-    environments.push({ name: e.name, image: uriOf(environmentImage(e as never)), tasks: tasks.map((t) => t.name) });
+    environments.push({ name: e.name, image: environmentImage(e).uri, tasks: tasks.map((t) => t.name) });
     for (const t of tasks) {
-      specs.push(taskSpec(t, uriOf(t.image), moduleOf(root, t.sourceFile)));
+      specs.push(taskSpec(t, t.image.uri, moduleOf(root, t.sourceFile)));
       for (const g of t.triggers) triggerSpecs.push({ task: t.name, name: g.name, spec: triggerSpec(g), active: g.autoActivate });
     }
   }
