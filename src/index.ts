@@ -61,6 +61,12 @@ export { clearCache } from "./run/clear-cache.ts";
 export { startWorker } from "./run/start-worker.ts";
 export type { StartWorkerOptions, WorkerHandle } from "./run/start-worker.ts";
 
+// Deploying
+export { deploy } from "./deploy/deploy.ts";
+export type { DeployOptions, DeployResult, DeployedImage, CopyStyle, TaskSpec } from "./deploy/deploy.ts";
+export { listDeployedTasks, getDeployedTask } from "./deploy/deployed-tasks.ts";
+export type { DeployedTask, ListDeployedTasksOptions } from "./deploy/deployed-tasks.ts";
+
 // Inside tasks
 export { ctx, getCustomContext, customContext, getSecret } from "./run/context.ts";
 export type { TaskContext } from "./run/context.ts";

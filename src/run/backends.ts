@@ -52,7 +52,7 @@ async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend
   }
   // Loaded only here: the embedded backend never pays for pg and graphile-worker.
   const { openPostgresStore } = await import("../store/postgres/postgres-store.ts");
-  const store = await openPostgresStore(config.databaseUrl, config.poolSize === undefined ? {} : { poolSize: config.poolSize });
+  const store = await openPostgresStore(config.databaseUrl, { durability: config.durability, ...(config.poolSize === undefined ? {} : { poolSize: config.poolSize }) });
   let queue: ActionQueue | undefined;
   try {
     await store.reapLostRuns(isOwnerLost, ownerLostError);

@@ -52,7 +52,12 @@ function ensurePostgresUser(): void {
     throw new Error("Tests run as root need a 'postgres' user to run PostgreSQL as, and useradd is missing. Install it (apt-get install passwd) or run the tests as another user.");
   }
   const groupExists = spawnSync("getent", ["group", USER]).status === 0;
-  execFileSync(useradd, ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", ...(groupExists ? ["-g", USER] : ["--user-group"]), USER], { stdio: "pipe" });
+  try {
+    execFileSync(useradd, ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", ...(groupExists ? ["-g", USER] : ["--user-group"]), USER], { stdio: "pipe" });
+  } catch (e) {
+    // Another test file (a parallel vitest worker) created it at the same moment.
+    if (spawnSync("id", ["-u", USER]).status !== 0) throw e;
+  }
 }
 
 /** Starts a PostgreSQL server on a free port with its data under /tmp. */

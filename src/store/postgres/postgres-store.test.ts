@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { usePostgres } from "../../../test/helpers/postgres.ts";
 import { InitializationError } from "../../errors.ts";
 import { storeConformance } from "../store.conformance.ts";
-import { runRow } from "../store.conformance-rows.ts";
+import { actionRow, runRow } from "../store.conformance-rows.ts";
 import { latestPgVersion, migrate, pgMigrations, schemaVersion } from "./migrations.ts";
 import { PostgresStore, openPostgresStore } from "./postgres-store.ts";
 
@@ -109,6 +109,40 @@ describe("PostgresStore", () => {
     const missing = await openPostgresStore(s.url("no_such_db")).catch((e: unknown) => e);
     expect((missing as Error).message).toMatch(/has no database "no_such_db" .*Create it \(createdb -h 127\.0\.0\.1/);
     await expect(openPostgresStore("mysql://u:secret@h/db")).rejects.toThrow('The database URL "mysql://u:***@h/db" is not a PostgreSQL URL');
+  });
+
+  it("maps durability onto synchronous_commit: per batch, and for direct writes by the store's default", async () => {
+    /** What `synchronous_commit` was when each row of runs and actions was inserted: "<table> <run>: <level>". */
+    const levels = async (durability: "full" | "process", write: (s: PostgresStore) => Promise<void>) => {
+      const url = await server().createDatabase();
+      const store = await openPostgresStore(url, { durability });
+      await withClient(url, async (c) => {
+        await c.query("CREATE TABLE seen (what text)");
+        await c.query(`CREATE FUNCTION flyte_test_seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+          INSERT INTO seen VALUES (TG_TABLE_NAME || ' ' || coalesce(to_jsonb(NEW) ->> 'run_name', NEW.name) || ': ' || current_setting('synchronous_commit'));
+          RETURN NEW; END $$`);
+        for (const t of ["runs", "actions"]) await c.query(`CREATE TRIGGER seen AFTER INSERT ON ${t} FOR EACH ROW EXECUTE FUNCTION flyte_test_seen()`);
+      });
+      await write(store);
+      await store.close();
+      return withClient(url, async (c) => (await c.query<{ what: string }>("SELECT what FROM seen ORDER BY what")).rows.map((r) => r.what));
+    };
+    const lease = { owner: "o", epoch: 1, expiresAt: Date.now() + 60_000 };
+    const write = async (s: PostgresStore) => {
+      for (const run of ["fast", "safe", "plain"]) await s.createRun(runRow(run, { ownerId: "o", leaseEpoch: 1 }));
+      s.writes.own("fast", lease, "process");
+      s.writes.own("safe", lease, "full");
+      for (const run of ["fast", "safe", "plain"]) {
+        s.writes.upsertAction(actionRow(run, "a0"));
+        await s.writes.flush(run);
+      }
+    };
+    expect(await levels("full", write)).toEqual([
+      "actions fast: off", "actions plain: on", "actions safe: on", "runs fast: on", "runs plain: on", "runs safe: on",
+    ]);
+    expect(await levels("process", write)).toEqual([
+      "actions fast: off", "actions plain: off", "actions safe: on", "runs fast: off", "runs plain: off", "runs safe: off",
+    ]);
   });
 
   it("sizes its pool by poolSize", async () => {

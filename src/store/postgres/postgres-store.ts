@@ -15,7 +15,7 @@ import {
   TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type Lease, type ListRunsQuery, type LogRow, type OwnerProbe,
   type RunKey, type RunRow, type RunStore, type TraceRow,
 } from "../store.ts";
-import { WriteBatch, type PendingWrites } from "../write-batch.ts";
+import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
 import { migrate } from "./migrations.ts";
 
 type Row = Record<string, unknown>;
@@ -26,6 +26,12 @@ const CONNECT_TIMEOUT_MS = 4_500;
 export interface PostgresStoreOptions {
   /** Connections in the pool (config `store.poolSize`); default 10. */
   poolSize?: number;
+  /**
+   * What a commit promises by default (config `execution.durability`): `full` waits for the server to flush its
+   * WAL (`synchronous_commit = on`), `process` does not (`off`: a server crash may lose the last commits, never
+   * corrupt anything). A batch holding writes of a run that asks for the other level sets it for its transaction.
+   */
+  durability?: Durability;
 }
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
@@ -215,31 +221,34 @@ function storeError(where: string, e: unknown): StoreError {
   return new StoreError(`The database ${where} failed: ${msg}`, { cause: e });
 }
 
-/** How a batch is made durable: "full" waits for the WAL flush on the server, "process" does not. */
-export type PgDurability = "full" | "process";
-
 export class PostgresStore implements RunStore {
   readonly location: string;
   readonly writes: WriteBatch;
   readonly #pool: pg.Pool;
+  /** The connections' `synchronous_commit` outside a batch of the other level (see `PostgresStoreOptions.durability`). */
+  readonly #durable: boolean;
   #closed: Promise<void> | undefined;
 
-  private constructor(target: DatabaseTarget, pool: pg.Pool) {
+  private constructor(target: DatabaseTarget, pool: pg.Pool, durability: Durability) {
     this.location = target.shown;
     this.#pool = pool;
-    this.writes = new WriteBatch((w) => this.#commit(w), (e) => storeError(this.location, e));
+    this.#durable = durability === "full";
+    this.writes = new WriteBatch((w) => this.#commit(w), (e) => storeError(this.location, e), undefined, durability);
   }
 
   /** Connects, migrates and returns the store (see `openPostgresStore`). */
   static async open(url: string, o: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const t = databaseTarget(url);
     const poolSize = o.poolSize ?? 10;
+    const durability = o.durability ?? "full";
     if (!Number.isInteger(poolSize) || poolSize < 1) {
       throw new InitializationError(`store.poolSize must be a whole number >= 1, got ${String(poolSize)}.`, { code: "BadConfig" });
     }
     const pool = new pg.Pool({
       connectionString: url, max: poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000,
       application_name: "flyte-ts",
+      // Direct writes (createRun, leases, abort requests) and batches of the default level commit with this.
+      options: `-c synchronous_commit=${durability === "full" ? "on" : "off"}`,
       // bigint (log ids) as a number: ids stay far below 2^53.
       types: { getTypeParser: ((oid: number, format?: "text" | "binary") => (oid === 20 ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
     });
@@ -264,17 +273,17 @@ export class PostgresStore implements RunStore {
       throw new InitializationError(`Cannot prepare the database ${t.shown}: ${(e as Error).message}`, { cause: e, code: "MigrationFailed" });
     }
     client.release();
-    return new PostgresStore(t, pool);
+    return new PostgresStore(t, pool, durability);
   }
 
   /** Applies one batch of the write batch in one transaction; returns the runs refused by their lease. */
-  async #commit(w: PendingWrites, durability: PgDurability = "full"): Promise<ReadonlySet<string>> {
+  async #commit(w: PendingWrites): Promise<ReadonlySet<string>> {
     const refused = new Set<string>();
     const c = await this.#pool.connect();
     try {
       await c.query("BEGIN");
-      // "process": the commit returns once the server has the transaction, before its WAL reaches the disk.
-      if (durability === "process") await c.query("SET LOCAL synchronous_commit = off");
+      // "full" waits for the server's WAL flush; "process" returns once the server has the transaction.
+      if (w.durable !== this.#durable) await c.query(`SET LOCAL synchronous_commit = ${w.durable ? "on" : "off"}`);
       const fenced = [...w.runs].filter((e): e is [string, Lease] => e[1] !== undefined);
       if (fenced.length > 0) {
         const r = await c.query<{ name: string; owner_id: string | null; lease_epoch: number }>(
