@@ -24,6 +24,7 @@ const LAYERS = {
   sandbox: ["run", "authoring", "types", "io", "secrets", "internal", "errors.ts"],
   clustered: ["run", "authoring", "images", "secrets", "types", "io", "report", "internal", "errors.ts"],
   deploy: ["run", "controller", "authoring", "store", "images", "io", "internal", "errors.ts"],
+  worker: ["deploy", "run", "queue", "controller", "authoring", "store", "types", "io", "secrets", "internal", "errors.ts"],
 };
 const ALL = [...Object.keys(LAYERS), "index.ts", "extend.ts", "cli"];
 

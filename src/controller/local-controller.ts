@@ -66,6 +66,10 @@ export class LocalController implements Controller {
 
   async startRun(task: TaskTemplate, rawInputs: unknown, o: RunOptionsResolved): Promise<void> {
     const store = this.#o.store;
+    if (o.mode !== "local" && o.version === "") {
+      // Workers load the code of the version an action names: by default the root task's latest deployment.
+      o = { ...o, version: (await store.getTask({ project: o.project, domain: o.domain }, task.name))?.version ?? "undeployed" };
+    }
     if (o.mode === "remote" && this.#o.enqueueRoot) return this.#startRemote(task, rawInputs, o, this.#o.enqueueRoot);
     const dispatcher = this.#modes.get(o.mode);
     if (!dispatcher) {

@@ -94,7 +94,8 @@ function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
     maxActionConcurrency: mac,
     customContext: { ...(validateStringRecord(o.customContext, "withRunContext", "customContext") ?? {}) },
     forceRerunActions: [...(o.forceRerunActions ?? [])],
-    version: o.version ?? packageVersion,
+    // Remote and hybrid runs without a version run the latest deployed one (the controller looks it up).
+    version: o.version ?? (mode === "local" ? packageVersion : ""),
     durability: o.durability ?? rt.config.durability,
   };
   if (o.forceRerunActions && !o.recoverFrom) {

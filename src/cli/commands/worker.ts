@@ -12,18 +12,18 @@ const DRAIN_MS = 30_000;
 
 export function registerWorkerCommand(program: Command): void {
   program.command("worker").description("Execute queued actions of the given environments (cluster backend)")
-    .argument("<file>", "the file that defines the environments (its tasks are the code this worker runs)")
+    .argument("[file]", "run the tasks this file defines instead of deployed code (development)")
     .requiredOption("--env <name>", "environment whose actions to execute (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--concurrency <n>", "attempts executing at once", "1")
     .option("--queue <name>", "only actions of tasks with this queue option")
-    .action(async (file: string, o: { env: string[]; concurrency: string; queue?: string }, cmd: Command) => {
+    .action(async (file: string | undefined, o: { env: string[]; concurrency: string; queue?: string }, cmd: Command) => {
       const concurrency = Number(o.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be an integer >= 1, got "${o.concurrency}".`);
       await openRuntime(cmd);
-      await loadModule(file);
+      if (file) await loadModule(file);
       const io = cliIo(cmd);
       const worker = await startWorker({
-        envs: o.env, concurrency, code: "loaded", ...(o.queue ? { queue: o.queue } : {}),
+        envs: o.env, concurrency, code: file ? "loaded" : "deployed", ...(o.queue ? { queue: o.queue } : {}),
         onAction: (e) => {
           if (e.phase !== "started") io.stderr.write(`${e.phase.padEnd(9)} ${e.run}/${e.action} ${e.task}${e.ms !== undefined ? ` ${e.ms}ms` : ""}\n`);
         },

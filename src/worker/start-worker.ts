@@ -5,7 +5,9 @@
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { listLoadedEnvironments } from "../authoring/environment.ts";
 import { InitializationError, ValidationError } from "../errors.ts";
-import { getRuntime } from "./runtime.ts";
+import { join } from "node:path";
+import { getRuntime } from "../run/runtime.ts";
+import { deployedCode } from "./deployed-code.ts";
 import type { ActionJob } from "../queue/action-queue.ts";
 import type { TaskResolver } from "../queue/worker.ts";
 
@@ -17,10 +19,11 @@ export interface StartWorkerOptions {
   /** Only actions of tasks with this `queue` option. */
   queue?: string;
   /**
-   * Where task code comes from: `"loaded"` = the environments this process has loaded (development: start the
-   * worker from the file that defines them), whatever version an action names.
+   * Where task code comes from: `"deployed"` (default) = the bundle of the version each action names (`flyte
+   * deploy`), unpacked under the state dir; `"loaded"` = the environments this process has loaded (development:
+   * start the worker from the file that defines them), whatever version an action names.
    */
-  code: "loaded";
+  code?: "deployed" | "loaded";
   /** Progress: an action started here, or ended here (with its phase and duration). */
   onAction?: (e: { run: string; action: string; task: string; phase: string; ms?: number }) => void;
 }
@@ -43,20 +46,28 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ValidationError(`startWorker: concurrency must be an integer >= 1, got ${JSON.stringify(o.concurrency)}.`, { field: "concurrency" });
   }
-  const known = new Set(listLoadedEnvironments().map((e) => e.name));
+  const code = o.code ?? "deployed";
+  const known = code === "loaded"
+    ? new Set(listLoadedEnvironments().map((e) => e.name))
+    : new Set((await rt.store.listTasks({ project: rt.config.project, domain: rt.config.domain })).map((t) => t.environment));
   const unknown = o.envs.filter((e) => !known.has(e));
   if (unknown.length > 0) {
     throw new ValidationError(
-      `No environment named ${unknown.map((e) => JSON.stringify(e)).join(", ")} is defined in the loaded code. Defined: ${[...known].join(", ") || "none"}.`,
+      code === "loaded"
+        ? `No environment named ${unknown.map((e) => JSON.stringify(e)).join(", ")} is defined in the loaded code. Defined: ${[...known].join(", ") || "none"}.`
+        : `No environment named ${unknown.map((e) => JSON.stringify(e)).join(", ")} is deployed in ${rt.config.project}/${rt.config.domain}. Deployed: ${[...known].join(", ") || "none"}. Deploy with: flyte deploy <file.ts>`,
       { field: "envs" },
     );
   }
+  const resolveTask = code === "loaded"
+    ? loadedTasks()
+    : deployedCode({ store: rt.store, blobStore: rt.blobStore, project: rt.config.project, domain: rt.config.domain, cacheDir: join(rt.config.stateDir, "bundles") });
   // Loaded here: graphile-worker and pg are for workers, not for every `import "flyte-ts"`.
   const { Worker } = await import("../queue/worker.ts");
   const worker = new Worker({
     envs: o.envs, concurrency, ...(o.queue ? { queue: o.queue } : {}), store: rt.store, blobStore: rt.blobStore, secrets: rt.secrets,
     actionQueue: rt.queue, rawDataPath: rt.config.rawDataPath.includes("://") ? rt.config.rawDataPath : rt.blobStore.uriFor("raw"),
-    systemRetries: rt.config.systemRetries, offload: rt.config.offload, durability: rt.config.durability, resolveTask: loadedTasks(),
+    systemRetries: rt.config.systemRetries, offload: rt.config.offload, durability: rt.config.durability, resolveTask,
     ...(o.onAction ? { onAction: (e: { job: ActionJob; phase: string; ms?: number }) => o.onAction!({ run: e.job.run, action: e.job.action, task: e.job.task, phase: e.phase, ...(e.ms !== undefined ? { ms: e.ms } : {}) }) } : {}),
   });
   await worker.start();
