@@ -9,7 +9,7 @@
  * missed (a reconnect), so every waiter also re-checks the store now and then: the row is the truth.
  */
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
-import type pg from "pg";
+import pg from "pg";
 
 /** What a worker needs to find an action and its code. Everything else is in the store. */
 export interface ActionJob {
@@ -223,6 +223,17 @@ export class ActionQueue {
     }
     await this.#utils.release();
   }
+}
+
+/**
+ * A pool for the queue: a connection that breaks while idle or in use (a database restart) is dropped and the
+ * next query reconnects, instead of an unhandled 'error' event ending the process.
+ */
+export function newPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on("error", () => undefined);
+  pool.on("connect", (client) => client.on("error", () => undefined));
+  return pool;
 }
 
 /** graphile-worker logs every job at info level; only its warnings and errors are worth a user's terminal. */

@@ -23,7 +23,8 @@ import type { SecretStore } from "../secrets/secret-store.ts";
 import { isTerminal, type ActionPhase, type ActionRow, type RunKey, type RunRow, type RunStore } from "../store/store.ts";
 import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteral } from "../types/literal.ts";
-import { actionKey, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
+import type pg from "pg";
+import { actionKey, newPool, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
 import { QueueDispatcher } from "./queue-dispatcher.ts";
 import { WorkerSlots } from "./worker-slots.ts";
 
@@ -43,6 +44,8 @@ export interface WorkerOptions {
   offload: boolean;
   durability: "full" | "process";
   resolveTask: TaskResolver;
+  /** The engine's own connections (claims, completions) come from a pool sized for this worker. */
+  databaseUrl: string;
   /** Called when an action starts and ends here (progress output of `flyte worker`). */
   onAction?: (e: { job: ActionJob; phase: ActionPhase | "started"; ms?: number }) => void;
 }
@@ -56,6 +59,7 @@ export class Worker {
   #runner: Runner | undefined;
   #abortPoll: NodeJS.Timeout | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #enginePool: pg.Pool | undefined;
   /** The ids graphile-worker locks this worker's jobs under (released by others if this worker is lost). */
   readonly #engineIds: string[] = [];
   readonly #startedAt = Date.now();
@@ -77,8 +81,10 @@ export class Worker {
     // Jobs are locked under the pool's id (batched fetching) or a worker's: both are released if this process is lost.
     events.on("pool:create", ({ workerPool }) => void this.#engineIds.push(workerPool.id));
     events.on("worker:create", ({ worker }) => void this.#engineIds.push(worker.workerId));
+    const claims = Math.max(4, this.#o.concurrency * 4);
+    this.#enginePool = newPool(this.#o.databaseUrl, claims + 2);
     this.#runner = await runGraphile({
-      pgPool: this.#o.actionQueue.pool, schema: QUEUE_SCHEMA, concurrency: Math.max(8, this.#o.concurrency * 8), noHandleSignals: true,
+      pgPool: this.#enginePool, schema: QUEUE_SCHEMA, concurrency: claims, noHandleSignals: true,
       pollInterval: 2_000, taskList, logger: quietLogger, events,
     });
     await this.#beat();
@@ -106,6 +112,7 @@ export class Worker {
     await this.#runner?.stop();
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     await this.#o.actionQueue.unregister(this.id).catch(() => undefined);
+    await this.#enginePool?.end().catch(() => undefined);
   }
 
   get running(): number {

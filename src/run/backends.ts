@@ -56,13 +56,11 @@ async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend
   let queue: ActionQueue | undefined;
   try {
     await store.reapLostRuns(isOwnerLost, ownerLostError);
-    const [{ ActionQueue }, { QueueDispatcher }, { HybridDispatcher }, pg] = await Promise.all([
-      import("../queue/action-queue.ts"), import("../queue/queue-dispatcher.ts"), import("../queue/hybrid-dispatcher.ts"), import("pg"),
+    const [{ ActionQueue, newPool }, { QueueDispatcher }, { HybridDispatcher }] = await Promise.all([
+      import("../queue/action-queue.ts"), import("../queue/queue-dispatcher.ts"), import("../queue/hybrid-dispatcher.ts"),
     ]);
-    // The queue's own pool: graphile-worker holds connections (LISTEN) that the store's statements must not wait behind.
-    const pool = new pg.default.Pool({ connectionString: config.databaseUrl, max: Math.max(4, config.poolSize ?? 10) });
-    pool.on("error", () => undefined); // an idle client's broken connection: the next query reconnects
-    queue = await ActionQueue.open(pool);
+    // The queue's own pool: its LISTEN connection must not take a slot the store's statements wait for.
+    queue = await ActionQueue.open(newPool(config.databaseUrl, Math.max(4, config.poolSize ?? 10)));
     const queued = new QueueDispatcher(queue);
     const controller = localController(config, store, with_, {
       dispatchers: { hybrid: (inline) => new HybridDispatcher(inline, queued) },

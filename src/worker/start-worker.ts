@@ -67,7 +67,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
   const worker = new Worker({
     envs: o.envs, concurrency, ...(o.queue ? { queue: o.queue } : {}), store: rt.store, blobStore: rt.blobStore, secrets: rt.secrets,
     actionQueue: rt.queue, rawDataPath: rt.config.rawDataPath.includes("://") ? rt.config.rawDataPath : rt.blobStore.uriFor("raw"),
-    systemRetries: rt.config.systemRetries, offload: rt.config.offload, durability: rt.config.durability, resolveTask,
+    systemRetries: rt.config.systemRetries, offload: rt.config.offload, durability: rt.config.durability, resolveTask, databaseUrl: rt.config.databaseUrl!,
     ...(o.onAction ? { onAction: (e: { job: ActionJob; phase: string; ms?: number }) => o.onAction!({ run: e.job.run, action: e.job.action, task: e.job.task, phase: e.phase, ...(e.ms !== undefined ? { ms: e.ms } : {}) }) } : {}),
   });
   await worker.start();
