@@ -58,8 +58,8 @@ export type { RunWatcher, RunWatch, ActionUpdate, LiveLogLine } from "./run/watc
 export { listRuns } from "./run/list-runs.ts";
 export type { ListRunsOptions, RunSummary } from "./run/list-runs.ts";
 export { clearCache } from "./run/clear-cache.ts";
-export { startWorker } from "./worker/start-worker.ts";
-export type { StartWorkerOptions, WorkerHandle } from "./worker/start-worker.ts";
+export { listWorkers, startWorker } from "./worker/start-worker.ts";
+export type { StartWorkerOptions, WorkerHandle, WorkerInfo } from "./worker/start-worker.ts";
 
 // Deploying
 export { deploy } from "./deploy/deploy.ts";

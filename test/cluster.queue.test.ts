@@ -140,6 +140,16 @@ describe("remote runs", () => {
   }, 90_000);
 });
 
+describe("flyte get workers", () => {
+  it("lists the registered workers with their environments and concurrency", async () => {
+    const r = await flyteIn(dir, ["--config", config, "--output-format", "json", "get", "workers"]);
+    expect(r.code, r.stderr).toBe(0);
+    const listed = JSON.parse(r.stdout) as { pid: number; envs: string[]; concurrency: number }[];
+    expect(listed.map((w) => w.pid).sort()).toEqual(workers.map((w) => w.child.pid).sort());
+    expect(listed.every((w) => w.envs.join() === "cl" && w.concurrency === 1)).toBe(true);
+  });
+});
+
 describe("flyte worker: bad input", () => {
   it("refuses the embedded backend, saying how to configure a cluster", async () => {
     const plain = mkdtempSync(join(tmpdir(), "flyte-worker-embedded-"));

@@ -91,3 +91,26 @@ function loadedTasks(): TaskResolver {
     throw new ValidationError(`This worker has no task "${fqn}": start it from the file that defines it (flyte worker <file.ts> --env ...).`, { field: "task" });
   };
 }
+
+/** A worker registered with the cluster backend (`flyte get workers`). */
+export interface WorkerInfo {
+  id: string;
+  envs: string[];
+  queue: string | null;
+  pid: number;
+  host: string;
+  concurrency: number;
+  /** Attempts executing at its last heartbeat. */
+  running: number;
+  startedAt: Date;
+  heartbeatAt: Date;
+}
+
+/** The workers registered now (those that stopped heart-beating are removed by the others). */
+export async function listWorkers(): Promise<WorkerInfo[]> {
+  const rt = getRuntime();
+  if (rt.config.backend !== "cluster" || !rt.queue) {
+    throw new InitializationError("Workers exist only with backend: cluster. Create a config with: flyte gen config --backend cluster", { code: "BackendNotCluster" });
+  }
+  return (await rt.queue.listWorkers()).map((w) => ({ ...w, startedAt: new Date(w.startedAt), heartbeatAt: new Date(w.heartbeatAt) }));
+}

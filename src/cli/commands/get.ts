@@ -1,7 +1,7 @@
 /** `flyte get runs|run|action|logs|io|tasks|config`: read recorded runs and deployed tasks from the store. */
 import { Command } from "commander";
 import { stringify as toYaml } from "yaml";
-import { ACTION_PHASES, getRun, listDeployedTasks, listRuns, type ActionDetails, type ActionPhase } from "../../index.ts";
+import { ACTION_PHASES, getRun, listWorkers, listDeployedTasks, listRuns, type ActionDetails, type ActionPhase } from "../../index.ts";
 import { RemoteTaskNotFoundError } from "../../errors.ts";
 import { formatLogLine } from "../../run/run-handle.ts";
 import { getRuntime } from "../../run/runtime.ts";
@@ -147,6 +147,17 @@ export function registerGetCommand(program: Command): void {
       }
       const data = versions.map(row);
       print(out, g, data, () => columns([["VERSION", "DEPLOYED", "ENVIRONMENT", "IMAGE", ""], ...data.map((t, i) => [t.version, t.deployedAt, t.environment, t.image, i === 0 ? "latest" : ""])]));
+    });
+
+  get.command("workers").description("Workers of the cluster backend: environments, queue, pid/host, concurrency, running attempts, last heartbeat")
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = await openRuntime(cmd);
+      const out = cliIo(cmd).stdout;
+      const data = (await listWorkers()).map((w) => ({ ...w, startedAt: w.startedAt.toISOString(), heartbeatAt: w.heartbeatAt.toISOString() }));
+      print(out, g, data, () => (data.length
+        ? columns([["ID", "ENVS", "QUEUE", "HOST", "PID", "CONCURRENCY", "RUNNING", "HEARTBEAT"],
+          ...data.map((w) => [w.id, w.envs.join(","), w.queue ?? "", w.host, String(w.pid), String(w.concurrency), String(w.running), w.heartbeatAt])])
+        : "No workers are running. Start one with: flyte worker --env <name>"));
     });
 
   get.command("config").description("The effective configuration")
