@@ -124,11 +124,13 @@ describe("backend cluster: selecting PostgreSQL", () => {
     );
   });
 
-  it("remote mode (the cluster default) is refused until workers exist, saying to use local", async () => {
+  it("remote mode (the cluster default) records the run with its root queued for a worker", async () => {
     await init({ ...cluster(), mode: "remote" });
-    await expect(run(square, { x: 1 })).rejects.toThrow(
-      'withRunContext: mode "remote" needs the cluster backend (workers), which this version of flyte-ts does not provide. Use mode: "local" (with backend "cluster", actions then execute in this process and are recorded in PostgreSQL).',
-    );
+    const r = await withRunContext({ name: "pg-remote-queued" }).run(square, { x: 3 });
+    expect(r.mode).toBe("remote");
+    // No worker serves this environment here: the run waits in the queue, recorded and visible.
+    expect(await r.phase()).toBe("queued");
+    expect((await r.details()).root.phase).toBe("queued");
   });
 });
 
