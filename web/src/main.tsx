@@ -537,7 +537,7 @@ function Logs(p: { run: string; action: string; attempts: number[] }) {
       </div>
       <pre class="logs" data-testid="logs" ref={box}>
         {shown.length === 0 ? <span class="muted">no output</span> : shown.map((l) => (
-          <div class={`log ${l.stream}`}><span class="muted">{new Date(l.time).toLocaleTimeString()} #{l.attempt} </span>{l.message}</div>
+          <div class={`log ${l.stream}`}><span class="muted">{new Date(l.time).toLocaleTimeString()} #{l.attempt} </span><span class="msg">{l.message}</span></div>
         ))}
       </pre>
     </div>
