@@ -25,7 +25,7 @@ async function openPage(): Promise<Page & { dialogs: string[] }> {
   page.on("dialog", (d) => { page.dialogs.push(`${d.type()}: ${d.message()}`); void d.accept(); });
   return page;
 }
-const xssFlag = (page: Page) => page.evaluate(() => (window as unknown as { __xss?: string }).__xss);
+const xssFlag = (page: Page) => page.evaluate(() => (globalThis as { __xss?: string }).__xss);
 async function phaseOf(name: string) {
   return (await getRun(name)).phase();
 }
