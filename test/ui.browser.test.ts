@@ -76,13 +76,13 @@ describe.skipIf(!existsSync(CHROMIUM))("flyte ui in Chromium", () => {
   });
 
   it("opens a run that is still running and watches it finish", async () => {
-    const r = await run(slow, { lines: 10, every: 200 });
+    const r = await run(slow, { lines: 25, every: 200 });
     const page = await openPage();
     await page.goto(`${server.url}/runs/${r.name}`);
     const head = page.locator(".run-head [data-phase]");
-    await expect.poll(() => head.getAttribute("data-phase")).toBe("running");
+    await expect.poll(() => head.getAttribute("data-phase"), { timeout: 4000 }).toBe("running");
     await page.locator('[data-action="a0"]').waitFor();
-    await expect.poll(() => head.getAttribute("data-phase"), { timeout: 15_000 }).toBe("succeeded");
+    await expect.poll(() => head.getAttribute("data-phase"), { timeout: 20_000 }).toBe("succeeded");
     expect(await page.locator("[data-action]").count()).toBe(3); // slow, ticker, square
     expect(await page.locator(".gantt .bar").count()).toBeGreaterThanOrEqual(3);
     await page.close();
@@ -201,6 +201,14 @@ describe.skipIf(!existsSync(CHROMIUM))("flyte ui in Chromium", () => {
     await page.locator('[data-fanout="ui.tiny"]').waitFor();
     await page.locator(".gantt .bar").first().waitFor();
     const runMs = performance.now() - t;
+    const apiMs = await page.evaluate((n) => performance.getEntriesByType("resource").find((e) => e.name.endsWith(`/api/runs/${n}`))?.duration ?? NaN, r.name);
+    // Opened again (the server keeps the answer for an ended run): what is left is transfer and rendering.
+    await page.goto(server.url);
+    t = performance.now();
+    await page.goto(`${server.url}/runs/${r.name}`);
+    await page.locator('[data-fanout="ui.tiny"]').waitFor();
+    await page.locator(".gantt .bar").first().waitFor();
+    const reopenMs = performance.now() - t;
     // Expanded: all 10,000 rows are in the (virtualised) tree.
     t = performance.now();
     await page.locator('[data-fanout="ui.tiny"]').click();
@@ -222,7 +230,7 @@ describe.skipIf(!existsSync(CHROMIUM))("flyte ui in Chromium", () => {
     await page.goto(`${server.url}/?label=batch%3D3&offset=500`);
     await page.locator('tr[data-run="bulk-04003"]').waitFor();
     const pageMs = performance.now() - t;
-    console.log(`flyte ui: run of 10,000 actions opened in ${runMs.toFixed(0)} ms (fan-out expanded in ${expandMs.toFixed(0)} ms); `
+    console.log(`flyte ui: run of 10,000 actions opened in ${runMs.toFixed(0)} ms (of which the API call ${apiMs.toFixed(0)} ms), reopened in ${reopenMs.toFixed(0)} ms, fan-out expanded in ${expandMs.toFixed(0)} ms; `
       + `runs page over 10,000+ runs in ${runsMs.toFixed(0)} ms; label-filtered 6th page in ${pageMs.toFixed(0)} ms`);
     await page.close();
   }, 120_000);

@@ -15,6 +15,7 @@ import { FlyteError } from "../errors.ts";
 import { ACTION_PHASES, getRun, listRuns, TERMINAL_PHASES, type ActionDetails, type ActionPhase } from "../index.ts";
 import { File } from "../io/index.ts";
 import { loadAssets, type UiAssets } from "./assets.ts";
+import { packTree } from "./tree-codec.ts";
 import { toWire } from "./wire.ts";
 
 export interface UiServerOptions {
@@ -61,6 +62,7 @@ function sameToken(a: string | undefined, b: string): boolean {
 export function createUiApp(o: { token?: string; recover?: UiServerOptions["recover"]; assets: UiAssets; origins: () => string[] }): Hono {
   const app = new Hono();
   const token = o.token;
+  const ended = new Map<string, string>();
 
   app.use("*", async (c, next) => {
     if (token) {
@@ -119,10 +121,20 @@ export function createUiApp(o: { token?: string; recover?: UiServerOptions["reco
   });
 
   app.get("/api/runs/:name", async (c) => {
-    const r = await getRun(c.req.param("name"));
-    const d = await r.details();
+    const name = c.req.param("name");
+    const cached = ended.get(name);
+    if (cached) return c.body(cached, 200, { "Content-Type": "application/json; charset=utf-8" });
+    const r = await getRun(name);
+    const { root, ...d } = await r.details();
     const src = await r.source();
-    return c.json({ ...(toWire(d) as object), url: r.url, recoverable: Boolean(src.file && o.recover), terminal: TERMINAL_PHASES.includes(d.phase) });
+    const terminal = TERMINAL_PHASES.includes(d.phase);
+    const body = JSON.stringify({ ...(toWire(d) as object), tree: packTree(root), url: r.url, recoverable: Boolean(src.file && o.recover), terminal });
+    // An ended run no longer changes: keep the last few answers (a 10,000-action tree takes a while to read).
+    if (terminal) {
+      ended.set(name, body);
+      if (ended.size > 8) ended.delete(ended.keys().next().value!);
+    }
+    return c.body(body, 200, { "Content-Type": "application/json; charset=utf-8" });
   });
 
   app.get("/api/runs/:name/actions/:action", async (c) => {

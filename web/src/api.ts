@@ -9,6 +9,29 @@ export interface RunDetails {
   name: string; taskName: string; phase: string; createdAt: string; startedAt?: string; endedAt?: string; inputs: unknown;
   outputs?: unknown; error?: ErrorDetails; recoverFrom?: string; root: ActionNode; recoverable: boolean; terminal: boolean;
 }
+type PackedAttempt = [number, number, number, number, number];
+type PackedRow = [string, number, number, number, number, number, number, number, number, number, number, PackedAttempt[]];
+export interface PackedRun extends Omit<RunDetails, "root"> { tree: { t0: number; strings: string[]; errors: ErrorDetails[]; rows: PackedRow[] } }
+
+/** Rebuilds the action tree that src/ui/tree-codec.ts packed. */
+export function unpackRun(p: PackedRun): RunDetails {
+  const { tree, ...rest } = p;
+  const { t0, strings: s, errors } = tree;
+  const iso = (t: number) => (t < 0 ? undefined : new Date(t0 + t).toISOString());
+  const nodes: ActionNode[] = [];
+  for (const r of tree.rows) {
+    const n: ActionNode = {
+      name: r[0], taskName: s[r[2]]!, shortName: s[r[3]]!, phase: s[r[5]]!, cacheHit: (r[6] & 1) !== 0, recovered: (r[6] & 2) !== 0,
+      attempts: r[11].map((a) => ({ attempt: a[0], phase: s[a[1]]!, startedAt: iso(a[2]), endedAt: iso(a[3]), error: a[4] < 0 ? undefined : errors[a[4]] })),
+      startedAt: iso(r[7]), endedAt: iso(r[8]), error: r[9] < 0 ? undefined : errors[r[9]], children: [],
+    };
+    if (r[4] >= 0) n.group = s[r[4]];
+    if (r[10] >= 0) n.reportUri = s[r[10]];
+    nodes.push(n);
+    if (r[1] >= 0) nodes[r[1]]!.children.push(n);
+  }
+  return { ...rest, root: nodes[0]! };
+}
 export interface RunSummary {
   name: string; taskName: string; phase: string; mode: string; createdAt: string; startedAt?: string; endedAt?: string;
   labels: Record<string, string>; recoverFrom?: string;

@@ -4,7 +4,7 @@ import { render } from "preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import {
   api, ApiError, duration, ms, PHASES, post, TERMINAL,
-  type ActionNode, type ActionPage, type Attempt, type RunDetails, type RunSummary,
+  unpackRun, type ActionNode, type ActionPage, type Attempt, type PackedRun, type RunDetails, type RunSummary,
 } from "./api.ts";
 import "./styles.css";
 
@@ -244,11 +244,13 @@ function RunPage(p: { run: string }) {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const load = async () => {
       try {
-        const d = await api<RunDetails>(`/api/runs/${encodeURIComponent(p.run)}`);
+        const t = performance.now();
+        const d = unpackRun(await api<PackedRun>(`/api/runs/${encodeURIComponent(p.run)}`));
         if (stop) return;
         setRun(d);
         setError(null);
-        if (!d.terminal) timer = setTimeout(load, 500);
+        // Poll while it runs; a big tree takes longer to read, so wait in proportion.
+        if (!d.terminal) timer = setTimeout(load, Math.max(500, 3 * (performance.now() - t)));
       } catch (e) {
         if (!stop) setError(e);
       }
