@@ -188,7 +188,36 @@ describe.skipIf(!existsSync(CHROMIUM))("flyte ui in Chromium", () => {
     expect(await page.getByTestId("not-found").textContent()).toContain("no-such-run");
     await page.getByRole("link", { name: "Back to the runs" }).click();
     await page.waitForURL(`${server.url}/`);
+    const r = await run(flaky);
+    await r.wait();
+    await page.goto(`${server.url}/runs/${r.name}/actions/a9`);
+    await page.getByTestId("not-found").waitFor();
+    expect(await page.getByTestId("not-found").textContent()).toContain('Action "a9" does not exist');
+    await page.getByRole("link", { name: "Back to the run" }).click();
+    await page.waitForURL(`${server.url}/runs/${r.name}`);
     await page.close();
+  });
+
+  it("recovers an ended run from the UI after a confirmation", async () => {
+    const recovering = await startUiServer({
+      port: 0, recover: async (name) => (await withRunContext({ recoverFrom: name }).run(fan, undefined as never)).name,
+    });
+    try {
+      const r = await run(fan, { n: 6 });
+      await r.wait();
+      const page = await openPage();
+      await page.goto(`${recovering.url}/runs/${r.name}`);
+      await page.getByTestId("recover").click();
+      expect(page.dialogs).toEqual([`confirm: Start a new run that recovers ${r.name}?`]);
+      await page.waitForURL((u) => u.pathname.startsWith("/runs/") && !u.pathname.endsWith(r.name));
+      const name = decodeURIComponent(new URL(page.url()).pathname.split("/")[2]!);
+      expect(await (await getRun(name)).wait()).toBe("succeeded");
+      expect((await (await getRun(name)).details()).recoverFrom).toBe(r.name);
+      await expect.poll(() => page.locator('[data-action="a0"] .tag.recovered').count()).toBe(1);
+      await page.close();
+    } finally {
+      await recovering.close();
+    }
   });
 
   it("measures a run of 10,000 actions and a store of 10,000 runs (printed; targets in the README)", async () => {
