@@ -3,7 +3,9 @@
  * `chromium` apt package). The server runs in this process over a fresh embedded store, so the runs started here
  * are live while the pages watch them. The front end is built on demand from web/ (src/ui/assets.ts).
  */
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { getRun, run, withRunContext } from "flyte-ts";
@@ -298,6 +300,25 @@ describe("flyte ui server (no browser)", () => {
     } finally {
       await a.close();
     }
+  });
+
+  it("flyte ui: a port in use is a usage error naming it; a store that cannot be opened fails as in any command", async () => {
+    const dir = await freshRuntime("flyte-ui-cli-");
+    const taken = await startUiServer({ port: 0 });
+    try {
+      const r = flyte(dir, ["ui", "--port", String(taken.port)]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`error: Port ${taken.port} on 127.0.0.1 is already in use. Pick another with: flyte ui --port <n>\n`);
+    } finally {
+      await taken.close();
+    }
+    const broken = mkdtempSync(join(tmpdir(), "flyte-ui-broken-"));
+    writeFileSync(join(broken, ".flyte"), "not a directory");
+    const get = flyte(broken, ["get", "runs"]);
+    const ui = flyte(broken, ["ui", "--port", "0"]);
+    expect(ui.code).toBe(get.code);
+    expect(get.code).not.toBe(0);
+    expect(ui.stderr.split("\n")[0]).toBe(get.stderr.split("\n")[0]);
   });
 
   it("requires a token for a host other than loopback (generates one)", async () => {
