@@ -293,6 +293,21 @@ describe("flyte ui server (no browser)", () => {
     }
   });
 
+  it("without a token answers only requests addressed to a loopback name (no DNS rebinding)", async () => {
+    const s = await startUiServer({ port: 0 });
+    try {
+      const { request } = await import("node:http");
+      const status = (host: string) => new Promise<number>((resolve, reject) => {
+        request({ host: "127.0.0.1", port: s.port, path: "/api/runs", headers: { host } }, (res) => { res.resume(); resolve(res.statusCode!); }).on("error", reject).end();
+      });
+      expect(await status(`127.0.0.1:${s.port}`)).toBe(200);
+      expect(await status(`localhost:${s.port}`)).toBe(200);
+      expect(await status(`evil.example:${s.port}`)).toBe(403);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("names a port in use and suggests --port", async () => {
     const a = await startUiServer({ port: 0 });
     try {

@@ -59,12 +59,21 @@ function sameToken(a: string | undefined, b: string): boolean {
 }
 
 /** Builds the Hono app (exported for tests that call `app.request()` without a socket). */
-export function createUiApp(o: { token?: string; recover?: UiServerOptions["recover"]; assets: UiAssets; origins: () => string[] }): Hono {
+export function createUiApp(o: {
+  token?: string; recover?: UiServerOptions["recover"]; assets: UiAssets; origins: () => string[];
+  /** Host headers answered when there is no token (loopback names with the port). */
+  hosts?: () => string[];
+}): Hono {
   const app = new Hono();
   const token = o.token;
   const ended = new Map<string, string>();
 
   app.use("*", async (c, next) => {
+    // Without a token only loopback Host names are answered: a web page cannot rebind its own name to 127.0.0.1.
+    const hosts = o.hosts?.();
+    if (!token && hosts && !hosts.includes(c.req.header("host") ?? "")) {
+      return c.text("403: this UI answers only requests addressed to 127.0.0.1 or localhost.\n", 403);
+    }
     if (token) {
       const q = c.req.query("token");
       if (q !== undefined && sameToken(q, token) && c.req.method === "GET" && !c.req.path.startsWith("/api/")) {
@@ -227,7 +236,10 @@ export async function startUiServer(o: UiServerOptions = {}): Promise<UiServer> 
   if (!LOOPBACK.has(host) && !token) token = randomBytes(18).toString("base64url");
   const assets = o.assets ?? (await loadAssets());
   let origins: string[] = [];
-  const app = createUiApp({ ...(token ? { token } : {}), ...(o.recover ? { recover: o.recover } : {}), assets, origins: () => origins });
+  const app = createUiApp({
+    ...(token ? { token } : {}), ...(o.recover ? { recover: o.recover } : {}), assets, origins: () => origins,
+    hosts: () => origins.map((u) => new URL(u).host),
+  });
   const server = createAdaptorServer({ fetch: app.fetch });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => reject(new UiPortError(port, host, e.code ?? e.message)));
@@ -236,7 +248,7 @@ export async function startUiServer(o: UiServerOptions = {}): Promise<UiServer> 
   const actual = (server.address() as AddressInfo).port;
   const shown = host.includes(":") ? `[${host}]` : host;
   const url = `http://${shown}:${actual}`;
-  origins = [url, ...(LOOPBACK.has(host) ? [`http://localhost:${actual}`, `http://127.0.0.1:${actual}`] : [])];
+  origins = [url, ...(LOOPBACK.has(host) ? [`http://localhost:${actual}`, `http://127.0.0.1:${actual}`, `http://[::1]:${actual}`] : [])];
   return {
     url, openUrl: token ? `${url}/?token=${token}` : url, port: actual, ...(token ? { token } : {}),
     close: () => new Promise<void>((resolve) => {
