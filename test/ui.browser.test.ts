@@ -105,6 +105,10 @@ describe.skipIf(!existsSync(CHROMIUM))("flyte ui in Chromium", () => {
     for (const key of ["ArrowUp", "ArrowUp", "ArrowUp", "ArrowDown", "ArrowDown"]) await page.keyboard.press(key);
     await page.keyboard.press("ArrowLeft");
     await expect.poll(() => page.locator("[data-action]").count()).toBe(2);
+    // The timeline: the critical path runs through fan and total (the child that ended last).
+    const total = (await r.details()).root.children.find((c) => c.taskName === "ui.total")!;
+    expect(await page.locator(`[data-action="${total.name}"] .bar.crit`).count()).toBe(1);
+    expect(await page.locator('[data-action="a0"] .bar.crit').count()).toBe(1);
     await page.keyboard.press("ArrowUp");
     await page.keyboard.press("ArrowUp");
     await page.keyboard.press("Enter");
@@ -197,6 +201,21 @@ describe.skipIf(!existsSync(CHROMIUM))("flyte ui in Chromium", () => {
     expect(await page.getByTestId("not-found").textContent()).toContain('Action "a9" does not exist');
     await page.getByRole("link", { name: "Back to the run" }).click();
     await page.waitForURL(`${server.url}/runs/${r.name}`);
+    await page.close();
+  });
+
+  it("shows a retried action's attempts as separate timeline bars, the failed one marked", async () => {
+    const r = await run(flaky);
+    await r.wait();
+    const page = await openPage();
+    await page.goto(`${server.url}/runs/${r.name}`);
+    const row = page.locator('[data-action="a0"]');
+    await row.waitFor();
+    expect(await row.locator(".bar").count()).toBe(2);
+    expect(await row.locator(".bar.phase-failed").count()).toBe(1);
+    expect(await row.textContent()).toContain("2 attempts");
+    await page.goto(`${server.url}/runs/${r.name}/actions/a0`);
+    await expect.poll(() => page.getByTestId("error").first().textContent()).toContain("first try fails");
     await page.close();
   });
 
