@@ -2,7 +2,7 @@
  * A cache hit or a recovered output whose blob is gone is not trusted (issue #13 item 4): the action runs
  * again, says why in its logs, and its cache entry is replaced.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -68,7 +68,7 @@ describe("stored outputs whose blobs are gone", () => {
     expect((await miss.details()).root.children[0]!.cacheHit).toBe(false);
     expect(bigCalls).toBe(2);
     expect(await logsOf(miss, "big")).toEqual([
-      `[flyte] cache entry not used: its blob ${new URL(`file://${outputs[0]}`).href} no longer exists; running blobs.big again.`,
+      `[flyte] cache entry not used: its blob ${new URL(`file://${outputs[0]}`).href} is missing or damaged; running blobs.big again.`,
     ]);
 
     const again = await run(callBig, { n: 1 });
@@ -122,7 +122,36 @@ describe("stored outputs whose blobs are gone", () => {
     expect((await rerun.details()).root.children[0]!.recovered).toBe(false);
     expect(calls).toBe(2);
     expect(await logsOf(rerun, "produce")).toEqual([
-      `[flyte] recovered output not used: its blob ${new URL(`file://${produced[0]}`).href} no longer exists; running blobs-rec.produce again.`,
+      `[flyte] recovered output not used: its blob ${new URL(`file://${produced[0]}`).href} is missing or damaged; running blobs-rec.produce again.`,
+    ]);
+  });
+
+  it("a recovered action whose offloaded output lost its data (a power cut under process durability) runs again", async () => {
+    // What a cut leaves when the row was fsynced but the blob's data was not: the file is there, but short.
+    let fail = true;
+    const env2 = new TaskEnvironment({ name: "blobs-cut" });
+    let calls = 0;
+    const produce = env2.task({ maxInlineIoBytes: 64 }, async function produce({ n }: { n: number }) {
+      calls++;
+      return "z".repeat(500 + n);
+    });
+    const parent = env2.task(async function parent({ n }: { n: number }) {
+      const v = await produce({ n });
+      if (fail) throw new Error("parent failed after its child succeeded");
+      return v.length;
+    });
+    await (await withRunContext({ name: "cut-src" }).run(parent, { n: 4 })).wait();
+    const produced = blobFiles(join(root, ".flyte/blobs/default")).filter((f) => f.includes("/cut-src/") && f.endsWith("/outputs"));
+    expect(produced).toHaveLength(1);
+    truncateSync(produced[0]!, 0);
+
+    fail = false;
+    const rerun = await withRunContext({ recoverFrom: "cut-src", name: "cut-rerun" }).run(parent, { n: 4 });
+    expect(await rerun.outputs()).toBe(504);
+    expect((await rerun.details()).root.children[0]!.recovered).toBe(false);
+    expect(calls).toBe(2);
+    expect(await logsOf(rerun, "produce")).toEqual([
+      `[flyte] recovered output not used: its blob ${new URL(`file://${produced[0]}`).href} is missing or damaged; running blobs-cut.produce again.`,
     ]);
   });
 });

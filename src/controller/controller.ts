@@ -22,6 +22,8 @@ export interface RunOptionsResolved {
   recoverFrom?: string;
   forceRerunActions: string[];
   version: string;
+  /** What the run's records survive (see store/write-batch.ts `Durability`). */
+  durability: "full" | "process";
   /** The user file the task came from, for `flyte recover`. */
   sourceFile?: string;
 }

@@ -86,7 +86,7 @@ export class LocalController implements Controller {
       emit: () => (this.#listeners.size > 0 ? deliver : undefined), systemRetries: this.#o.systemRetries, offload: this.#o.offload,
       lease, dispatcher: this.#dispatcher, startCall: (caller, scope, t, inputs) => startAdmitted(run, caller, scope, t, inputs),
     });
-    store.writes.own(o.name, lease);
+    store.writes.own(o.name, lease, o.durability);
     this.#runs.set(o.name, run);
     this.#ensureHeartbeat();
     if (chain.length > 0) {

@@ -19,7 +19,7 @@ export function mayReferToBlobs(bytes: Uint8Array): boolean {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(TAG) >= 0;
 }
 
-/** The URI of the first blob `lit` refers to that no longer exists, or `undefined` when all are there. */
+/** The URI of the first blob `lit` refers to that is gone or shorter than recorded, or `undefined` when all are intact. */
 export async function missingBlob(lit: Literal, scope: Pick<IoScope, "blobStore" | "rawDataPrefix">): Promise<string | undefined> {
   const refs = blobRefs(lit);
   if (refs.length === 0) return undefined;
@@ -31,7 +31,12 @@ export async function missingBlob(lit: Literal, scope: Pick<IoScope, "blobStore"
 
 async function exists(r: BlobRef): Promise<boolean> {
   const store = storeForUri(r.uri);
-  if (r.tag === "offloaded" || r.tag === "file") return store.exists(r.uri);
+  if (r.tag === "offloaded" || r.tag === "file") {
+    // A blob shorter than recorded (its data lost to a power cut under `process` durability, or a partial copy)
+    // is as unusable as a missing one.
+    if (r.size === undefined) return store.exists(r.uri);
+    return (await store.stat(r.uri))?.size === r.size;
+  }
   // A Dir (or a DataFrame written as several files) is a prefix: one object under it is enough.
   if (r.tag === "dir" && r.hash === EMPTY_DIR_HASH) return true;
   if (r.tag === "dataframe" && (await store.exists(r.uri))) return true;

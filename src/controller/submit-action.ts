@@ -149,7 +149,7 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
   if (rec && rec.outputs && !forced) {
     const checked = usable(run, req, row, rec.outputs, "recovered output");
     const output = isPromise(checked) ? await checked : checked;
-    if (output) return reuse(run, state, row, output, "recovered");
+    if (output) return acknowledged(run, reuse(run, state, row, output, "recovered"));
   }
 
   const cacheOn = task.cache.isEnabled() && !run.options.disableRunCache;
@@ -158,11 +158,11 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     const hit = await run.store.getCache(ckey);
     const checked = hit && usable(run, req, row, hit.outputs, "cache entry");
     const output = isPromise(checked) ? await checked : checked;
-    if (output) return reuse(run, state, row, output, "cacheHit");
+    if (output) return acknowledged(run, reuse(run, state, row, output, "cacheHit"));
     const pending = task.cache.serialize ? serialized.get(ckey) : undefined;
     if (pending) {
       const output = await pending.catch(() => undefined);
-      if (output !== undefined) return reuse(run, state, row, output, "cacheHit");
+      if (output !== undefined) return acknowledged(run, reuse(run, state, row, output, "cacheHit"));
     }
   }
 
@@ -177,6 +177,8 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     const output = await run.dispatcher.dispatch(run, req, row);
     if (ckey) run.writes.putCache({ key: ckey, taskName: task.name, outputs: output.bytes, createdAt: Date.now(), runName: run.name, action: req.name });
     finish(run, state, row, "succeeded", output, null);
+    // The parent resumes only once the child's record (and its cache entry) is committed: see `acknowledged`.
+    await run.writes.committed(run.name);
     settle?.(output);
     return fromLiteralNow(output.literal);
   } catch (e) {
@@ -184,10 +186,20 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     const record = run.secretValues.redactRecord(errorToRecord(e));
     const phase: ActionPhase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
     finish(run, state, row, phase, undefined, record);
+    await run.writes.committed(run.name);
     throw errorFromRecord(record);
   } finally {
     if (ckey && task.cache.serialize) serialized.delete(ckey);
   }
+}
+
+/**
+ * Hands `value` to the caller once the action's record is committed (one commit per event-loop turn, shared by
+ * every action that ended in it, fsynced under `full` durability): a parent never acts on a child's result that
+ * a crash, or a power loss, could take back.
+ */
+function acknowledged(run: RunState, value: unknown): Promise<unknown> {
+  return run.writes.committed(run.name).then(() => value);
 }
 
 /**
@@ -201,7 +213,7 @@ function usable(run: RunState, req: ActionRequest, row: ActionRow, bytes: Uint8A
     if (gone === undefined) return { literal, bytes };
     run.writes.appendLogs([{
       runName: run.name, action: req.name, attempt: row.attemptCount, time: Date.now(), stream: "stderr",
-      message: `[flyte] ${what} not used: its blob ${gone} no longer exists; running ${req.task.name} again.`,
+      message: `[flyte] ${what} not used: its blob ${gone} is missing or damaged; running ${req.task.name} again.`,
     }]);
     return undefined;
   });

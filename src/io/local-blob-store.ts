@@ -47,11 +47,27 @@ export function fileUriOf(p: string): string {
   return pathToFileURL(path.resolve(p)).href;
 }
 
+/** fsyncs a file's data, or a directory's entries. */
+async function syncPath(p: string, flags: "r" | "r+"): Promise<void> {
+  const fh = await fsp.open(p, flags);
+  try {
+    await (flags === "r" ? fh.sync() : fh.datasync());
+  } finally {
+    await fh.close();
+  }
+}
+
 export class LocalBlobStore implements BlobStore {
   readonly root: string;
   readonly baseUri: string;
+  readonly #fsync: boolean;
 
-  constructor(root: string) {
+  /**
+   * @param o.fsync make each object durable before `put` resolves (its data, then its directory entry): what
+   *   `execution.durability: full` asks for, so a row that refers to a blob is never committed before the blob is.
+   */
+  constructor(root: string, o: { fsync?: boolean } = {}) {
+    this.#fsync = o.fsync ?? false;
     this.root = path.resolve(root);
     this.baseUri = fileUriOf(this.root).replace(/\/$/, "");
   }
@@ -78,7 +94,9 @@ export class LocalBlobStore implements BlobStore {
     try {
       await fsp.mkdir(dir, { recursive: true });
       await pipeline(toReadable(data), hasher, createWriteStream(tmp, { flags: "wx" }));
+      if (this.#fsync) await syncPath(tmp, "r+");
       await fsp.rename(tmp, file);
+      if (this.#fsync) await syncPath(dir, "r");
     } catch (e) {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw storeFailure("write", uri, e);

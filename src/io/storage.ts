@@ -20,20 +20,20 @@ import type { S3Options } from "./s3-blob-store.ts";
 import { parseS3Uri } from "./s3-uri.ts";
 
 /** Opens the store a `storage.url` names: a path (relative to the cwd), `file:///abs`, or `s3://bucket/prefix`. */
-export function openBlobStore(url: string, s3?: S3Options): BlobStore {
+export function openBlobStore(url: string, s3?: S3Options, local: { fsync?: boolean } = {}): BlobStore {
   if (url.startsWith("s3://")) {
     const { bucket, key } = parseS3Uri(url);
     if (!bucket) throw new ValidationError(`Storage URL ${JSON.stringify(url)} has no bucket. Use s3://bucket/prefix.`);
     return new LazyS3BlobStore({ ...s3, bucket, prefix: key });
   }
-  if (url.startsWith("file:")) return new LocalBlobStore(localPathOf(url));
+  if (url.startsWith("file:")) return new LocalBlobStore(localPathOf(url), local);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     throw new ValidationError(
       `Unsupported storage URL ${JSON.stringify(url)}. Use a directory path, file:///abs/dir or s3://bucket/prefix.`,
       { field: "storage" },
     );
   }
-  return new LocalBlobStore(path.resolve(url));
+  return new LocalBlobStore(path.resolve(url), local);
 }
 
 const foreign = new Map<string, BlobStore>();

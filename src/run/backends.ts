@@ -23,7 +23,7 @@ export interface Backend {
 type OpenBackend = (config: ResolvedConfig, with_: { blobStore: BlobStore; secrets: SecretStore }) => Backend;
 
 const embedded: OpenBackend = (config, { blobStore, secrets }) => {
-  const store = new SqliteStore(join(config.stateDir, "flyte.db"));
+  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
   // Runs whose owner died (kill -9, power loss) are marked failed as soon as anyone opens the store. Its
   // promise settles at once (SQLite): nothing is read before it.
   void store.reapLostRuns(isOwnerLost, ownerLostError);

@@ -24,6 +24,8 @@ export interface InitOptions {
   rawDataPath?: string;
   uiUrl?: string;
   logLevel?: "debug" | "info" | "warn" | "error";
+  /** What a recorded action survives: `full` (power loss, the default) or `process` (the process being killed). */
+  durability?: "full" | "process";
 }
 
 export interface ResolvedConfig {
@@ -41,6 +43,7 @@ export interface ResolvedConfig {
   uiUrl?: string;
   logLevel: "debug" | "info" | "warn" | "error";
   systemRetries: number;
+  durability: "full" | "process";
   offload: boolean;
   secretsBackend: "local" | "env" | "kubernetes";
   maxActionConcurrency: number;
@@ -56,6 +59,7 @@ const load = createRequire(import.meta.url);
 function buildFileSchema(z: typeof Z) {
   const LEVEL = z.enum(["debug", "info", "warn", "error"]);
   const MODE = z.enum(["local", "remote", "hybrid"]);
+  const DURABILITY = z.enum(["full", "process"]);
   const S3 = z.strictObject({ region: z.string().optional(), endpoint: z.string().optional(), forcePathStyle: z.boolean().optional() });
   return z.strictObject({
     backend: z.enum(["embedded", "cluster"]).optional(),
@@ -66,7 +70,7 @@ function buildFileSchema(z: typeof Z) {
     storage: z.strictObject({ url: z.string().optional(), s3: S3.optional(), rawDataPath: z.string().optional() }).optional(),
     image: z.strictObject({ builder: z.enum(["docker", "buildah"]).optional(), registry: z.string().optional() }).optional(),
     images: z.record(z.string(), z.string()).optional(),
-    execution: z.strictObject({ systemRetries: z.number().int().min(0).optional() }).optional(),
+    execution: z.strictObject({ systemRetries: z.number().int().min(0).optional(), durability: DURABILITY.optional() }).optional(),
     io: z.strictObject({ offload: z.boolean().optional() }).optional(),
     secrets: z.strictObject({ backend: z.enum(["local", "env", "kubernetes"]).optional() }).optional(),
     ui: z.strictObject({ url: z.string().optional() }).optional(),
@@ -172,10 +176,14 @@ export function resolveConfig(o: InitOptions = {}, configPath?: string): Resolve
   const s3 = pick(o.s3, f.storage?.s3);
   const rawDataPath = pick(o.rawDataPath, f.storage?.rawDataPath);
   const uiUrl = pick(o.uiUrl, f.ui?.url);
+  const durability = pick(o.durability, env.FLYTE_DURABILITY as ResolvedConfig["durability"] | undefined, f.execution?.durability) ?? "full";
+  if (durability !== "full" && durability !== "process") {
+    throw new InitializationError(`Unknown durability ${JSON.stringify(durability)}. Use "full" (survives power loss, the default) or "process" (survives the process being killed).`, { code: "BadConfig" });
+  }
   const cfg: ResolvedConfig = {
     backend, root, stateDir, storage, project: pick(o.project, env.FLYTE_PROJECT, f.project) ?? "default",
     domain: pick(o.domain, env.FLYTE_DOMAIN, f.domain) ?? "development", mode, images: { ...(f.images ?? {}), ...(o.images ?? {}) },
-    rawDataPath: rawDataPath ?? `${storage.replace(/\/$/, "")}/raw`, logLevel, systemRetries: f.execution?.systemRetries ?? 3,
+    rawDataPath: rawDataPath ?? `${storage.replace(/\/$/, "")}/raw`, logLevel, systemRetries: f.execution?.systemRetries ?? 3, durability,
     offload: f.io?.offload ?? true, secretsBackend: f.secrets?.backend ?? "local", maxActionConcurrency: f.run?.maxActionConcurrency ?? 0,
   };
   if (databaseUrl) cfg.databaseUrl = databaseUrl;
@@ -198,7 +206,7 @@ export function starterConfig(backend: "embedded" | "cluster" = "embedded"): str
   }
   return [
     "backend: embedded", "project: default", "domain: development", "run:", "  mode: local", "  maxActionConcurrency: 0",
-    "store:", "  stateDir: .flyte", "execution:", "  systemRetries: 3", "io:", "  offload: true", "secrets:", "  backend: local",
+    "store:", "  stateDir: .flyte", "execution:", "  systemRetries: 3", "  durability: full  # full: survives power loss; process: survives a crash only", "io:", "  offload: true", "secrets:", "  backend: local",
     "logging:", "  level: warn", "",
   ].join("\n");
 }

@@ -36,12 +36,17 @@ export interface RunContextOptions {
   cacheLookupScope?: "global" | "project-domain";
   recoverFrom?: string;
   forceRerunActions?: string[];
+  /**
+   * What this run's records survive: `full` (power loss: each group commit is fsynced before a parent sees a
+   * child's result) or `process` (the process being killed). Default: config `execution.durability` (`full`).
+   */
+  durability?: "full" | "process";
 }
 
 const KEYS = [
   "mode", "name", "project", "domain", "version", "overwriteCache", "disableRunCache", "envVars", "labels", "annotations",
   "interruptible", "queue", "rawDataPath", "runBaseDir", "maxActionConcurrency", "customContext", "serviceAccount", "dryRun",
-  "copyStyle", "logLevel", "cacheLookupScope", "recoverFrom", "forceRerunActions",
+  "copyStyle", "logLevel", "cacheLookupScope", "recoverFrom", "forceRerunActions", "durability",
 ] as const;
 
 /** `r` + 19 lowercase base36 characters. */
@@ -73,6 +78,9 @@ function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
   if (o.cacheLookupScope !== undefined && !["global", "project-domain"].includes(o.cacheLookupScope)) {
     throw new ValidationError(`withRunContext: cacheLookupScope must be "global" or "project-domain", got ${show(o.cacheLookupScope)}.`);
   }
+  if (o.durability !== undefined && o.durability !== "full" && o.durability !== "process") {
+    throw new ValidationError(`withRunContext: durability must be "full" (survives power loss) or "process" (survives the process being killed), got ${show(o.durability)}.`, { field: "durability" });
+  }
   const r: RunOptionsResolved = {
     name: o.name === undefined ? generateRunName() : validateRunName(o.name),
     project: o.project ?? rt.config.project,
@@ -87,6 +95,7 @@ function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
     customContext: { ...(validateStringRecord(o.customContext, "withRunContext", "customContext") ?? {}) },
     forceRerunActions: [...(o.forceRerunActions ?? [])],
     version: o.version ?? packageVersion,
+    durability: o.durability ?? rt.config.durability,
   };
   if (o.forceRerunActions && !o.recoverFrom) {
     throw new ValidationError("withRunContext: forceRerunActions only applies together with recoverFrom.", { field: "forceRerunActions" });

@@ -27,7 +27,7 @@ const holder = globalThis as unknown as { [KEY]?: Runtime };
 function open(config: ResolvedConfig): Runtime {
   let blobStore: BlobStore;
   try {
-    blobStore = openBlobStore(config.storage, config.s3);
+    blobStore = openBlobStore(config.storage, config.s3, { fsync: config.durability === "full" });
   } catch (e) {
     throw new InitializationError(`Cannot open the blob store ${config.storage}: ${(e as Error).message}`, { cause: e });
   }

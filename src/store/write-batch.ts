@@ -38,14 +38,25 @@ export interface PendingWrites {
   logs: LogRow[];
   traces: TraceRow[];
   cache: CacheEntry[];
+  /** Whether a write here asks for `full` durability: the commit is fsynced before it is acknowledged. */
+  durable: boolean;
+  /** Who waits for this batch to commit (see `committed`). */
+  acks: Array<{ run: string; resolve: () => void; reject: (e: StoreError) => void }>;
 }
 
 /** Applies a batch in one transaction; returns the runs whose writes were refused because their lease moved on. */
 export type CommitWrites = (w: PendingWrites) => ReadonlySet<string> | Promise<ReadonlySet<string>>;
 
 const empty = (): PendingWrites => ({
-  runs: new Map(), runPatches: new Map(), actions: new Map(), attempts: new Map(), logs: [], traces: [], cache: [],
+  runs: new Map(), runPatches: new Map(), actions: new Map(), attempts: new Map(), logs: [], traces: [], cache: [], durable: false, acks: [],
 });
+
+/**
+ * What a commit promises (config `execution.durability`, run option `durability`): `full` survives power loss
+ * (the commit is fsynced before anyone is told it happened), `process` survives the process being killed (the
+ * commit is in the OS's hands, fsynced later).
+ */
+export type Durability = "full" | "process";
 
 export class WriteBatch {
   #pending = empty();
@@ -56,6 +67,8 @@ export class WriteBatch {
   #committing: Promise<void> | undefined;
   readonly #failures = new Map<string, StoreError>();
   readonly #leases = new Map<string, Lease>();
+  readonly #levels = new Map<string, Durability>();
+  readonly #defaultLevel: Durability;
   readonly #commit: CommitWrites;
   readonly #describe: (e: unknown) => StoreError;
   readonly #checkWritable: () => void;
@@ -64,22 +77,44 @@ export class WriteBatch {
    * @param commit applies one batch (see `CommitWrites`)
    * @param describe turns a commit failure into the StoreError runs are given (which file, what to do)
    * @param checkWritable throws when the store cannot be written at all (a read-only snapshot)
+   * @param defaultLevel the durability of writes of runs not `own`ed with a level of their own
    */
-  constructor(commit: CommitWrites, describe: (e: unknown) => StoreError, checkWritable: () => void = () => undefined) {
+  constructor(commit: CommitWrites, describe: (e: unknown) => StoreError, checkWritable: () => void = () => undefined, defaultLevel: Durability = "full") {
     this.#commit = commit;
     this.#describe = describe;
     this.#checkWritable = checkWritable;
+    this.#defaultLevel = defaultLevel;
   }
 
-  /** Fences the writes of `run` by `lease` from now on (see the module comment). */
-  own(run: string, lease: Lease): void {
+  /** Fences the writes of `run` by `lease` from now on (see the module comment), committed with `level`. */
+  own(run: string, lease: Lease, level: Durability = this.#defaultLevel): void {
     this.#leases.set(run, lease);
+    this.#levels.set(run, level);
   }
 
   /** Stops fencing `run` (it ended, or was handed over); its failure, if any, is forgotten. */
   release(run: string): void {
     this.#leases.delete(run);
+    this.#levels.delete(run);
     this.#failures.delete(run);
+  }
+
+  /**
+   * Resolves once everything queued so far is committed (with the durability its runs ask for), without forcing
+   * a commit of its own: every caller of one turn shares that turn's commit (group commit). Rejects with `run`'s
+   * failure if its writes failed. What a parent waits on before it sees a child's result.
+   */
+  committed(run: string): Promise<void> {
+    const failure = this.#failures.get(run);
+    if (failure) return Promise.reject(failure);
+    if (this.#count === 0) {
+      if (!this.#committing) return Promise.resolve();
+      return this.#committing.then(() => {
+        const f = this.#failures.get(run);
+        if (f) throw f;
+      });
+    }
+    return new Promise((resolve, reject) => this.#pending.acks.push({ run, resolve, reject }));
   }
 
   /** The failure that stopped `run`'s writes, if any. */
@@ -188,11 +223,23 @@ export class WriteBatch {
       refused = this.#commit(batch);
     } catch (e) {
       this.#failed(batch, e);
+      this.#acknowledge(batch);
       return undefined;
     }
-    if (refused instanceof Promise) return refused.then((r) => this.#refused(batch, r), (e: unknown) => this.#failed(batch, e));
+    if (refused instanceof Promise) {
+      return refused.then((r) => this.#refused(batch, r), (e: unknown) => this.#failed(batch, e)).then(() => this.#acknowledge(batch));
+    }
     this.#refused(batch, refused);
+    this.#acknowledge(batch);
     return undefined;
+  }
+
+  #acknowledge(batch: PendingWrites): void {
+    for (const a of batch.acks) {
+      const f = this.#failures.get(a.run);
+      if (f) a.reject(f);
+      else a.resolve();
+    }
   }
 
   #failed(batch: PendingWrites, e: unknown): void {
@@ -219,13 +266,17 @@ export class WriteBatch {
     const failure = this.#failures.get(run);
     if (failure) throw failure;
     const w = this.#pending;
-    if (!w.runs.has(run)) w.runs.set(run, this.#leases.get(run));
+    if (!w.runs.has(run)) {
+      w.runs.set(run, this.#leases.get(run));
+      if ((this.#levels.get(run) ?? this.#defaultLevel) === "full") w.durable = true;
+    }
     this.#counted();
     return w;
   }
 
   #queueUnowned(): PendingWrites {
     this.#checkWritable();
+    if (this.#defaultLevel === "full") this.#pending.durable = true;
     this.#counted();
     return this.#pending;
   }

@@ -11,6 +11,8 @@ export interface BlobRef {
   tag: string;
   uri: string;
   hash?: unknown;
+  /** The recorded size in bytes, when the literal carries one (an offloaded value, a File). */
+  size?: number;
 }
 
 /** The blob references in `lit`, outermost first (a reference is not searched further). */
@@ -22,7 +24,7 @@ export function blobRefs(lit: Literal, out: BlobRef[] = []): BlobRef[] {
   if (!lit || typeof lit !== "object") return out;
   const tag = lit.$flyte;
   if (typeof tag === "string" && BLOB_REF_TAGS.has(tag) && typeof lit.uri === "string") {
-    out.push({ tag, uri: lit.uri, hash: lit.hash });
+    out.push({ tag, uri: lit.uri, hash: lit.hash, ...(typeof lit.size === "number" ? { size: lit.size } : {}) });
     return out;
   }
   for (const x of Object.values(lit)) blobRefs(x, out);

@@ -60,7 +60,7 @@ export interface ChaosFigures {
 }
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same kill moments. */
-function random(seed: number): () => number {
+export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

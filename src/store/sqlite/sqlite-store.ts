@@ -18,7 +18,7 @@ import {
   TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type Lease, type ListRunsQuery, type LogRow, type OwnerProbe,
   type RunKey, type RunRow, type RunStore, type TraceRow,
 } from "../store.ts";
-import { WriteBatch, type PendingWrites } from "../write-batch.ts";
+import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
 
 type Row = Record<string, unknown>;
 
@@ -157,13 +157,21 @@ export class SqliteStore implements RunStore {
   readonly #stmts = new Map<string, Database.Statement>();
   /** Checkpoints the WAL from a worker thread, so that no commit on this thread pays for one (see wal-checkpointer.ts). */
   readonly checkpointer: WalCheckpointer | undefined;
+  /**
+   * The connection's `synchronous` setting outside a batch commit (direct writes: createRun, abort requests,
+   * leases): FULL fsyncs the WAL at every commit, NORMAL only at checkpoints. A batch of another level switches
+   * it for its own transaction.
+   */
+  readonly #synchronous: "FULL" | "NORMAL";
 
-  constructor(file: string) {
+  /** @param durability what a commit promises by default (see `Durability`); a run may ask for its own level */
+  constructor(file: string, { durability = "full" }: { durability?: Durability } = {}) {
     this.location = file;
+    this.#synchronous = durability === "full" ? "FULL" : "NORMAL";
     this.#uris = new RelativeUris(dirname(file));
     this.writes = new WriteBatch((w) => this.#commit(w), (e) => storeError(file, e), () => {
       if (this.readOnly) throw this.#readOnlyError();
-    });
+    }, durability);
     refuseEmptiedStore(file);
     if (existsSync(file) && !writable(dirname(file))) {
       this.readOnly = true;
@@ -174,7 +182,7 @@ export class SqliteStore implements RunStore {
       mkdirSync(dirname(file), { recursive: true });
       this.#db = new Database(file, { timeout: 5000 });
       this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma("synchronous = NORMAL");
+      this.#db.pragma(`synchronous = ${this.#synchronous}`);
       this.#db.pragma("foreign_keys = ON");
       // Caps the file's size in pages: lets tests (and cautious operators) see what a full disk does.
       const maxPages = Number(process.env.FLYTE_STORE_MAX_PAGES);
@@ -246,6 +254,17 @@ export class SqliteStore implements RunStore {
 
   /** Applies one batch of the write batch in one transaction; returns the runs refused by their lease. */
   #commit(w: PendingWrites): ReadonlySet<string> {
+    const synchronous = w.durable ? "FULL" : "NORMAL";
+    if (synchronous === this.#synchronous) return this.#apply(w);
+    this.#db.pragma(`synchronous = ${synchronous}`);
+    try {
+      return this.#apply(w);
+    } finally {
+      this.#db.pragma(`synchronous = ${this.#synchronous}`);
+    }
+  }
+
+  #apply(w: PendingWrites): ReadonlySet<string> {
     const refused = new Set<string>();
     this.#db.transaction(() => {
       for (const [run, lease] of w.runs) {
