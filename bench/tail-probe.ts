@@ -4,7 +4,7 @@
  * the WAL into the main file), a GC pause, an event-loop turn, a heartbeat. Prints a breakdown of the calls
  * above a threshold (default: 10x the median).
  *
- *   npx tsx --conditions=flyte-ts-source bench/tail-probe.ts [n=5000] [reps=3]
+ *   npx tsx --conditions=flyte-ts-source bench/tail-probe.ts [n=5000] [reps=3] [durability=process]
  *
  * Diagnostic only: it patches the open store's write batch to time commits, so its own numbers carry a few
  * microseconds of instrumentation per commit.
@@ -13,10 +13,11 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PerformanceObserver, constants as perfConstants } from "node:perf_hooks";
-import { TaskEnvironment, init, run } from "flyte-ts";
+import { TaskEnvironment, init, withRunContext } from "flyte-ts";
 
 const N = Number(process.argv[2] ?? 5000);
 const REPS = Number(process.argv[3] ?? 3);
+const DURABILITY = (process.argv[4] ?? "process") as "full" | "process";
 
 const env = new TaskEnvironment({ name: "probe", cache: "disable" });
 const leaf = env.task(async function leaf({ i }: { i: number }): Promise<number> {
@@ -52,6 +53,7 @@ new PerformanceObserver((list) => {
 
 const root = mkdtempSync(join(tmpdir(), "tail-probe-"));
 await init({ root });
+const { run } = withRunContext({ durability: DURABILITY });
 interface ProbedStore {
   writes: { flushNow: () => unknown };
   renewLease: (...a: unknown[]) => unknown;
@@ -122,7 +124,7 @@ for (let rep = 0; rep < REPS; rep++) {
   const commits = spans.filter((s) => s.kind.startsWith("commit"));
   const cps = spans.filter((s) => s.kind === "commit+checkpoint");
   const gcs = spans.filter((s) => s.kind.startsWith("gc"));
-  console.log(`\nrep ${rep}: ${N} calls  p50 ${us(p50)}  p90 ${us(pct(lat, 90))}  p99 ${us(p99)}  p99.9 ${us(pct(lat, 99.9))}  max ${us(Math.max(...lat))}  ratio p99/p50 ${(p99 / p50).toFixed(0)}x`);
+  console.log(`\nrep ${rep} (${DURABILITY}): ${N} calls  p50 ${us(p50)}  p90 ${us(pct(lat, 90))}  p99 ${us(p99)}  p99.9 ${us(pct(lat, 99.9))}  max ${us(Math.max(...lat))}  ratio p99/p50 ${(p99 / p50).toFixed(0)}x`);
   console.log(`  calls that crossed an event-loop turn: ${turnCalls}; commits > 20 µs: ${commits.length} (median ${us(pct(commits.map((c) => c.end - c.start), 50))}, max ${us(Math.max(0, ...commits.map((c) => c.end - c.start)))}); checkpoints: ${cps.length} (${cps.map((c) => us(c.end - c.start)).join(", ")}); gc: ${gcs.length} (${[...new Set(gcs.map((g) => g.kind))].join(",")}, total ${us(gcs.reduce((a, g) => a + g.end - g.start, 0))})`);
   console.log(`  checkpoints run by the worker thread meanwhile: ${workerCheckpoints() - cp0}`);
   console.log(`  ${slow.length} calls >= ${us(threshold)} (10x p50):`);
