@@ -28,6 +28,8 @@ const DEFAULT_AUTOCHECKPOINT = 1_000;
 const COMMITS = 0;
 const CHECKPOINTS = 1;
 const CLOSED = 2;
+/** 1 while the worker is inside a checkpoint. */
+const BUSY = 3;
 
 /**
  * The worker, as CommonJS source evaluated in the thread (so it runs the same from src/ under tsx, from dist/
@@ -42,6 +44,7 @@ let closed = false;
 let seen = 0;
 function checkpoint() {
   seen = Atomics.load(state, ${COMMITS});
+  Atomics.store(state, ${BUSY}, 1);
   try {
     const r = db.pragma("wal_checkpoint(PASSIVE)")[0];
     Atomics.add(state, ${CHECKPOINTS}, 1);
@@ -49,6 +52,8 @@ function checkpoint() {
   } catch (e) {
     // A full disk, say: the frames stay in the WAL (which is what makes them durable) until a later try.
     parentPort.postMessage({ busy: 1, log: -1, checkpointed: -1, error: String(e && e.message) });
+  } finally {
+    Atomics.store(state, ${BUSY}, 0);
   }
 }
 async function loop() {
@@ -99,7 +104,7 @@ export class WalCheckpointer {
   readonly #intervalMs: number;
   readonly #startAfter: number;
   readonly #setAutocheckpoint: (pages: number) => void;
-  readonly #state = new Int32Array(new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT));
+  readonly #state = new Int32Array(new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT));
   #worker: Worker | undefined;
   #commits = 0;
   #failed = false;
@@ -119,6 +124,11 @@ export class WalCheckpointer {
   /** Checkpoints the worker has run so far. */
   get checkpoints(): number {
     return Atomics.load(this.#state, CHECKPOINTS);
+  }
+
+  /** Whether the worker is inside a checkpoint right now. */
+  get checkpointing(): boolean {
+    return Atomics.load(this.#state, BUSY) === 1;
   }
 
   /** Whether the worker thread is running. */
