@@ -136,7 +136,7 @@ for (let rep = 0; rep < REPS; rep++) {
   const cps = spans.filter((s) => s.kind === "commit that checkpointed the WAL inline");
   const gcs = spans.filter((s) => s.kind.startsWith("gc"));
   console.log(`\nrep ${rep} (${DURABILITY}): ${N} calls  p50 ${us(p50)}  p90 ${us(pct(lat, 90))}  p99 ${us(p99)}  p99.9 ${us(pct(lat, 99.9))}  max ${us(Math.max(...lat))}  ratio p99/p50 ${(p99 / p50).toFixed(0)}x`);
-  console.log(`  calls that crossed an event-loop turn: ${turnCalls}; commits > 20 µs: ${commits.length} (median ${us(pct(commits.map((c) => c.end - c.start), 50))}, max ${us(Math.max(0, ...commits.map((c) => c.end - c.start)))}); inline checkpoints: ${cps.length} (${cps.map((c) => us(c.end - c.start)).join(", ")}); gc: ${gcs.length} (${[...new Set(gcs.map((g) => g.kind))].join(",")}, total ${us(gcs.reduce((a, g) => a + g.end - g.start, 0))})`);
+  console.log(`  calls that crossed an event-loop turn: ${turnCalls}; commits > 20 µs: ${commits.length} (median ${us(pct(commits.map((c) => c.end - c.start), 50))}, max ${us(Math.max(0, ...commits.map((c) => c.end - c.start)))}); inline checkpoints: ${cps.length} (${cps.map((c) => `${us(c.end - c.start)} at ${(c.start - t[0]!).toFixed(0)} ms, ${c.detail}`).join(", ")}); gc: ${gcs.length} (${[...new Set(gcs.map((g) => g.kind))].join(",")}, total ${us(gcs.reduce((a, g) => a + g.end - g.start, 0))})`);
   console.log(`  checkpoints run by the worker thread meanwhile: ${workerCheckpoints() - cp0}`);
   console.log(`  ${slow.length} calls >= ${us(threshold)} (10x p50), by what took most of their time:`);
   for (const [k, v] of [...counts].sort((a, b) => b[1] - a[1])) console.log(`    ${String(v).padStart(4)}  ${k}`);

@@ -84,7 +84,7 @@ loop().catch((e) => { throw e; });
 `;
 
 export interface WalCheckpointerOptions {
-  /** Least time between two checkpoints, in ms (default 100). */
+  /** Least time between two checkpoints, in ms (default 25). */
   intervalMs?: number;
   /** Commits before the worker is started (default 16). */
   startAfterCommits?: number;
@@ -115,7 +115,7 @@ export class WalCheckpointer {
   /** @param file the database file, which the store has opened (WAL mode) before this */
   constructor(file: string, o: WalCheckpointerOptions) {
     this.#file = file;
-    this.#intervalMs = o.intervalMs ?? 100;
+    this.#intervalMs = o.intervalMs ?? 25;
     this.#startAfter = o.startAfterCommits ?? 16;
     this.#setAutocheckpoint = o.setAutocheckpoint;
     this.#setAutocheckpoint(BACKSTOP_PAGES);
