@@ -2,14 +2,18 @@
  * WAL checkpoints off the hot path. SQLite's automatic checkpoint runs inside the commit that pushes the WAL
  * past `wal_autocheckpoint` pages: it copies the WAL into the database file and fsyncs both, on the thread
  * that committed. For the embedded store that thread is the event loop, and the commit that pays is whichever
- * turn's write batch crossed the line: one awaited child call in ~800 waited 10-30 ms for it (issue #20).
+ * commit crossed the line: with a commit before every parent resumes, one sequential child call in ~280 waited
+ * 5-18 ms for it (issue #20, measured with bench/tail-probe.ts).
  *
  * Instead, the store's own connection checkpoints only as a backstop (`BACKSTOP_PAGES`, far above the default
  * 1,000), and a worker thread with a second connection to the same file runs PASSIVE checkpoints: after
  * commits happened, at most once every `intervalMs`. PASSIVE never waits for (or blocks) the writer or
- * readers, so the main thread goes on committing while the worker copies and fsyncs; once everything is
- * copied, the next commit starts the WAL over from its beginning, so it stays about as large as what is
- * committed between two checkpoints. Crash safety is SQLite's: a checkpoint from another connection is the
+ * readers, so the main thread goes on committing while the worker copies and fsyncs. The WAL starts over from
+ * its beginning at the first commit after a checkpoint that copied everything, i.e. whenever the writer pauses
+ * for as long as a checkpoint takes. A writer that never pauses (thousands of commits a second) keeps the WAL
+ * growing until the backstop: that commit then checkpoints only what the worker has not copied yet (25 ms of
+ * commits at most, ~3-4 ms measured instead of 5-18 ms per 1,000 pages) and the WAL starts over, so it never
+ * exceeds about `BACKSTOP_PAGES` pages. Crash safety is SQLite's: a checkpoint from another connection is the
  * same operation as an automatic one, and an interrupted checkpoint is redone from the WAL on the next open.
  *
  * The worker starts lazily, after `startAfterCommits` commits (a short CLI run never pays for a thread), and
