@@ -22,6 +22,7 @@ const LAYERS = {
   run: ["controller", "authoring", "store", "images", "secrets", "types", "io", "report", "internal", "errors.ts", "version.ts"],
   sandbox: ["run", "authoring", "types", "io", "secrets", "internal", "errors.ts"],
   clustered: ["run", "authoring", "images", "secrets", "types", "io", "report", "internal", "errors.ts"],
+  deploy: ["run", "controller", "authoring", "store", "images", "io", "internal", "errors.ts"],
 };
 const ALL = [...Object.keys(LAYERS), "index.ts", "extend.ts", "cli"];
 

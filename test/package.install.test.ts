@@ -128,7 +128,8 @@ describe("the packed package installed in a new project", () => {
   it("the tarball holds compiled JavaScript and declarations, no TypeScript sources or tests", async () => {
     const files = (await ok(sh("tar", ["tzf", tarball], work), "tar")).split("\n").filter(Boolean).map((f) => f.replace(/^package\//, ""));
     expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "bin/flyte.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js",
-      "dist/cli/commands/build.js", "dist/clustered/rank-entry.js", "dist/errors.d.ts", "dist/io/index.d.ts", "dist/report/index.d.ts", "dist/extend.d.ts"]));
+      "dist/cli/commands/build.js", "dist/clustered/rank-entry.js", "dist/errors.d.ts", "dist/io/index.d.ts", "dist/report/index.d.ts", "dist/extend.d.ts",
+      "dist/store/postgres/postgres-store.js", "dist/store/postgres/migrations/001_init.sql", "dist/store/postgres/migrations/004_leases.sql"]));
     expect(files.filter((f) => /\.ts$/.test(f) && !f.endsWith(".d.ts"))).toEqual([]);
     expect(files.filter((f) => /(^|\/)(test|bench|examples|src)\//.test(f) || /\.test\.|conformance|testing\//.test(f))).toEqual([]);
   });

@@ -15,8 +15,8 @@ import { MIGRATIONS } from "./migrations.ts";
 import { RelativeUris } from "./relative-uris.ts";
 import { WalCheckpointer } from "./wal-checkpointer.ts";
 import {
-  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type Lease, type ListRunsQuery, type LogRow, type OwnerProbe,
-  type RunKey, type RunRow, type RunStore, type TraceRow,
+  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
+  type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
 
@@ -92,6 +92,14 @@ function attemptFromDb(r: Row): AttemptRow {
     runName: r.run_name as string, action: r.action as string, attempt: r.attempt as number, phase: r.phase as AttemptRow["phase"],
     startedAt: num(r.started_at), endedAt: num(r.ended_at), error: parse<ErrorRecord>(r.error),
     owner: (r.owner as string | null) ?? null, leaseEpoch: num(r.lease_epoch),
+  };
+}
+
+function taskSpecFromDb(r: Row): TaskSpecRow {
+  return {
+    project: r.project as string, domain: r.domain as string, name: r.name as string, version: r.version as string,
+    environment: r.environment as string, spec: JSON.parse(r.spec as string) as Record<string, unknown>,
+    createdAt: r.created_at as number, deployedAt: r.deployed_at as number,
   };
 }
 
@@ -505,6 +513,100 @@ export class SqliteStore implements RunStore {
     return this.#now(() => {
       const r = taskName === undefined ? this.#stmt("DELETE FROM cache_entries").run() : this.#stmt("DELETE FROM cache_entries WHERE task_name = ?").run(taskName);
       return r.changes;
+    });
+  }
+
+  putDeployment(d: DeploymentRow, tasks: TaskSpecRow[], triggers: TriggerRow[]): Promise<PutDeploymentResult> {
+    return this.#now(() =>
+      // IMMEDIATE: the check and the insert hold the write lock together, so two deploys of one version cannot both insert.
+      this.#db.transaction((): PutDeploymentResult => {
+        const found = this.#stmt("SELECT * FROM deployments WHERE project = ? AND domain = ? AND version = ?").get(d.project, d.domain, d.version) as Row | undefined;
+        if (found) {
+          const existing = this.#deploymentFromDb(found);
+          if (existing.contentHash !== d.contentHash) return { status: "conflict", existing };
+          // The same deployment: a no-op unless a later deployment made other versions of its tasks the latest.
+          const stale = tasks.filter((t) => this.#latestVersion(t.project, t.domain, t.name) !== t.version);
+          if (stale.length === 0) return { status: "unchanged", promoted: false };
+          const bump = this.#stmt("UPDATE task_specs SET deployed_at = ? WHERE project = ? AND domain = ? AND name = ? AND version = ?");
+          for (const t of stale) bump.run(d.createdAt, t.project, t.domain, t.name, t.version);
+          this.#replaceTriggers(tasks, triggers);
+          return { status: "unchanged", promoted: true };
+        }
+        this.#stmt(
+          "INSERT INTO deployments (project, domain, version, content_hash, bundle_uri, bundle_digest, copy_style, environments, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        ).run(d.project, d.domain, d.version, d.contentHash, d.bundleUri === null ? null : this.#uris.uriToStored(d.bundleUri), d.bundleDigest, d.copyStyle,
+          JSON.stringify(d.environments), d.createdAt);
+        const put = this.#stmt(
+          "INSERT OR REPLACE INTO task_specs (project, domain, name, version, environment, spec, created_at, deployed_at) VALUES (?,?,?,?,?,?,?,?)",
+        );
+        for (const t of tasks) put.run(t.project, t.domain, t.name, t.version, t.environment, JSON.stringify(t.spec), t.createdAt, t.deployedAt);
+        this.#replaceTriggers(tasks, triggers);
+        return { status: "created" };
+      }).immediate(),
+    );
+  }
+
+  #latestVersion(project: string, domain: string, name: string): string | undefined {
+    const r = this.#stmt("SELECT version FROM task_specs WHERE project = ? AND domain = ? AND name = ? ORDER BY deployed_at DESC, version DESC LIMIT 1")
+      .get(project, domain, name) as Row | undefined;
+    return r?.version as string | undefined;
+  }
+
+  #replaceTriggers(tasks: TaskSpecRow[], triggers: TriggerRow[]): void {
+    const drop = this.#stmt("DELETE FROM triggers WHERE project = ? AND domain = ? AND task_name = ?");
+    for (const t of tasks) drop.run(t.project, t.domain, t.name);
+    const put = this.#stmt("INSERT OR REPLACE INTO triggers (project, domain, task_name, name, version, spec, active, created_at) VALUES (?,?,?,?,?,?,?,?)");
+    for (const g of triggers) put.run(g.project, g.domain, g.taskName, g.name, g.version, JSON.stringify(g.spec), g.active ? 1 : 0, g.createdAt);
+  }
+
+  #deploymentFromDb(r: Row): DeploymentRow {
+    return {
+      project: r.project as string, domain: r.domain as string, version: r.version as string, contentHash: r.content_hash as string,
+      bundleUri: typeof r.bundle_uri === "string" ? this.#uris.uriFromStored(r.bundle_uri) : null, bundleDigest: (r.bundle_digest as string | null) ?? null,
+      copyStyle: r.copy_style as DeploymentRow["copyStyle"], environments: JSON.parse(r.environments as string) as DeploymentRow["environments"],
+      createdAt: r.created_at as number,
+    };
+  }
+
+  getDeployment(scope: { project: string; domain: string }, version: string): Promise<DeploymentRow | undefined> {
+    return this.#read(() => {
+      const r = this.#stmt("SELECT * FROM deployments WHERE project = ? AND domain = ? AND version = ?").get(scope.project, scope.domain, version) as Row | undefined;
+      return r ? this.#deploymentFromDb(r) : undefined;
+    });
+  }
+
+  listTasks(scope: { project: string; domain: string }, q: { name?: string; limit?: number } = {}): Promise<TaskSpecRow[]> {
+    return this.#read(() => {
+      const rows = q.name !== undefined
+        ? this.#stmt("SELECT * FROM task_specs WHERE project = ? AND domain = ? AND name = ? ORDER BY deployed_at DESC, version DESC LIMIT ?")
+          .all(scope.project, scope.domain, q.name, q.limit ?? -1)
+        : this.#stmt(
+          `SELECT * FROM task_specs t WHERE project = ? AND domain = ? AND version = (
+             SELECT version FROM task_specs l WHERE l.project = t.project AND l.domain = t.domain AND l.name = t.name ORDER BY deployed_at DESC, version DESC LIMIT 1
+           ) ORDER BY name LIMIT ?`,
+        ).all(scope.project, scope.domain, q.limit ?? -1);
+      return (rows as Row[]).map(taskSpecFromDb);
+    });
+  }
+
+  getTask(scope: { project: string; domain: string }, name: string, version?: string): Promise<TaskSpecRow | undefined> {
+    return this.#read(() => {
+      const r = version !== undefined
+        ? this.#stmt("SELECT * FROM task_specs WHERE project = ? AND domain = ? AND name = ? AND version = ?").get(scope.project, scope.domain, name, version)
+        : this.#stmt("SELECT * FROM task_specs WHERE project = ? AND domain = ? AND name = ? ORDER BY deployed_at DESC, version DESC LIMIT 1").get(scope.project, scope.domain, name);
+      return r ? taskSpecFromDb(r as Row) : undefined;
+    });
+  }
+
+  listTriggers(scope: { project: string; domain: string }, q: { task?: string } = {}): Promise<TriggerRow[]> {
+    return this.#read(() => {
+      const rows = q.task !== undefined
+        ? this.#stmt("SELECT * FROM triggers WHERE project = ? AND domain = ? AND task_name = ? ORDER BY task_name, name").all(scope.project, scope.domain, q.task)
+        : this.#stmt("SELECT * FROM triggers WHERE project = ? AND domain = ? ORDER BY task_name, name").all(scope.project, scope.domain);
+      return (rows as Row[]).map((r) => ({
+        project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, name: r.name as string, version: r.version as string,
+        spec: JSON.parse(r.spec as string) as Record<string, unknown>, active: r.active === 1, createdAt: r.created_at as number,
+      }));
     });
   }
 
