@@ -22,6 +22,7 @@ const LAYERS = {
   run: ["controller", "authoring", "store", "images", "secrets", "types", "io", "report", "internal", "errors.ts", "version.ts"],
   sandbox: ["run", "authoring", "types", "io", "secrets", "internal", "errors.ts"],
   clustered: ["run", "authoring", "images", "secrets", "types", "io", "report", "internal", "errors.ts"],
+  deploy: ["run", "controller", "authoring", "store", "images", "io", "internal", "errors.ts"],
   // The web UI's server reads runs through the public API only (index.ts and io/'s public index).
   ui: ["index.ts", "io", "errors.ts"],
 };

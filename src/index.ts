@@ -59,6 +59,12 @@ export { listRuns } from "./run/list-runs.ts";
 export type { ListRunsOptions, RunSummary } from "./run/list-runs.ts";
 export { clearCache } from "./run/clear-cache.ts";
 
+// Deploying
+export { deploy } from "./deploy/deploy.ts";
+export type { DeployOptions, DeployResult, DeployedImage, CopyStyle, TaskSpec } from "./deploy/deploy.ts";
+export { listDeployedTasks, getDeployedTask } from "./deploy/deployed-tasks.ts";
+export type { DeployedTask, ListDeployedTasksOptions } from "./deploy/deployed-tasks.ts";
+
 // Inside tasks
 export { ctx, getCustomContext, customContext, getSecret } from "./run/context.ts";
 export type { TaskContext } from "./run/context.ts";

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { init, run, type Run, type RunDetails } from "flyte-ts";
+import { deploy, init, listDeployedTasks, run, type Run, type RunDetails } from "flyte-ts";
 import type { TaskTemplate } from "flyte-ts/extend";
 import { LocalSecretStore } from "../src/secrets/secret-store.ts";
 
@@ -50,6 +50,19 @@ describe("tour examples", () => {
       expect(out).toEqual({ scores: [10, 20], team: "ml", failed: ["row 3 is corrupt"] });
       expect(details.root.children.map((c) => c.group)).toEqual(["score_map", "score_map", "score_map"]);
       expect(details.root.reportUri).toMatch(/report\.html$/);
+    },
+
+    "deploy.ts": async () => {
+      const { out } = await runMain("deploy.ts");
+      expect(out).toEqual(["ada", "grace"]);
+      // Deployed from the repository root, with the state in a temp dir.
+      await init({ root: join(import.meta.dirname, ".."), stateDir: mkdtempSync(join(tmpdir(), "ex-deploy-")) });
+      const { main } = (await import(new URL("deploy.ts", TOUR).href)) as { main: TaskTemplate };
+      const r = await deploy(main.env!);
+      expect(r).toMatchObject({ status: "deployed", environments: [{ name: "tour-deploy-shared", tasks: ["tour-deploy-shared.normalize"] }, { name: "tour-deploy", image: "node:20-slim", tasks: ["tour-deploy.main"] }] });
+      expect(r.bundle?.files).toEqual(["examples/tour/deploy.ts", "package.json", "tsconfig.json"]);
+      expect((await deploy(main.env!)).status).toBe("unchanged");
+      expect((await listDeployedTasks()).map((t) => [t.name, t.version])).toEqual([["tour-deploy-shared.normalize", r.version], ["tour-deploy.main", r.version]]);
     },
 
     "runs.ts": async () => {

@@ -129,6 +129,7 @@ describe("the packed package installed in a new project", () => {
     const files = (await ok(sh("tar", ["tzf", tarball], work), "tar")).split("\n").filter(Boolean).map((f) => f.replace(/^package\//, ""));
     expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "bin/flyte.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js",
       "dist/cli/commands/build.js", "dist/clustered/rank-entry.js", "dist/errors.d.ts", "dist/io/index.d.ts", "dist/report/index.d.ts", "dist/extend.d.ts",
+      "dist/store/postgres/postgres-store.js", "dist/store/postgres/migrations/001_init.sql", "dist/store/postgres/migrations/004_leases.sql",
       "dist/ui/index.d.ts", "dist/ui/server.js", "dist/ui/web/index.html"]));
     // The web UI's front end is shipped built (Vite), so users never build it.
     expect(files.some((f) => /^dist\/ui\/web\/assets\/index-[\w-]+\.js$/.test(f))).toBe(true);

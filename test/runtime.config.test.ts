@@ -18,11 +18,12 @@ describe("init and configuration errors", () => {
     expect((e as Error).message).toMatch(/Unknown backend "mainframe". Use "embedded" \(default, one process, SQLite\) or "cluster"/);
   });
 
-  it("the cluster backend needs a database URL and storage, and is reported as not available", async () => {
+  it("the cluster backend needs a PostgreSQL database URL and storage", async () => {
     await expect(init({ root: root(), backend: "cluster" })).rejects.toThrow(/backend "cluster" needs a databaseUrl/);
     await expect(init({ root: root(), backend: "cluster", databaseUrl: "postgres://u:p@h/db" })).rejects.toThrow(/needs a storage URL/);
-    await expect(init({ root: root(), backend: "cluster", databaseUrl: "postgres://u:p@h/db", storage: "s3://b/p" })).rejects.toThrow(
-      /backend "cluster" \(PostgreSQL \+ workers\) is not available in this version of flyte-ts/,
+    // (cluster.store.test.ts opens it on a real PostgreSQL.)
+    await expect(init({ root: root(), backend: "cluster", databaseUrl: "mysql://u:p@h/db", storage: "s3://b/p" })).rejects.toThrow(
+      'The database URL "mysql://u:***@h/db" is not a PostgreSQL URL (it starts with mysql://). Use postgres://user:password@host:5432/database.',
     );
   });
 

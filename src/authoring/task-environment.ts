@@ -78,6 +78,8 @@ export class TaskEnvironment extends Environment {
   readonly #tasks = new Map<string, TaskTemplate>();
   /** Tasks of this environment, keyed by FQN. */
   readonly tasks: ReadonlyMap<string, TaskTemplate> = this.#tasks;
+  /** The file that created the environment, when known: `include` paths are relative to its folder, and `flyte deploy <file>` deploys the environments it creates. */
+  readonly sourceFile: string | undefined = callerFile();
 
   constructor(options: TaskEnvironmentOptions) {
     checkKeys(options, TASK_ENVIRONMENT_OPTION_KEYS, new.target.name);

@@ -10,6 +10,7 @@ import { version } from "../index.ts";
 import { registerAbortCommand } from "./commands/abort.ts";
 import { registerBuildCommand } from "./commands/build.ts";
 import { registerCacheCommand } from "./commands/cache.ts";
+import { registerDeployCommand } from "./commands/deploy.ts";
 import { registerGenCommand } from "./commands/gen.ts";
 import { registerGetCommand } from "./commands/get.ts";
 import { registerK8sCommand } from "./commands/k8s.ts";
@@ -28,7 +29,9 @@ const OUTPUT_FORMATS = ["table", "json", "yaml"];
 export function buildProgram(io: CliIo = processIo()): Command {
   const program = new Command("flyte")
     .description("Author, run and inspect Flyte tasks written in TypeScript")
-    .version(version)
+    // Only -V here: `--version` is also an option of `flyte deploy`, and commander gives a root option precedence
+    // wherever it appears. `flyte --version` (before any command) is answered by main().
+    .version(version, "-V", "output the version number (also --version before a command)")
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .option("--config <path>", "config file (default: .flyte/config.yaml walking up, then ~/.flyte/config.yaml)")
     .option("-v, --verbose", "more output (repeatable)", (_v: string, prev: number) => prev + 1, 0)
@@ -44,7 +47,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   attachIo(program, io);
   for (const register of [
     registerRunCommand, registerRecoverCommand, registerGetCommand, registerAbortCommand, registerCacheCommand,
-    registerSecretCommand, registerGenCommand, registerBuildCommand, registerK8sCommand, registerUiCommand,
+    registerSecretCommand, registerGenCommand, registerBuildCommand, registerDeployCommand, registerK8sCommand, registerUiCommand,
   ]) register(program);
   // Every subcommand reports parse errors by throwing (to main) instead of exiting the process.
   program.commands.forEach(function strict(c: Command) {
@@ -54,9 +57,24 @@ export function buildProgram(io: CliIo = processIo()): Command {
   return program;
 }
 
+/** Whether `--version` comes before the command (root options that take a value are skipped with it). */
+function rootAsksVersion(args: string[]): boolean {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--version") return true;
+    if (["--config", "--output-format", "--project", "--domain"].includes(a)) i++;
+    else if (!a.startsWith("-")) return false;
+  }
+  return false;
+}
+
 /** Runs `flyte <argv...>` (argv as in `process.argv`: node, script, args) and returns its exit code. */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   const program = buildProgram(io);
+  if (rootAsksVersion(argv.slice(2))) {
+    io.stdout.write(`${version}\n`);
+    return EXIT.ok;
+  }
   try {
     await program.parseAsync(argv);
     return exitCodeOf(program) ?? EXIT.ok;

@@ -1,8 +1,12 @@
 /**
  * Backends: what `backend:` in the config selects. A backend is a store (the `RunStore` port) and a controller
  * (the `Controller` interface) that executes over it; everything above them (run(), the Run handle, the CLI)
- * uses only those two interfaces. The embedded backend is SQLite in the state dir plus the in-process
- * controller; a cluster backend plugs in here with a PostgreSQL store and a queue dispatcher.
+ * uses only those two interfaces. `openBackend` resolves once the backend is usable: connected, migrated, and
+ * with the runs whose owner died already reaped.
+ *
+ * - embedded: SQLite in the state dir plus the in-process controller.
+ * - cluster: the PostgreSQL store plus, until the queue dispatcher and workers exist, the same in-process
+ *   controller: actions execute in the process that started the run, recorded in PostgreSQL.
  */
 import { join } from "node:path";
 import type { Controller } from "../controller/controller.ts";
@@ -20,27 +24,44 @@ export interface Backend {
   controller: Controller;
 }
 
-type OpenBackend = (config: ResolvedConfig, with_: { blobStore: BlobStore; secrets: SecretStore }) => Backend;
+type With = { blobStore: BlobStore; secrets: SecretStore };
 
-const embedded: OpenBackend = (config, { blobStore, secrets }) => {
-  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
-  // Runs whose owner died (kill -9, power loss) are marked failed as soon as anyone opens the store. Its
-  // promise settles at once (SQLite): nothing is read before it.
-  void store.reapLostRuns(isOwnerLost, ownerLostError);
+function localController(config: ResolvedConfig, store: RunStore, { blobStore, secrets }: With): Controller {
   const rawDataPath = config.rawDataPath.includes("://") ? config.rawDataPath : blobStore.uriFor("raw");
-  const controller = new LocalController({ store, blobStore, secrets, rawDataPath, systemRetries: config.systemRetries, offload: config.offload });
-  return { store, controller };
-};
+  return new LocalController({ store, blobStore, secrets, rawDataPath, systemRetries: config.systemRetries, offload: config.offload });
+}
 
-const BACKENDS: Record<ResolvedConfig["backend"], OpenBackend | undefined> = { embedded, cluster: undefined };
+/**
+ * The embedded backend, opened synchronously (SQLite answers at once): what the first `run()` of a process
+ * without `init()` uses. Runs whose owner died (kill -9, power loss) are marked failed as soon as anyone opens
+ * the store; the SQLite store's promise settles at once, so nothing is read before it.
+ */
+export function openEmbeddedBackend(config: ResolvedConfig, with_: With): Backend {
+  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
+  void store.reapLostRuns(isOwnerLost, ownerLostError);
+  return { store, controller: localController(config, store, with_) };
+}
 
-export function openBackend(config: ResolvedConfig, with_: { blobStore: BlobStore; secrets: SecretStore }): Backend {
-  const open = BACKENDS[config.backend];
-  if (!open) {
-    throw new InitializationError(
-      `backend "${config.backend}" (PostgreSQL + workers) is not available in this version of flyte-ts. Use backend: embedded (the default).`,
-      { code: "BackendNotAvailable" },
-    );
+async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend> {
+  if (!config.databaseUrl) {
+    throw new InitializationError('backend "cluster" needs a databaseUrl (postgres://user:pass@host:5432/db). Set store.databaseUrl or FLYTE_DATABASE_URL.', { code: "BadConfig" });
   }
-  return open(config, with_);
+  // Loaded only here: the embedded backend never pays for pg.
+  const { openPostgresStore } = await import("../store/postgres/postgres-store.ts");
+  const store = await openPostgresStore(config.databaseUrl, { durability: config.durability, ...(config.poolSize === undefined ? {} : { poolSize: config.poolSize }) });
+  try {
+    await store.reapLostRuns(isOwnerLost, ownerLostError);
+  } catch (e) {
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+  return { store, controller: localController(config, store, with_) };
+}
+
+/** Opens the backend `config` selects; resolves once it is usable (see the module comment). */
+export async function openBackend(config: ResolvedConfig, with_: With): Promise<Backend> {
+  if (config.backend === "cluster") return openCluster(config, with_);
+  const store = new SqliteStore(join(config.stateDir, "flyte.db"), { durability: config.durability });
+  await store.reapLostRuns(isOwnerLost, ownerLostError);
+  return { store, controller: localController(config, store, with_) };
 }

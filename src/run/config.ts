@@ -33,6 +33,8 @@ export interface ResolvedConfig {
   root: string;
   stateDir: string;
   databaseUrl?: string;
+  /** cluster: connections in the PostgreSQL store's pool (`store.poolSize`, default 10). */
+  poolSize?: number;
   storage: string;
   s3?: { region?: string; endpoint?: string; forcePathStyle?: boolean };
   project: string;
@@ -66,7 +68,7 @@ function buildFileSchema(z: typeof Z) {
     project: z.string().optional(),
     domain: z.string().optional(),
     run: z.strictObject({ mode: MODE.optional(), maxActionConcurrency: z.number().int().min(0).optional() }).optional(),
-    store: z.strictObject({ stateDir: z.string().optional(), databaseUrl: z.string().optional() }).optional(),
+    store: z.strictObject({ stateDir: z.string().optional(), databaseUrl: z.string().optional(), poolSize: z.number().int().min(1).optional() }).optional(),
     storage: z.strictObject({ url: z.string().optional(), s3: S3.optional(), rawDataPath: z.string().optional() }).optional(),
     image: z.strictObject({ builder: z.enum(["docker", "buildah"]).optional(), registry: z.string().optional() }).optional(),
     images: z.record(z.string(), z.string()).optional(),
@@ -160,7 +162,12 @@ export function resolveConfig(o: InitOptions = {}, configPath?: string): Resolve
   const databaseUrl = pick(o.databaseUrl, env.FLYTE_DATABASE_URL, f.store?.databaseUrl);
   const storageRaw = pick(o.storage, env.FLYTE_STORAGE_URL, f.storage?.url);
   if (backend === "cluster") {
-    if (!databaseUrl) throw new InitializationError('backend "cluster" needs a databaseUrl (postgres://user:pass@host:5432/db). Set store.databaseUrl or FLYTE_DATABASE_URL.', { code: "BadConfig" });
+    if (!databaseUrl) {
+      throw new InitializationError(
+        'backend "cluster" needs a databaseUrl (postgres://user:pass@host:5432/db). Pass init({ backend: "cluster", databaseUrl }), or set store.databaseUrl in the config file or FLYTE_DATABASE_URL.',
+        { code: "BadConfig" },
+      );
+    }
     if (!storageRaw) throw new InitializationError('backend "cluster" needs a storage URL (s3://bucket/prefix). Set storage.url or FLYTE_STORAGE_URL.', { code: "BadConfig" });
   }
   let storage = storageRaw ?? join(stateDir, "blobs");
@@ -187,6 +194,7 @@ export function resolveConfig(o: InitOptions = {}, configPath?: string): Resolve
     offload: f.io?.offload ?? true, secretsBackend: f.secrets?.backend ?? "local", maxActionConcurrency: f.run?.maxActionConcurrency ?? 0,
   };
   if (databaseUrl) cfg.databaseUrl = databaseUrl;
+  if (f.store?.poolSize !== undefined) cfg.poolSize = f.store.poolSize;
   if (s3) cfg.s3 = s3;
   if (uiUrl) cfg.uiUrl = uiUrl;
   if (f.image?.builder) cfg.imageBuilder = f.image.builder;

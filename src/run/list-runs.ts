@@ -5,7 +5,7 @@
 import { show } from "../internal/validate.ts";
 import { ValidationError } from "../errors.ts";
 import { ACTION_PHASES, type ActionPhase, type RunRow } from "../store/store.ts";
-import { getRuntime } from "./runtime.ts";
+import { ensureRuntime } from "./runtime.ts";
 
 export interface ListRunsOptions {
   /** How many runs at most (default 20). */
@@ -51,7 +51,7 @@ export async function listRuns(o: ListRunsOptions = {}): Promise<RunSummary[]> {
   if (o.label !== undefined && (!Array.isArray(o.label) || o.label.length !== 2 || o.label.some((x) => typeof x !== "string"))) {
     throw new ValidationError(`listRuns: label must be a [key, value] pair of strings, got ${show(o.label)}.`, { field: "label" });
   }
-  const rt = getRuntime();
+  const rt = await ensureRuntime();
   const rows = await rt.store.listRuns({ project: o.project ?? rt.config.project, domain: o.domain ?? rt.config.domain }, {
     limit, ...(o.phase ? { phase: o.phase } : {}), ...(o.task ? { task: o.task } : {}), ...(o.label ? { label: o.label } : {}),
   });

@@ -7,7 +7,7 @@ import { checkKeys, show, validateRunName, validateStringRecord } from "../inter
 import type { RunOptionsResolved } from "../controller/controller.ts";
 import { RunNotFoundError, ValidationError } from "../errors.ts";
 import { Run } from "./run-handle.ts";
-import { getRuntime } from "./runtime.ts";
+import { ensureRuntime, getRuntime } from "./runtime.ts";
 import type { RunKey } from "../store/store.ts";
 import { decodeStoredValue as decodeValue } from "./stored-value.ts";
 import { version as packageVersion } from "../version.ts";
@@ -64,7 +64,11 @@ function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
     throw new ValidationError('withRunContext: mode "hybrid" requires both name and runBaseDir. Pass { mode: "hybrid", name: "...", runBaseDir: "..." }.');
   }
   if (mode !== "local") {
-    throw new ValidationError(`withRunContext: mode ${show(mode)} needs the cluster backend (workers), which this version of flyte-ts does not provide. Use mode: "local".`, { field: "mode" });
+    throw new ValidationError(
+      `withRunContext: mode ${show(mode)} needs the cluster backend (workers), which this version of flyte-ts does not provide. Use mode: "local"` +
+        (rt.config.backend === "cluster" ? ' (with backend "cluster", actions then execute in this process and are recorded in PostgreSQL).' : "."),
+      { field: "mode" },
+    );
   }
   if (o.copyStyle === "none" && !o.version) {
     throw new ValidationError('withRunContext: copyStyle "none" requires an explicit version. Pass { copyStyle: "none", version: "v1" }.', { field: "version" });
@@ -111,6 +115,7 @@ async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o
   if (!(task instanceof TaskTemplate)) {
     throw new ValidationError(`run: expected a task (made with env.task), got ${show(task)}.`);
   }
+  await ensureRuntime();
   const resolved = resolveRunOptions(o);
   if (task.sourceFile) resolved.sourceFile = task.sourceFile;
   const rt = getRuntime();
@@ -159,7 +164,7 @@ export function withRunContext(o: RunContextOptions = {}): { run<I, O>(task: Tas
 
 /** A handle on a recorded run. */
 export async function getRun(name: string, o: { project?: string; domain?: string } = {}): Promise<Run> {
-  const rt = getRuntime();
+  const rt = await ensureRuntime();
   const key = { project: o.project ?? rt.config.project, domain: o.domain ?? rt.config.domain, name };
   const row = await rt.store.getRun(key);
   if (!row) {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RunAlreadyExistsError, type ErrorRecord } from "../errors.ts";
-import type { Lease, RunStore } from "./store.ts";
+import type { DeploymentRow, Lease, RunStore, TaskSpecRow, TriggerRow } from "./store.ts";
 import { ROW_TIME, actionRow, attemptRow, runRow } from "./store.conformance-rows.ts";
 
 export interface StoreConformanceOptions {
@@ -41,6 +41,17 @@ function plain(v: unknown): unknown {
   if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
   return v;
 }
+
+const deployment = (version: string, o: Partial<DeploymentRow> = {}): DeploymentRow => ({
+  ...P, version, contentHash: `hash-${version}`, bundleUri: `file:///bundles/${version}.tar.gz`, bundleDigest: `digest-${version}`,
+  copyStyle: "loaded_modules", environments: [{ name: "env", image: "img:1", tasks: ["env.a", "env.b"] }], createdAt: NOW, ...o,
+});
+const taskSpec = (name: string, version: string, at = NOW): TaskSpecRow => ({
+  ...P, name, version, environment: "env", spec: { name, image: "img:1", retries: { count: 1 } }, createdAt: at, deployedAt: at,
+});
+const trigger = (taskName: string, name: string, version: string): TriggerRow => ({
+  ...P, taskName, name, version, spec: { name, automation: { cron: "0 * * * *" } }, active: true, createdAt: NOW,
+});
 
 const failure: ErrorRecord = { name: "RuntimeSystemError", code: "OwnerLost", kind: "system", message: "gone" };
 
@@ -205,6 +216,50 @@ export function storeConformance(o: StoreConformanceOptions): void {
       expect((await store.getAction("lost", "b1"))?.phase).toBe("succeeded");
       expect((await store.listAttempts("lost", "a0"))[0]?.phase).toBe("failed");
       expect((await store.getRun({ ...P, name: "alive" }))?.phase).toBe("running");
+      await store.close();
+    });
+
+    it("registers deployments: task versions, the latest of each task, unchanged redeploys and taken versions", async () => {
+      const { store, reopen } = await o.newStore();
+      const v1 = deployment("v1");
+      expect(await store.putDeployment(v1, [taskSpec("env.a", "v1"), taskSpec("env.b", "v1")], [trigger("env.a", "hourly", "v1")])).toEqual({ status: "created" });
+      expect(await store.getDeployment(P, "v1")).toEqual(v1);
+      expect(await store.getDeployment({ project: "other", domain: "d" }, "v1")).toBeUndefined();
+      expect(await store.getTask(P, "env.a")).toEqual(taskSpec("env.a", "v1"));
+      expect(await store.getTask(P, "env.a", "v2")).toBeUndefined();
+      expect(await store.listTasks({ project: "p", domain: "other" })).toEqual([]);
+
+      // The same version and content again: nothing changes.
+      expect(await store.putDeployment({ ...v1, createdAt: NOW + 1 }, [taskSpec("env.a", "v1", NOW + 1), taskSpec("env.b", "v1", NOW + 1)], []))
+        .toEqual({ status: "unchanged", promoted: false });
+      expect((await store.listTriggers(P)).map((t) => t.name)).toEqual(["hourly"]);
+      // The same version with other content: refused, nothing written.
+      const taken = await store.putDeployment({ ...v1, contentHash: "other" }, [taskSpec("env.c", "v1")], []);
+      expect(taken).toEqual({ status: "conflict", existing: v1 });
+      expect(await store.getTask(P, "env.c")).toBeUndefined();
+
+      // A new version of env.a (env.b is not in it): env.a's latest is v2, its trigger moves to v2.
+      const v2 = deployment("v2", { createdAt: NOW + 10, environments: [{ name: "env", image: "img:2", tasks: ["env.a"] }], bundleUri: null, bundleDigest: null, copyStyle: "none" });
+      expect(await store.putDeployment(v2, [taskSpec("env.a", "v2", NOW + 10)], [trigger("env.a", "daily", "v2")])).toEqual({ status: "created" });
+      expect(await store.getDeployment(P, "v2")).toEqual(v2);
+      const latest = await store.listTasks(P);
+      expect(latest.map((t) => [t.name, t.version])).toEqual([["env.a", "v2"], ["env.b", "v1"]]);
+      expect((await store.listTasks(P, { name: "env.a" })).map((t) => t.version)).toEqual(["v2", "v1"]);
+      expect((await store.listTasks(P, { name: "env.a", limit: 1 })).map((t) => t.version)).toEqual(["v2"]);
+      expect((await store.getTask(P, "env.a"))?.version).toBe("v2");
+      expect((await store.getTask(P, "env.a", "v1"))?.spec).toEqual(taskSpec("env.a", "v1").spec);
+      expect((await store.listTriggers(P)).map((t) => [t.taskName, t.name, t.version])).toEqual([["env.a", "daily", "v2"]]);
+
+      // Deploying v1 again (same content) makes it the latest again, from another connection too.
+      const other = await reopen();
+      expect(await other.putDeployment({ ...v1, createdAt: NOW + 20 }, [taskSpec("env.a", "v1", NOW + 20), taskSpec("env.b", "v1", NOW + 20)], [trigger("env.a", "hourly", "v1")]))
+        .toEqual({ status: "unchanged", promoted: true });
+      expect((await store.getTask(P, "env.a"))?.version).toBe("v1");
+      expect((await store.getTask(P, "env.a"))?.createdAt).toBe(NOW);
+      expect((await store.listTasks(P, { name: "env.a" })).map((t) => t.version)).toEqual(["v1", "v2"]);
+      expect((await store.listTriggers(P, { task: "env.a" })).map((t) => [t.name, t.version, t.active])).toEqual([["hourly", "v1", true]]);
+      expect(await store.listTriggers(P, { task: "env.b" })).toEqual([]);
+      await other.close();
       await store.close();
     });
 

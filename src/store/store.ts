@@ -140,6 +140,65 @@ export interface RunKey {
   name: string;
 }
 
+/** How `flyte deploy` packaged the code: the files the entry loads, every project file, or no bundle. */
+export type CopyStyle = "loaded_modules" | "all" | "none";
+
+/**
+ * One deployment (API.md §10.4): the environments deployed together under a version, and the code bundle their
+ * tasks load. `contentHash` covers everything deployed (bundle digest, task and trigger specs, images): the same
+ * version deployed again with the same hash is a no-op, with another hash a conflict.
+ */
+export interface DeploymentRow {
+  project: string;
+  domain: string;
+  version: string;
+  contentHash: string;
+  /** Where the bundle lives (`<blob store>/bundles/<digest>.tar.gz`); null with copy style "none". */
+  bundleUri: string | null;
+  /** Hex SHA-256 of the bundle's (uncompressed) tar. */
+  bundleDigest: string | null;
+  copyStyle: CopyStyle;
+  environments: Array<{ name: string; image: string; tasks: string[] }>;
+  createdAt: number;
+}
+
+/** A task registered by a deployment: its spec (see deploy/task-spec.ts) under the deployment's version. */
+export interface TaskSpecRow {
+  project: string;
+  domain: string;
+  /** Task FQN (`env.task`). */
+  name: string;
+  version: string;
+  environment: string;
+  spec: Record<string, unknown>;
+  /** When this version was first deployed. */
+  createdAt: number;
+  /** When it last became the latest version of the task (a redeploy of an older version makes it latest again). */
+  deployedAt: number;
+}
+
+/** A trigger registered with a task (API.md §9); one per task and trigger name, pointing at the task version it starts. */
+export interface TriggerRow {
+  project: string;
+  domain: string;
+  taskName: string;
+  name: string;
+  version: string;
+  spec: Record<string, unknown>;
+  active: boolean;
+  createdAt: number;
+}
+
+/**
+ * What `putDeployment` did: recorded it; found the same version with the same content (a no-op, except that its
+ * tasks become the latest versions again when a newer deployment had replaced them: `promoted`); or found the
+ * version taken by other content (nothing written).
+ */
+export type PutDeploymentResult =
+  | { status: "created" }
+  | { status: "unchanged"; promoted: boolean }
+  | { status: "conflict"; existing: DeploymentRow };
+
 /** What the reaper sees of a run that has not ended, to decide whether its owner is gone. */
 export type OwnerProbe = Pick<RunRow, "name" | "ownerId" | "ownerPid" | "ownerHost" | "leaseExpiresAt">;
 
@@ -185,6 +244,23 @@ export interface RunStore {
   getTrace(runName: string, action: string, key: string): Promise<TraceRow | undefined>;
   getCache(key: string): Promise<CacheEntry | undefined>;
   clearCache(taskName?: string): Promise<number>;
+
+  /**
+   * Records a deployment with its task specs and triggers in one transaction, directly (not through the write
+   * batch). A version already deployed in the project/domain is compared by `contentHash` (see
+   * `PutDeploymentResult`). Each deployed task's triggers are replaced by `triggers` (those of its tasks).
+   */
+  putDeployment(d: DeploymentRow, tasks: TaskSpecRow[], triggers: TriggerRow[]): Promise<PutDeploymentResult>;
+  getDeployment(scope: { project: string; domain: string }, version: string): Promise<DeploymentRow | undefined>;
+  /**
+   * Deployed tasks: without `name`, the latest version of every task (by name); with `name` (an FQN), every
+   * version of that task, latest first. Latest = most recently deployed (`deployedAt`), then version descending.
+   */
+  listTasks(scope: { project: string; domain: string }, q?: { name?: string; limit?: number }): Promise<TaskSpecRow[]>;
+  /** One task at `version`, or its latest version when `version` is omitted. */
+  getTask(scope: { project: string; domain: string }, name: string, version?: string): Promise<TaskSpecRow | undefined>;
+  /** Registered triggers (of one task when `task` is given), by task name and trigger name. */
+  listTriggers(scope: { project: string; domain: string }, q?: { task?: string }): Promise<TriggerRow[]>;
 
   /**
    * After a run's writes failed (a full disk): marks the run and its unfinished actions failed with `error`

@@ -1,7 +1,8 @@
-/** `flyte get runs|run|action|logs|io|config`: read recorded runs from the store. */
+/** `flyte get runs|run|action|logs|io|tasks|config`: read recorded runs and deployed tasks from the store. */
 import { Command } from "commander";
 import { stringify as toYaml } from "yaml";
-import { ACTION_PHASES, getRun, listRuns, type ActionDetails, type ActionPhase } from "../../index.ts";
+import { ACTION_PHASES, getRun, listDeployedTasks, listRuns, type ActionDetails, type ActionPhase } from "../../index.ts";
+import { RemoteTaskNotFoundError } from "../../errors.ts";
 import { formatLogLine } from "../../run/run-handle.ts";
 import { getRuntime } from "../../run/runtime.ts";
 import { cliIo, openRuntime, type CliOutput, type GlobalOptions } from "../context.ts";
@@ -113,6 +114,39 @@ export function registerGetCommand(program: Command): void {
       if (action !== undefined) action = resolveAction(runName, (await r.details()).root, action).name;
       const lines = r.logs({ ...(action ? { action } : {}), ...(o.attempt !== undefined ? { attempt: Number(o.attempt) } : {}), follow: Boolean(o.follow) });
       for await (const l of lines) out.write(formatLogLine(l, o));
+    });
+
+  get.command("tasks").description("Deployed tasks: the latest version of each, or with a name every version of that task")
+    .argument("[name]", "a task name (env.task, or the bare task name when it is unique)")
+    .option("--limit <n>", "at most this many")
+    .action(async (name: string | undefined, o: { limit?: string }, cmd: Command) => {
+      const g = await openRuntime(cmd);
+      const limit = o.limit === undefined ? undefined : Number(o.limit);
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit expects a whole number >= 1, got ${JSON.stringify(o.limit)}.`);
+      const out = cliIo(cmd).stdout;
+      const row = (t: { name: string; version: string; environment: string; image: string; deployedAt: Date }) =>
+        ({ name: t.name, version: t.version, environment: t.environment, image: t.image, deployedAt: t.deployedAt.toISOString() });
+      if (name === undefined) {
+        const tasks = (await listDeployedTasks(limit ? { limit } : {})).map(row);
+        return print(out, g, tasks, () => (tasks.length
+          ? columns([["NAME", "VERSION", "ENVIRONMENT", "IMAGE", "DEPLOYED"], ...tasks.map((t) => [t.name, t.version, t.environment, t.image, t.deployedAt])])
+          : "No tasks deployed yet. Deploy some with: flyte deploy <file.ts>"));
+      }
+      let versions = await listDeployedTasks({ name, ...(limit ? { limit } : {}) });
+      if (versions.length === 0 && !name.includes(".")) {
+        // A bare task name: the deployed task of that name, when only one environment has one.
+        const matches = (await listDeployedTasks()).filter((t) => t.name.endsWith(`.${name}`));
+        if (matches.length > 1) throw new UsageError(`Task name "${name}" is ambiguous: ${matches.map((t) => t.name).join(", ")}. Use the full name (env.task).`);
+        if (matches.length === 1) versions = await listDeployedTasks({ name: matches[0]!.name, ...(limit ? { limit } : {}) });
+      }
+      if (versions.length === 0) {
+        const known = (await listDeployedTasks()).map((t) => t.name);
+        throw new RemoteTaskNotFoundError(
+          `Task "${name}" is not deployed in ${g.project ?? getRuntime().config.project}/${g.domain ?? getRuntime().config.domain}. ${known.length ? `Deployed tasks: ${known.join(", ")}.` : "No task is deployed there yet: deploy it with flyte deploy <file.ts>."}`,
+        );
+      }
+      const data = versions.map(row);
+      print(out, g, data, () => columns([["VERSION", "DEPLOYED", "ENVIRONMENT", "IMAGE", ""], ...data.map((t, i) => [t.version, t.deployedAt, t.environment, t.image, i === 0 ? "latest" : ""])]));
     });
 
   get.command("config").description("The effective configuration")

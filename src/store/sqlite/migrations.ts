@@ -139,4 +139,49 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE attempts ADD COLUMN lease_epoch INTEGER;
     `,
   },
+  {
+    version: 5,
+    name: "deployments",
+    // `flyte deploy`: a deployment per version (its bundle and what it held), the task specs it registered, and
+    // the triggers of those tasks (one per task and trigger name, pointing at the version that registered it).
+    sql: `
+      CREATE TABLE deployments (
+        project TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        version TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        bundle_uri TEXT,
+        bundle_digest TEXT,
+        copy_style TEXT NOT NULL,
+        environments TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (project, domain, version)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE task_specs (
+        project TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        deployed_at REAL NOT NULL,
+        PRIMARY KEY (project, domain, name, version)
+      ) WITHOUT ROWID;
+      CREATE INDEX task_specs_latest ON task_specs (project, domain, name, deployed_at DESC, version DESC);
+
+      CREATE TABLE triggers (
+        project TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        task_name TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        active INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (project, domain, task_name, name)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

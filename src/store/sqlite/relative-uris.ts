@@ -31,6 +31,16 @@ export class RelativeUris {
     if (!bytes || asBuffer(bytes).indexOf(MARK_BYTES) < 0) return bytes;
     return encodeLiteral(rewrite(decodeLiteral(bytes), (u) => (u.startsWith(MARK) ? this.#base + u.slice(MARK.length) : u)));
   }
+
+  /** A blob URI as stored: relative when it is under the state dir. */
+  uriToStored(uri: string): string {
+    return uri.startsWith(this.#base) ? MARK + uri.slice(this.#base.length) : uri;
+  }
+
+  /** A stored blob URI resolved against this state dir. */
+  uriFromStored(uri: string): string {
+    return uri.startsWith(MARK) ? this.#base + uri.slice(MARK.length) : uri;
+  }
 }
 
 const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);

@@ -28,6 +28,8 @@ storeConformance({
     );
     insert.run("old", "succeeded");
     insert.run("old-active", "running");
+    // From version 4 on, a run that has not ended holds a lease (here one that expired long ago).
+    if (version >= 4) db.prepare("UPDATE runs SET owner_id = 'elsewhere:1', lease_epoch = 1, lease_expires_at = heartbeat_at + 30000 WHERE name = 'old-active'").run();
     db.close();
     return { open: async () => new SqliteStore(f) };
   },

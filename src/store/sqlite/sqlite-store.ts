@@ -13,9 +13,10 @@ import { dirname, join } from "node:path";
 import { FlyteError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { RelativeUris } from "./relative-uris.ts";
+import { WalCheckpointer } from "./wal-checkpointer.ts";
 import {
-  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type Lease, type ListRunsQuery, type LogRow, type OwnerProbe,
-  type RunKey, type RunRow, type RunStore, type TraceRow,
+  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
+  type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
 
@@ -94,6 +95,14 @@ function attemptFromDb(r: Row): AttemptRow {
   };
 }
 
+function taskSpecFromDb(r: Row): TaskSpecRow {
+  return {
+    project: r.project as string, domain: r.domain as string, name: r.name as string, version: r.version as string,
+    environment: r.environment as string, spec: JSON.parse(r.spec as string) as Record<string, unknown>,
+    createdAt: r.created_at as number, deployedAt: r.deployed_at as number,
+  };
+}
+
 /** Translates SQLite failures into messages that say which file and what to do. */
 function storeError(file: string, e: unknown): StoreError {
   const code = (e as { code?: string }).code ?? "";
@@ -154,6 +163,8 @@ export class SqliteStore implements RunStore {
   #snapshotDir: string | undefined;
   readonly #uris: RelativeUris;
   readonly #stmts = new Map<string, Database.Statement>();
+  /** Checkpoints the WAL from a worker thread, so that no commit on this thread pays for one (see wal-checkpointer.ts). */
+  readonly checkpointer: WalCheckpointer | undefined;
   /**
    * The connection's `synchronous` setting outside a batch commit (direct writes: createRun, abort requests,
    * leases): FULL fsyncs the WAL at every commit, NORMAL only at checkpoints. A batch of another level switches
@@ -185,6 +196,7 @@ export class SqliteStore implements RunStore {
       const maxPages = Number(process.env.FLYTE_STORE_MAX_PAGES);
       if (maxPages > 0) this.#db.pragma(`max_page_count = ${Math.floor(maxPages)}`);
       this.#migrate();
+      this.checkpointer = new WalCheckpointer(file, { setAutocheckpoint: (pages) => this.#db.pragma(`wal_autocheckpoint = ${pages}`) });
     } catch (e) {
       throw e instanceof StoreError ? e : storeError(file, e);
     }
@@ -310,6 +322,7 @@ export class SqliteStore implements RunStore {
           .run(e.key, e.taskName, this.#uris.toStored(e.outputs), e.createdAt, e.runName, e.action);
       }
     })();
+    this.checkpointer?.committed();
     return refused;
   }
 
@@ -503,6 +516,100 @@ export class SqliteStore implements RunStore {
     });
   }
 
+  putDeployment(d: DeploymentRow, tasks: TaskSpecRow[], triggers: TriggerRow[]): Promise<PutDeploymentResult> {
+    return this.#now(() =>
+      // IMMEDIATE: the check and the insert hold the write lock together, so two deploys of one version cannot both insert.
+      this.#db.transaction((): PutDeploymentResult => {
+        const found = this.#stmt("SELECT * FROM deployments WHERE project = ? AND domain = ? AND version = ?").get(d.project, d.domain, d.version) as Row | undefined;
+        if (found) {
+          const existing = this.#deploymentFromDb(found);
+          if (existing.contentHash !== d.contentHash) return { status: "conflict", existing };
+          // The same deployment: a no-op unless a later deployment made other versions of its tasks the latest.
+          const stale = tasks.filter((t) => this.#latestVersion(t.project, t.domain, t.name) !== t.version);
+          if (stale.length === 0) return { status: "unchanged", promoted: false };
+          const bump = this.#stmt("UPDATE task_specs SET deployed_at = ? WHERE project = ? AND domain = ? AND name = ? AND version = ?");
+          for (const t of stale) bump.run(d.createdAt, t.project, t.domain, t.name, t.version);
+          this.#replaceTriggers(tasks, triggers);
+          return { status: "unchanged", promoted: true };
+        }
+        this.#stmt(
+          "INSERT INTO deployments (project, domain, version, content_hash, bundle_uri, bundle_digest, copy_style, environments, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+        ).run(d.project, d.domain, d.version, d.contentHash, d.bundleUri === null ? null : this.#uris.uriToStored(d.bundleUri), d.bundleDigest, d.copyStyle,
+          JSON.stringify(d.environments), d.createdAt);
+        const put = this.#stmt(
+          "INSERT OR REPLACE INTO task_specs (project, domain, name, version, environment, spec, created_at, deployed_at) VALUES (?,?,?,?,?,?,?,?)",
+        );
+        for (const t of tasks) put.run(t.project, t.domain, t.name, t.version, t.environment, JSON.stringify(t.spec), t.createdAt, t.deployedAt);
+        this.#replaceTriggers(tasks, triggers);
+        return { status: "created" };
+      }).immediate(),
+    );
+  }
+
+  #latestVersion(project: string, domain: string, name: string): string | undefined {
+    const r = this.#stmt("SELECT version FROM task_specs WHERE project = ? AND domain = ? AND name = ? ORDER BY deployed_at DESC, version DESC LIMIT 1")
+      .get(project, domain, name) as Row | undefined;
+    return r?.version as string | undefined;
+  }
+
+  #replaceTriggers(tasks: TaskSpecRow[], triggers: TriggerRow[]): void {
+    const drop = this.#stmt("DELETE FROM triggers WHERE project = ? AND domain = ? AND task_name = ?");
+    for (const t of tasks) drop.run(t.project, t.domain, t.name);
+    const put = this.#stmt("INSERT OR REPLACE INTO triggers (project, domain, task_name, name, version, spec, active, created_at) VALUES (?,?,?,?,?,?,?,?)");
+    for (const g of triggers) put.run(g.project, g.domain, g.taskName, g.name, g.version, JSON.stringify(g.spec), g.active ? 1 : 0, g.createdAt);
+  }
+
+  #deploymentFromDb(r: Row): DeploymentRow {
+    return {
+      project: r.project as string, domain: r.domain as string, version: r.version as string, contentHash: r.content_hash as string,
+      bundleUri: typeof r.bundle_uri === "string" ? this.#uris.uriFromStored(r.bundle_uri) : null, bundleDigest: (r.bundle_digest as string | null) ?? null,
+      copyStyle: r.copy_style as DeploymentRow["copyStyle"], environments: JSON.parse(r.environments as string) as DeploymentRow["environments"],
+      createdAt: r.created_at as number,
+    };
+  }
+
+  getDeployment(scope: { project: string; domain: string }, version: string): Promise<DeploymentRow | undefined> {
+    return this.#read(() => {
+      const r = this.#stmt("SELECT * FROM deployments WHERE project = ? AND domain = ? AND version = ?").get(scope.project, scope.domain, version) as Row | undefined;
+      return r ? this.#deploymentFromDb(r) : undefined;
+    });
+  }
+
+  listTasks(scope: { project: string; domain: string }, q: { name?: string; limit?: number } = {}): Promise<TaskSpecRow[]> {
+    return this.#read(() => {
+      const rows = q.name !== undefined
+        ? this.#stmt("SELECT * FROM task_specs WHERE project = ? AND domain = ? AND name = ? ORDER BY deployed_at DESC, version DESC LIMIT ?")
+          .all(scope.project, scope.domain, q.name, q.limit ?? -1)
+        : this.#stmt(
+          `SELECT * FROM task_specs t WHERE project = ? AND domain = ? AND version = (
+             SELECT version FROM task_specs l WHERE l.project = t.project AND l.domain = t.domain AND l.name = t.name ORDER BY deployed_at DESC, version DESC LIMIT 1
+           ) ORDER BY name LIMIT ?`,
+        ).all(scope.project, scope.domain, q.limit ?? -1);
+      return (rows as Row[]).map(taskSpecFromDb);
+    });
+  }
+
+  getTask(scope: { project: string; domain: string }, name: string, version?: string): Promise<TaskSpecRow | undefined> {
+    return this.#read(() => {
+      const r = version !== undefined
+        ? this.#stmt("SELECT * FROM task_specs WHERE project = ? AND domain = ? AND name = ? AND version = ?").get(scope.project, scope.domain, name, version)
+        : this.#stmt("SELECT * FROM task_specs WHERE project = ? AND domain = ? AND name = ? ORDER BY deployed_at DESC, version DESC LIMIT 1").get(scope.project, scope.domain, name);
+      return r ? taskSpecFromDb(r as Row) : undefined;
+    });
+  }
+
+  listTriggers(scope: { project: string; domain: string }, q: { task?: string } = {}): Promise<TriggerRow[]> {
+    return this.#read(() => {
+      const rows = q.task !== undefined
+        ? this.#stmt("SELECT * FROM triggers WHERE project = ? AND domain = ? AND task_name = ? ORDER BY task_name, name").all(scope.project, scope.domain, q.task)
+        : this.#stmt("SELECT * FROM triggers WHERE project = ? AND domain = ? ORDER BY task_name, name").all(scope.project, scope.domain);
+      return (rows as Row[]).map((r) => ({
+        project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, name: r.name as string, version: r.version as string,
+        spec: JSON.parse(r.spec as string) as Record<string, unknown>, active: r.active === 1, createdAt: r.created_at as number,
+      }));
+    });
+  }
+
   recordFailedRun(key: RunKey, error: ErrorRecord, endedAt: number): Promise<boolean> {
     if (this.readOnly || !this.#db.open) return Promise.resolve(false);
     const err = JSON.stringify(error);
@@ -529,6 +636,7 @@ export class SqliteStore implements RunStore {
     try {
       if (!this.readOnly && this.#db.open) void this.writes.flushNow();
     } finally {
+      this.checkpointer?.close();
       if (this.#db.open) this.#db.close();
       if (this.#snapshotDir) rmSync(this.#snapshotDir, { recursive: true, force: true });
     }

@@ -1,0 +1,588 @@
+/**
+ * The cluster metadata store: PostgreSQL through a `pg` connection pool, implementing the `RunStore` port.
+ * Open it with `openPostgresStore(url)`, which connects, migrates (under an advisory lock) and returns only
+ * once the store is usable, or fails with an `InitializationError` that names the server and what to do.
+ *
+ * Runs write through the write batch (`writes`, see ../write-batch.ts), which this store commits in one
+ * transaction per event-loop turn: rows of one kind go in one statement (`unnest` of array parameters), and
+ * the runs whose writes are fenced by a lease are locked (`FOR UPDATE`) and checked first, so a reaper in
+ * another process and a stale owner's commit are serialised. Every read first waits for the writes queued
+ * before it, so a process always reads its own writes. Every statement is parameterised.
+ */
+import pg from "pg";
+import { FlyteError, InitializationError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
+import {
+  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type Lease, type ListRunsQuery, type LogRow, type OwnerProbe,
+  type RunKey, type RunRow, type RunStore, type TraceRow,
+} from "../store.ts";
+import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
+import { migrate } from "./migrations.ts";
+
+type Row = Record<string, unknown>;
+
+/** How long opening the store may take to reach the server before it is reported unreachable. */
+const CONNECT_TIMEOUT_MS = 4_500;
+
+export interface PostgresStoreOptions {
+  /** Connections in the pool (config `store.poolSize`); default 10. */
+  poolSize?: number;
+  /**
+   * What a commit promises by default (config `execution.durability`): `full` waits for the server to flush its
+   * WAL (`synchronous_commit = on`), `process` does not (`off`: a server crash may lose the last commits, never
+   * corrupt anything). A batch holding writes of a run that asks for the other level sets it for its transaction.
+   */
+  durability?: Durability;
+}
+
+const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+const parse = <T>(v: unknown): T | null => (typeof v === "string" ? (JSON.parse(v) as T) : null);
+const bytes = (v: unknown): Uint8Array | null => (v instanceof Uint8Array ? v : null);
+const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
+
+const RUN_COLS: Record<keyof RunRow, string> = {
+  project: "project", domain: "domain", name: "name", taskName: "task_name", phase: "phase", mode: "mode",
+  inputs: "inputs", outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at",
+  endedAt: "ended_at", ownerPid: "owner_pid", ownerHost: "owner_host", heartbeatAt: "heartbeat_at",
+  ownerId: "owner_id", leaseEpoch: "lease_epoch", leaseExpiresAt: "lease_expires_at", recoverFrom: "recover_from", abortRequested: "abort_requested", labels: "labels", source: "source", options: "options",
+};
+const RUN_JSON = new Set<string>(["error", "labels", "source", "options"]);
+const RUN_KEYS = Object.keys(RUN_COLS) as (keyof RunRow)[];
+
+const ACTION_COLS: Record<keyof ActionRow, string> = {
+  runName: "run_name", name: "name", parent: "parent", taskName: "task_name", shortName: "short_name", group: "group_name",
+  phase: "phase", cacheHit: "cache_hit", recovered: "recovered", inputsHash: "inputs_hash", inputs: "inputs",
+  outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at", endedAt: "ended_at",
+  reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface",
+};
+/** The SQL type of each action column, for the `unnest` of one array parameter per column. */
+const ACTION_TYPES: Record<keyof ActionRow, string> = {
+  runName: "text", name: "text", parent: "text", taskName: "text", shortName: "text", group: "text", phase: "text",
+  cacheHit: "boolean", recovered: "boolean", inputsHash: "text", inputs: "bytea", outputs: "bytea", error: "text",
+  createdAt: "float8", startedAt: "float8", endedAt: "float8", reportUri: "text", attemptCount: "integer", interface: "text",
+};
+const ACTION_KEYS = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
+
+/** `INSERT ... SELECT * FROM unnest($1::t1[], ...) ON CONFLICT (key) DO UPDATE SET` every other column. */
+function upsertSql(table: string, cols: string[], types: string[], key: string[], conflict: "update" | "nothing" = "update"): string {
+  const rest = cols.filter((c) => !key.includes(c));
+  const onConflict = conflict === "nothing" || rest.length === 0 ? "" : ` ON CONFLICT (${key.join(", ")}) DO UPDATE SET ${rest.map((c) => `${c} = EXCLUDED.${c}`).join(", ")}`;
+  return `INSERT INTO ${table} (${cols.join(", ")}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(", ")})${onConflict}`;
+}
+
+const UPSERT_ACTIONS = upsertSql("actions", ACTION_KEYS.map((k) => ACTION_COLS[k]), ACTION_KEYS.map((k) => ACTION_TYPES[k]), ["run_name", "name"]);
+const UPSERT_ATTEMPTS = upsertSql(
+  "attempts", ["run_name", "action", "attempt", "phase", "started_at", "ended_at", "error", "owner", "lease_epoch"],
+  ["text", "text", "integer", "text", "float8", "float8", "text", "text", "integer"], ["run_name", "action", "attempt"],
+);
+const INSERT_LOGS = "INSERT INTO logs (run_name, action, attempt, time, stream, message) SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::float8[], $5::text[], $6::text[])";
+const UPSERT_TRACES = upsertSql(
+  "traces", ["run_name", "action", "key", "name", "output", "error", "duration_ms"], ["text", "text", "text", "text", "bytea", "text", "float8"], ["run_name", "action", "key"],
+);
+const UPSERT_CACHE = upsertSql(
+  "cache_entries", ["key", "task_name", "outputs", "created_at", "run_name", "action"], ["text", "text", "bytea", "float8", "text", "text"], ["key"],
+);
+
+/** Interface schemas are shared by every action of a task: each is serialised once. */
+const interfaceJson = new WeakMap<object, string>();
+
+function actionValue(k: keyof ActionRow, v: unknown): unknown {
+  if (k === "interface" && typeof v === "object" && v !== null) {
+    let j = interfaceJson.get(v);
+    if (j === undefined) interfaceJson.set(v, (j = JSON.stringify(v)));
+    return j;
+  }
+  if (k === "error" || k === "interface") return json(v);
+  return v ?? null;
+}
+
+const runValue = (k: string, v: unknown): unknown => (RUN_JSON.has(k) ? json(v) : v ?? null);
+
+/** Columns of rows, as one array per column (the parameters of an `unnest`). */
+function columns<T>(rows: readonly T[], get: ((r: T) => unknown)[]): unknown[][] {
+  const out = get.map(() => new Array<unknown>(rows.length));
+  rows.forEach((r, i) => get.forEach((g, c) => (out[c]![i] = g(r))));
+  return out;
+}
+
+/** The last row of each key (what a sequence of `INSERT OR REPLACE` leaves). */
+function lastPerKey<T>(rows: readonly T[], key: (r: T) => string): T[] {
+  const m = new Map<string, T>();
+  for (const r of rows) m.set(key(r), r);
+  return [...m.values()];
+}
+
+function runFromDb(r: Row): RunRow {
+  return {
+    project: r.project as string, domain: r.domain as string, name: r.name as string, taskName: r.task_name as string,
+    phase: r.phase as RunRow["phase"], mode: r.mode as RunRow["mode"], inputs: bytes(r.inputs), outputs: bytes(r.outputs),
+    error: parse<ErrorRecord>(r.error), createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
+    ownerPid: num(r.owner_pid), ownerHost: (r.owner_host as string | null) ?? null, heartbeatAt: num(r.heartbeat_at),
+    ownerId: (r.owner_id as string | null) ?? null, leaseEpoch: (r.lease_epoch as number | null) ?? 0, leaseExpiresAt: num(r.lease_expires_at),
+    recoverFrom: (r.recover_from as string | null) ?? null, abortRequested: (r.abort_requested as string | null) ?? null,
+    labels: parse<Record<string, string>>(r.labels) ?? {}, source: parse(r.source), options: parse(r.options) ?? {},
+  };
+}
+
+function actionFromDb(r: Row): ActionRow {
+  return {
+    runName: r.run_name as string, name: r.name as string, parent: (r.parent as string | null) ?? null,
+    taskName: r.task_name as string, shortName: r.short_name as string, group: (r.group_name as string | null) ?? null,
+    phase: r.phase as ActionRow["phase"], cacheHit: r.cache_hit === true, recovered: r.recovered === true,
+    inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), error: parse<ErrorRecord>(r.error),
+    createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
+    reportUri: (r.report_uri as string | null) ?? null, attemptCount: r.attempt_count as number, interface: parse(r.interface),
+  };
+}
+
+function attemptFromDb(r: Row): AttemptRow {
+  return {
+    runName: r.run_name as string, action: r.action as string, attempt: r.attempt as number, phase: r.phase as AttemptRow["phase"],
+    startedAt: num(r.started_at), endedAt: num(r.ended_at), error: parse<ErrorRecord>(r.error),
+    owner: (r.owner as string | null) ?? null, leaseEpoch: num(r.lease_epoch),
+  };
+}
+
+/** Where a database URL points, without its password: `postgres://user@host:port/db`. */
+export interface DatabaseTarget {
+  url: string;
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  /** The URL with the password left out (for messages, `location`). */
+  shown: string;
+}
+
+/** Parses and checks a `postgres://` URL; a malformed one is an `InitializationError` saying what is expected. */
+export function databaseTarget(url: string): DatabaseTarget {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new InitializationError(
+      `The database URL ${JSON.stringify(redact(url))} is not a URL. Use postgres://user:password@host:5432/database in store.databaseUrl or FLYTE_DATABASE_URL.`,
+      { code: "BadConfig" },
+    );
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
+    throw new InitializationError(
+      `The database URL ${JSON.stringify(redact(url))} is not a PostgreSQL URL (it starts with ${u.protocol}//). Use postgres://user:password@host:5432/database.`,
+      { code: "BadConfig" },
+    );
+  }
+  const host = decodeURIComponent(u.hostname) || "localhost";
+  const port = u.port ? Number(u.port) : 5432;
+  const user = decodeURIComponent(u.username) || process.env.PGUSER || "postgres";
+  const database = decodeURIComponent(u.pathname.replace(/^\//, "")) || user;
+  const shown = new URL(url);
+  shown.password = "";
+  return { url, host, port, user, database, shown: shown.href };
+}
+
+function redact(url: string): string {
+  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, "$1***@");
+}
+
+/** Translates a failure to connect into what to do about it. */
+function connectError(t: DatabaseTarget, e: unknown): InitializationError {
+  const code = (e as { code?: string }).code ?? "";
+  const msg = e instanceof Error ? e.message : String(e);
+  const at = `${t.host}:${t.port}`;
+  if (code === "28P01" || code === "28000") {
+    return new InitializationError(
+      `PostgreSQL at ${at} refused user "${t.user}" (${msg}). Fix the user and password in store.databaseUrl (or FLYTE_DATABASE_URL), ` +
+        `or create the role on the server: CREATE ROLE "${t.user}" LOGIN PASSWORD '...';`,
+      { cause: e, code: "DatabaseAuthFailed" },
+    );
+  }
+  if (code === "3D000") {
+    return new InitializationError(
+      `PostgreSQL at ${at} has no database "${t.database}" (${msg}). Create it (createdb -h ${t.host} -p ${t.port} -U ${t.user} ${t.database}) or fix the database name in store.databaseUrl.`,
+      { cause: e, code: "DatabaseNotFound" },
+    );
+  }
+  return new InitializationError(
+    `Cannot reach PostgreSQL at ${at} (${msg || code || "no answer"}). Check that the database server is running and that store.databaseUrl (or FLYTE_DATABASE_URL) names its host and port.`,
+    { cause: e, code: "DatabaseUnreachable" },
+  );
+}
+
+/** Translates PostgreSQL failures during use into messages that say which database and what to do. */
+function storeError(where: string, e: unknown): StoreError {
+  if (e instanceof StoreError) return e;
+  const code = (e as { code?: string }).code ?? "";
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code === "53100" || code === "ENOSPC") {
+    return new StoreError(`The database ${where} is full (${msg}): the server's disk has no space left. Free space on the database server, then recover the run.`, { cause: e, code: "StoreFull" });
+  }
+  if (code.startsWith("08") || code === "57P01" || code === "57P03" || code === "ECONNREFUSED" || code === "ECONNRESET" || /Connection terminated/.test(msg)) {
+    return new StoreError(`Lost the connection to the database ${where} (${msg}). Check that the server is up; the run can be recovered once it is.`, { cause: e, code: "StoreUnavailable" });
+  }
+  return new StoreError(`The database ${where} failed: ${msg}`, { cause: e });
+}
+
+export class PostgresStore implements RunStore {
+  readonly location: string;
+  readonly writes: WriteBatch;
+  readonly #pool: pg.Pool;
+  /** The connections' `synchronous_commit` outside a batch of the other level (see `PostgresStoreOptions.durability`). */
+  readonly #durable: boolean;
+  #closed: Promise<void> | undefined;
+
+  private constructor(target: DatabaseTarget, pool: pg.Pool, durability: Durability) {
+    this.location = target.shown;
+    this.#pool = pool;
+    this.#durable = durability === "full";
+    this.writes = new WriteBatch((w) => this.#commit(w), (e) => storeError(this.location, e), undefined, durability);
+  }
+
+  /** Connects, migrates and returns the store (see `openPostgresStore`). */
+  static async open(url: string, o: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const t = databaseTarget(url);
+    const poolSize = o.poolSize ?? 10;
+    const durability = o.durability ?? "full";
+    if (!Number.isInteger(poolSize) || poolSize < 1) {
+      throw new InitializationError(`store.poolSize must be a whole number >= 1, got ${String(poolSize)}.`, { code: "BadConfig" });
+    }
+    const pool = new pg.Pool({
+      connectionString: url, max: poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, idleTimeoutMillis: 30_000,
+      application_name: "flyte-ts",
+      // Direct writes (createRun, leases, abort requests) and batches of the default level commit with this.
+      options: `-c synchronous_commit=${durability === "full" ? "on" : "off"}`,
+      // bigint (log ids) as a number: ids stay far below 2^53.
+      types: { getTypeParser: ((oid: number, format?: "text" | "binary") => (oid === 20 ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
+    });
+    // A connection that breaks while idle (the server restarted) is dropped from the pool; the next query reconnects.
+    pool.on("error", () => undefined);
+    let client: pg.PoolClient;
+    try {
+      client = await Promise.race([
+        pool.connect(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${CONNECT_TIMEOUT_MS / 1000} s`)), CONNECT_TIMEOUT_MS + 300).unref()),
+      ]);
+    } catch (e) {
+      void pool.end().catch(() => undefined);
+      throw connectError(t, e);
+    }
+    try {
+      await migrate(client, t.shown);
+    } catch (e) {
+      client.release();
+      await pool.end().catch(() => undefined);
+      if (e instanceof FlyteError) throw e;
+      throw new InitializationError(`Cannot prepare the database ${t.shown}: ${(e as Error).message}`, { cause: e, code: "MigrationFailed" });
+    }
+    client.release();
+    return new PostgresStore(t, pool, durability);
+  }
+
+  /** Applies one batch of the write batch in one transaction; returns the runs refused by their lease. */
+  async #commit(w: PendingWrites): Promise<ReadonlySet<string>> {
+    const refused = new Set<string>();
+    const c = await this.#pool.connect();
+    try {
+      await c.query("BEGIN");
+      // "full" waits for the server's WAL flush; "process" returns once the server has the transaction.
+      if (w.durable !== this.#durable) await c.query(`SET LOCAL synchronous_commit = ${w.durable ? "on" : "off"}`);
+      const fenced = [...w.runs].filter((e): e is [string, Lease] => e[1] !== undefined);
+      if (fenced.length > 0) {
+        const r = await c.query<{ name: string; owner_id: string | null; lease_epoch: number }>(
+          "SELECT name, owner_id, lease_epoch FROM runs WHERE name = ANY($1::text[]) ORDER BY name FOR UPDATE",
+          [fenced.map(([run]) => run)],
+        );
+        const current = new Map(r.rows.map((x) => [x.name, x]));
+        for (const [run, lease] of fenced) {
+          const x = current.get(run);
+          if (!x || x.owner_id !== lease.owner || x.lease_epoch !== lease.epoch) refused.add(run);
+        }
+      }
+      const ok = (run: string) => !refused.has(run);
+      for (const { key, patch } of w.runPatches.values()) {
+        if (!ok(key.name)) continue;
+        const keys = Object.keys(patch) as (keyof RunRow)[];
+        if (keys.length === 0) continue;
+        await c.query(
+          `UPDATE runs SET ${keys.map((k, i) => `${RUN_COLS[k]} = $${i + 1}`).join(", ")} WHERE name = $${keys.length + 1}`,
+          [...keys.map((k) => runValue(k, patch[k])), key.name],
+        );
+      }
+      const full: ActionRow[] = [];
+      for (const a of w.actions.values()) {
+        if (!ok(a.runName)) continue;
+        if (a.full) full.push(a.full);
+        else if (a.patch) {
+          const patch = a.patch;
+          const keys = Object.keys(patch) as (keyof ActionRow)[];
+          if (keys.length === 0) continue;
+          await c.query(
+            `UPDATE actions SET ${keys.map((k, i) => `${ACTION_COLS[k]} = $${i + 1}`).join(", ")} WHERE run_name = $${keys.length + 1} AND name = $${keys.length + 2}`,
+            [...keys.map((k) => actionValue(k, patch[k])), a.runName, a.name],
+          );
+        }
+      }
+      if (full.length > 0) await c.query(UPSERT_ACTIONS, columns(full, ACTION_KEYS.map((k) => (r: ActionRow) => actionValue(k, r[k]))));
+      const attempts = [...w.attempts.values()].filter((r) => ok(r.runName));
+      if (attempts.length > 0) {
+        await c.query(UPSERT_ATTEMPTS, columns(attempts, [
+          (r) => r.runName, (r) => r.action, (r) => r.attempt, (r) => r.phase, (r) => r.startedAt, (r) => r.endedAt, (r) => json(r.error), (r) => r.owner, (r) => r.leaseEpoch,
+        ]));
+      }
+      const logs = w.logs.filter((r) => ok(r.runName));
+      if (logs.length > 0) {
+        await c.query(INSERT_LOGS, columns<LogRow>(logs, [(r) => r.runName, (r) => r.action, (r) => r.attempt, (r) => r.time, (r) => r.stream, (r) => r.message]));
+      }
+      const traces = lastPerKey(w.traces.filter((r) => ok(r.runName)), (r) => `${r.runName}\u0000${r.action}\u0000${r.key}`);
+      if (traces.length > 0) {
+        await c.query(UPSERT_TRACES, columns<TraceRow>(traces, [
+          (r) => r.runName, (r) => r.action, (r) => r.key, (r) => r.name, (r) => r.output, (r) => json(r.error), (r) => r.durationMs,
+        ]));
+      }
+      const cache = lastPerKey(w.cache.filter((e) => e.runName === null || ok(e.runName)), (e) => e.key);
+      if (cache.length > 0) {
+        await c.query(UPSERT_CACHE, columns<CacheEntry>(cache, [(e) => e.key, (e) => e.taskName, (e) => e.outputs, (e) => e.createdAt, (e) => e.runName, (e) => e.action]));
+      }
+      await c.query("COMMIT");
+      return refused;
+    } catch (e) {
+      await c.query("ROLLBACK").catch(() => undefined);
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  /** Reads after the queued writes are committed (a failed commit is the writing runs' business, not the reader's). */
+  async #read<T>(fn: (db: pg.Pool) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreError(`The store ${this.location} is closed.`);
+    await this.writes.flush();
+    try {
+      return await fn(this.#pool);
+    } catch (e) {
+      throw e instanceof FlyteError ? e : storeError(this.location, e);
+    }
+  }
+
+  /** Runs `fn` in one transaction on one connection. */
+  async #transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.#pool.connect();
+    try {
+      await c.query("BEGIN");
+      const r = await fn(c);
+      await c.query("COMMIT");
+      return r;
+    } catch (e) {
+      await c.query("ROLLBACK").catch(() => undefined);
+      throw e;
+    } finally {
+      c.release();
+    }
+  }
+
+  createRun(row: RunRow, recoveryClaim?: string): Promise<string | undefined> {
+    // Inserted at once, so a duplicate name (or a held claim) fails at the caller, not in a later batch.
+    return this.#read((db) => this.#insertRun(db, row, recoveryClaim));
+  }
+
+  async #insertRun(db: pg.Pool, row: RunRow, recoveryClaim: string | undefined): Promise<string | undefined> {
+    const cols = [...RUN_KEYS.map((k) => RUN_COLS[k]), "recovery_claim"];
+    const sql = `INSERT INTO runs (${cols.join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")})`;
+    try {
+      await db.query(sql, [...RUN_KEYS.map((k) => runValue(k, row[k])), recoveryClaim ?? null]);
+      return undefined;
+    } catch (e) {
+      const { code, constraint } = e as { code?: string; constraint?: string };
+      if (code !== "23505") throw e;
+      if (recoveryClaim !== undefined && constraint === "runs_recovery_claim") {
+        const holder = await db.query<{ name: string }>(`SELECT name FROM runs WHERE recovery_claim = $1 AND phase NOT IN ${TERMINAL_SQL}`, [recoveryClaim]);
+        // The holder ended between the failed insert and this read: the claim is free now.
+        return holder.rows[0] ? holder.rows[0].name : this.#insertRun(db, row, recoveryClaim);
+      }
+      const other = (await db.query<{ project: string; domain: string }>("SELECT project, domain FROM runs WHERE name = $1", [row.name])).rows[0];
+      throw new RunAlreadyExistsError(
+        `A run named "${row.name}" already exists in ${other?.project ?? row.project}/${other?.domain ?? row.domain}. Choose another name, or omit it to get a generated one.`,
+      );
+    }
+  }
+
+  getRun(key: RunKey): Promise<RunRow | undefined> {
+    return this.#read(async (db) => {
+      const r = await db.query("SELECT * FROM runs WHERE name = $1 AND project = $2 AND domain = $3", [key.name, key.project, key.domain]);
+      return r.rows[0] ? runFromDb(r.rows[0] as Row) : undefined;
+    });
+  }
+
+  listRuns(scope: { project: string; domain: string }, q: ListRunsQuery = {}): Promise<RunRow[]> {
+    return this.#read(async (db) => {
+      const args: unknown[] = [scope.project, scope.domain];
+      const where = ["project = $1", "domain = $2"];
+      const arg = (v: unknown) => `$${args.push(v)}`;
+      if (q.phase) where.push(`phase = ${arg(q.phase)}`);
+      if (q.task) where.push(`strpos(task_name, ${arg(q.task)}) > 0`);
+      if (q.label) where.push(`(labels::jsonb ->> ${arg(q.label[0])}) = ${arg(q.label[1])}`);
+      const r = await db.query(`SELECT * FROM runs WHERE ${where.join(" AND ")} ORDER BY created_at DESC LIMIT ${arg(q.limit ?? 20)}`, args);
+      return (r.rows as Row[]).map(runFromDb);
+    });
+  }
+
+  requestAbort(key: RunKey, reason: string): Promise<boolean> {
+    return this.#read(async (db) => {
+      const r = await db.query(
+        `UPDATE runs SET abort_requested = $1 WHERE name = $2 AND project = $3 AND domain = $4 AND phase NOT IN ${TERMINAL_SQL}`,
+        [reason, key.name, key.project, key.domain],
+      );
+      return (r.rowCount ?? 0) > 0;
+    });
+  }
+
+  renewLease(key: RunKey, lease: Lease, ttlMs: number): Promise<{ lease: Lease; abortRequested: string | null } | undefined> {
+    return this.#read(async (db) => {
+      const now = Date.now();
+      const renewed = { ...lease, expiresAt: now + ttlMs };
+      const r = await db.query<{ abort_requested: string | null }>(
+        "UPDATE runs SET lease_expires_at = $1, heartbeat_at = $2 WHERE name = $3 AND owner_id = $4 AND lease_epoch = $5 RETURNING abort_requested",
+        [renewed.expiresAt, now, key.name, lease.owner, lease.epoch],
+      );
+      const row = r.rows[0];
+      return row ? { lease: renewed, abortRequested: row.abort_requested ?? null } : undefined;
+    });
+  }
+
+  reapLostRuns(isLost: (r: OwnerProbe) => boolean, error: (run: string) => ErrorRecord): Promise<string[]> {
+    return this.#read(async (db) => {
+      const active = await db.query(`SELECT name, owner_id, owner_pid, owner_host, lease_expires_at FROM runs WHERE phase NOT IN ${TERMINAL_SQL}`);
+      const lost = (active.rows as Row[]).filter((r) =>
+        isLost({ name: r.name as string, ownerId: (r.owner_id as string | null) ?? null, ownerPid: num(r.owner_pid), ownerHost: (r.owner_host as string | null) ?? null, leaseExpiresAt: num(r.lease_expires_at) }),
+      );
+      if (lost.length === 0) return [];
+      const now = Date.now();
+      return this.#transaction(async (c) => {
+        const reaped: string[] = [];
+        for (const r of lost) {
+          const name = r.name as string;
+          const record = JSON.stringify(error(name));
+          // Only if the run is still held by the owner that was judged lost: another reaper (or the owner's own
+          // renewal) may have got there first. A new epoch and no owner: whatever the lost owner still tries to
+          // write is refused (see WriteBatch).
+          const u = await c.query(
+            `UPDATE runs SET phase = 'failed', error = $1, ended_at = $2, owner_id = NULL, lease_epoch = lease_epoch + 1, lease_expires_at = NULL
+               WHERE name = $3 AND phase NOT IN ${TERMINAL_SQL} AND owner_id IS NOT DISTINCT FROM $4 AND lease_expires_at IS NOT DISTINCT FROM $5`,
+            [record, now, name, r.owner_id ?? null, r.lease_expires_at ?? null],
+          );
+          if ((u.rowCount ?? 0) === 0) continue;
+          await c.query(`UPDATE actions SET phase = 'failed', error = $1, ended_at = $2 WHERE run_name = $3 AND phase NOT IN ${TERMINAL_SQL}`, [record, now, name]);
+          await c.query(`UPDATE attempts SET phase = 'failed', error = $1, ended_at = $2 WHERE run_name = $3 AND phase NOT IN ${TERMINAL_SQL}`, [record, now, name]);
+          reaped.push(name);
+        }
+        return reaped;
+      });
+    });
+  }
+
+  getAction(runName: string, name: string): Promise<ActionRow | undefined> {
+    return this.#read(async (db) => {
+      const r = await db.query("SELECT * FROM actions WHERE run_name = $1 AND name = $2", [runName, name]);
+      return r.rows[0] ? actionFromDb(r.rows[0] as Row) : undefined;
+    });
+  }
+
+  listActions(runName: string): Promise<ActionRow[]> {
+    return this.#read(async (db) => ((await db.query("SELECT * FROM actions WHERE run_name = $1 ORDER BY created_at, name", [runName])).rows as Row[]).map(actionFromDb));
+  }
+
+  listSucceeded(runName: string): Promise<Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>> {
+    return this.#read(async (db) => {
+      const r = await db.query("SELECT name, inputs_hash, outputs FROM actions WHERE run_name = $1 AND phase = 'succeeded'", [runName]);
+      return (r.rows as Row[]).map((x) => ({ name: x.name as string, inputsHash: x.inputs_hash as string, outputs: bytes(x.outputs) }));
+    });
+  }
+
+  listAttempts(runName: string, action?: string): Promise<AttemptRow[]> {
+    return this.#read(async (db) => {
+      const r = action
+        ? await db.query("SELECT * FROM attempts WHERE run_name = $1 AND action = $2 ORDER BY attempt", [runName, action])
+        : await db.query("SELECT * FROM attempts WHERE run_name = $1 ORDER BY action, attempt", [runName]);
+      return (r.rows as Row[]).map(attemptFromDb);
+    });
+  }
+
+  readLogs(runName: string, q: { action?: string; attempt?: number; afterId?: number } = {}): Promise<Array<LogRow & { id: number }>> {
+    return this.#read(async (db) => {
+      const args: unknown[] = [runName, q.afterId ?? 0];
+      const where = ["run_name = $1", "id > $2"];
+      if (q.action !== undefined) where.push(`action = $${args.push(q.action)}`);
+      if (q.attempt !== undefined) where.push(`attempt = $${args.push(q.attempt)}`);
+      const r = await db.query(`SELECT * FROM logs WHERE ${where.join(" AND ")} ORDER BY id`, args);
+      return (r.rows as Row[]).map((x) => ({
+        id: x.id as number, runName: x.run_name as string, action: x.action as string, attempt: x.attempt as number,
+        time: x.time as number, stream: x.stream as LogRow["stream"], message: x.message as string,
+      }));
+    });
+  }
+
+  getTrace(runName: string, action: string, key: string): Promise<TraceRow | undefined> {
+    return this.#read(async (db) => {
+      const x = (await db.query("SELECT * FROM traces WHERE run_name = $1 AND action = $2 AND key = $3", [runName, action, key])).rows[0] as Row | undefined;
+      if (!x) return undefined;
+      return {
+        runName: x.run_name as string, action: x.action as string, key: x.key as string, name: x.name as string,
+        output: bytes(x.output), error: parse<ErrorRecord>(x.error), durationMs: x.duration_ms as number,
+      };
+    });
+  }
+
+  getCache(key: string): Promise<CacheEntry | undefined> {
+    return this.#read(async (db) => {
+      const x = (await db.query("SELECT * FROM cache_entries WHERE key = $1", [key])).rows[0] as Row | undefined;
+      if (!x) return undefined;
+      return {
+        key: x.key as string, taskName: x.task_name as string, outputs: x.outputs as Uint8Array, createdAt: x.created_at as number,
+        runName: (x.run_name as string | null) ?? null, action: (x.action as string | null) ?? null,
+      };
+    });
+  }
+
+  clearCache(taskName?: string): Promise<number> {
+    return this.#read(async (db) => {
+      const r = taskName === undefined ? await db.query("DELETE FROM cache_entries") : await db.query("DELETE FROM cache_entries WHERE task_name = $1", [taskName]);
+      return r.rowCount ?? 0;
+    });
+  }
+
+  async recordFailedRun(key: RunKey, error: ErrorRecord, endedAt: number): Promise<boolean> {
+    if (this.#closed) return false;
+    const err = JSON.stringify(error);
+    const run = "UPDATE runs SET phase = 'failed', error = $1, ended_at = $2, owner_id = NULL, lease_expires_at = NULL WHERE name = $3";
+    try {
+      await this.#transaction(async (c) => {
+        await c.query(run, [err, endedAt, key.name]);
+        await c.query(`UPDATE actions SET phase = 'failed', error = $1, ended_at = $2 WHERE run_name = $3 AND phase NOT IN ${TERMINAL_SQL}`, [err, endedAt, key.name]);
+        await c.query(`UPDATE attempts SET phase = 'failed', error = $1, ended_at = $2 WHERE run_name = $3 AND phase NOT IN ${TERMINAL_SQL}`, [err, endedAt, key.name]);
+      });
+      return true;
+    } catch {
+      try {
+        // The actions' rows may not fit; the run's own record matters most.
+        await this.#pool.query(run, [err, endedAt, key.name]);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      try {
+        await this.writes.flush();
+      } finally {
+        await this.#pool.end();
+      }
+    })();
+    return this.#closed;
+  }
+}
+
+/** Opens the PostgreSQL store at `url`: connects, migrates, and resolves once it is usable. */
+export function openPostgresStore(url: string, o: PostgresStoreOptions = {}): Promise<PostgresStore> {
+  return PostgresStore.open(url, o);
+}
