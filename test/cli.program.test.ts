@@ -13,14 +13,14 @@ describe("the CLI module", () => {
     expect(process.stdout.listenerCount("error")).toBe(listeners);
     expect(process.exitCode).toBe(exitCode);
     const verbs = buildProgram().commands.map((c) => c.name()).sort();
-    expect(verbs).toEqual(["abort", "build", "cache", "deploy", "gen", "get", "k8s", "recover", "run", "secret"]);
+    expect(verbs).toEqual(["abort", "build", "cache", "deploy", "gen", "get", "k8s", "recover", "run", "secret", "ui", "worker"]);
   });
 
   it("prints help and the version through the streams it is given", async () => {
     const help = await flyteIn(REPO, ["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: flyte \[options\] \[command\]/);
-    for (const verb of ["run", "recover", "get", "abort", "cache", "secret", "gen", "build", "deploy", "k8s"]) expect(help.stdout).toMatch(new RegExp(`\\n  ${verb} `));
+    for (const verb of ["run", "recover", "get", "abort", "cache", "secret", "gen", "build", "deploy", "k8s", "worker"]) expect(help.stdout).toMatch(new RegExp(`\\n  ${verb} `));
     const version = await flyteIn(REPO, ["--version"]);
     expect(version).toEqual({ code: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/), stderr: "" });
     expect(await flyteIn(REPO, ["-V"])).toEqual(version);
