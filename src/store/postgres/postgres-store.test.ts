@@ -6,6 +6,7 @@ import { InitializationError } from "../../errors.ts";
 import { storeConformance } from "../store.conformance.ts";
 import { actionRow, runRow } from "../store.conformance-rows.ts";
 import { latestPgVersion, migrate, pgMigrations, schemaVersion } from "./migrations.ts";
+import type { DeploymentRow, TaskSpecRow, TriggerRow } from "../store.ts";
 import { PostgresStore, openPostgresStore } from "./postgres-store.ts";
 
 const server = usePostgres();
@@ -41,6 +42,8 @@ storeConformance({
       const insert = "INSERT INTO runs (name, project, domain, task_name, phase, mode, created_at, owner_pid, owner_host, heartbeat_at) VALUES ($1, 'p', 'd', 'e.t', $2, 'local', 1, 1, 'elsewhere', 1000)";
       await c.query(insert, ["old", "succeeded"]);
       await c.query(insert, ["old-active", "running"]);
+      // From version 4 on, a run that has not ended holds a lease (here one that expired long ago).
+      if (version >= 4) await c.query("UPDATE runs SET owner_id = 'elsewhere:1', lease_epoch = 1, lease_expires_at = heartbeat_at + 30000 WHERE name = 'old-active'");
     });
     return { open: () => openPostgresStore(url) };
   },
@@ -143,6 +146,37 @@ describe("PostgresStore", () => {
     expect(await levels("process", write)).toEqual([
       "actions fast: off", "actions plain: off", "actions safe: on", "runs fast: off", "runs plain: off", "runs safe: off",
     ]);
+  });
+
+  it("serialises deployments from several processes: one version once, the others unchanged or refused, triggers intact", async () => {
+    const url = await server().createDatabase();
+    // Separate pools stand for separate processes: each deploys over its own connection.
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(url)));
+    const P = { project: "p", domain: "d" };
+    const dep = (version: string, hash: string, at: number): DeploymentRow => ({
+      ...P, version, contentHash: hash, bundleUri: null, bundleDigest: null, copyStyle: "none", environments: [{ name: "env", image: "i", tasks: ["env.a"] }], createdAt: at,
+    });
+    const task = (version: string, at: number): TaskSpecRow => ({ ...P, name: "env.a", version, environment: "env", spec: { v: version }, createdAt: at, deployedAt: at });
+    const trig = (version: string, at: number): TriggerRow => ({ ...P, taskName: "env.a", name: "hourly", version, spec: {}, active: true, createdAt: at });
+    for (let round = 0; round < 5; round++) {
+      const at = 1000 + round * 10;
+      // The same version and content from every process at once: recorded once, the rest see it unchanged.
+      const same = await Promise.all(stores.map((s) => s.putDeployment(dep(`same-${round}`, "h", at), [task(`same-${round}`, at)], [trig(`same-${round}`, at)])));
+      expect(same.map((r) => r.status).sort()).toEqual(["created", "unchanged", "unchanged", "unchanged"]);
+      // The same version with different content from each: one wins, the others are told what holds the version.
+      const taken = await Promise.all(stores.map((s, i) => s.putDeployment(dep(`taken-${round}`, `h${i}`, at + 1), [task(`taken-${round}`, at + 1)], [trig(`taken-${round}`, at + 1)])));
+      expect(taken.map((r) => r.status).sort()).toEqual(["conflict", "conflict", "conflict", "created"]);
+      const winner = (await stores[0]!.getDeployment(P, `taken-${round}`))!.contentHash;
+      for (const r of taken) if (r.status === "conflict") expect(r.existing.contentHash).toBe(winner);
+      // Different versions of one task at once (each replacing its triggers): all recorded, one trigger left.
+      const versions = await Promise.all(stores.map((s, i) => s.putDeployment(dep(`v${round}-${i}`, "h", at + 2), [task(`v${round}-${i}`, at + 2)], [trig(`v${round}-${i}`, at + 2)])));
+      expect(versions.map((r) => r.status)).toEqual(["created", "created", "created", "created"]);
+      const triggers = await stores[1]!.listTriggers(P);
+      expect(triggers).toHaveLength(1);
+      // Latest: the same deployed_at, so the greatest version (byte-wise).
+      expect((await stores[2]!.getTask(P, "env.a"))?.version).toBe(`v${round}-3`);
+    }
+    await Promise.all(stores.map((s) => s.close()));
   });
 
   it("sizes its pool by poolSize", async () => {

@@ -12,8 +12,8 @@
 import pg from "pg";
 import { FlyteError, InitializationError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
 import {
-  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type Lease, type ListRunsQuery, type LogRow, type OwnerProbe,
-  type RunKey, type RunRow, type RunStore, type TraceRow,
+  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
+  type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
 import { migrate } from "./migrations.ts";
@@ -142,6 +142,33 @@ function attemptFromDb(r: Row): AttemptRow {
   };
 }
 
+function deploymentFromDb(r: Row): DeploymentRow {
+  return {
+    project: r.project as string, domain: r.domain as string, version: r.version as string, contentHash: r.content_hash as string,
+    bundleUri: (r.bundle_uri as string | null) ?? null, bundleDigest: (r.bundle_digest as string | null) ?? null,
+    copyStyle: r.copy_style as DeploymentRow["copyStyle"], environments: JSON.parse(r.environments as string) as DeploymentRow["environments"],
+    createdAt: r.created_at as number,
+  };
+}
+
+function taskSpecFromDb(r: Row): TaskSpecRow {
+  return {
+    project: r.project as string, domain: r.domain as string, name: r.name as string, version: r.version as string,
+    environment: r.environment as string, spec: JSON.parse(r.spec as string) as Record<string, unknown>,
+    createdAt: r.created_at as number, deployedAt: r.deployed_at as number,
+  };
+}
+
+function triggerFromDb(r: Row): TriggerRow {
+  return {
+    project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, name: r.name as string, version: r.version as string,
+    spec: JSON.parse(r.spec as string) as Record<string, unknown>, active: r.active === true, createdAt: r.created_at as number,
+  };
+}
+
+/** The latest version of a task: most recently deployed, then the greatest version (byte-wise, as in SQLite). */
+const LATEST_TASK = "SELECT * FROM task_specs WHERE project = $1 AND domain = $2 AND name = $3 ORDER BY deployed_at DESC, version DESC LIMIT 1";
+
 /** Where a database URL points, without its password: `postgres://user@host:port/db`. */
 export interface DatabaseTarget {
   url: string;
@@ -219,6 +246,19 @@ function storeError(where: string, e: unknown): StoreError {
     return new StoreError(`Lost the connection to the database ${where} (${msg}). Check that the server is up; the run can be recovered once it is.`, { cause: e, code: "StoreUnavailable" });
   }
   return new StoreError(`The database ${where} failed: ${msg}`, { cause: e });
+}
+
+/** Replaces the triggers of each deployed task by `triggers` (within the caller's transaction). */
+async function replaceTriggers(c: pg.PoolClient, tasks: TaskSpecRow[], triggers: TriggerRow[]): Promise<void> {
+  for (const t of tasks) await c.query("DELETE FROM triggers WHERE project = $1 AND domain = $2 AND task_name = $3", [t.project, t.domain, t.name]);
+  for (const g of triggers) {
+    await c.query(
+      `INSERT INTO triggers (project, domain, task_name, name, version, spec, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (project, domain, task_name, name) DO UPDATE SET version = EXCLUDED.version, spec = EXCLUDED.spec,
+           active = EXCLUDED.active, created_at = EXCLUDED.created_at`,
+      [g.project, g.domain, g.taskName, g.name, g.version, JSON.stringify(g.spec), g.active, g.createdAt],
+    );
+  }
 }
 
 export class PostgresStore implements RunStore {
@@ -545,6 +585,86 @@ export class PostgresStore implements RunStore {
     return this.#read(async (db) => {
       const r = taskName === undefined ? await db.query("DELETE FROM cache_entries") : await db.query("DELETE FROM cache_entries WHERE task_name = $1", [taskName]);
       return r.rowCount ?? 0;
+    });
+  }
+
+  putDeployment(d: DeploymentRow, tasks: TaskSpecRow[], triggers: TriggerRow[]): Promise<PutDeploymentResult> {
+    return this.#read(() => this.#transaction(async (c): Promise<PutDeploymentResult> => {
+      // Deployments to a project/domain take turns (a lock held until this transaction ends): of two processes
+      // deploying one version at once, the second finds the first's row (unchanged or conflict) instead of failing
+      // on its key, and deployments of different versions do not interleave their "latest" checks and trigger
+      // replacements. Keyed by project and domain, not version: triggers and "latest" span versions.
+      await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`flyte-ts deploy ${JSON.stringify([d.project, d.domain])}`]);
+      const found = (await c.query("SELECT * FROM deployments WHERE project = $1 AND domain = $2 AND version = $3", [d.project, d.domain, d.version])).rows[0] as Row | undefined;
+      if (found) {
+        const existing = deploymentFromDb(found);
+        if (existing.contentHash !== d.contentHash) return { status: "conflict", existing };
+        // The same deployment: a no-op unless a later deployment made other versions of its tasks the latest.
+        const stale: TaskSpecRow[] = [];
+        for (const t of tasks) {
+          const latest = (await c.query<{ version: string }>(LATEST_TASK, [t.project, t.domain, t.name])).rows[0];
+          if (latest?.version !== t.version) stale.push(t);
+        }
+        if (stale.length === 0) return { status: "unchanged", promoted: false };
+        for (const t of stale) {
+          await c.query("UPDATE task_specs SET deployed_at = $1 WHERE project = $2 AND domain = $3 AND name = $4 AND version = $5", [d.createdAt, t.project, t.domain, t.name, t.version]);
+        }
+        await replaceTriggers(c, tasks, triggers);
+        return { status: "unchanged", promoted: true };
+      }
+      await c.query(
+        "INSERT INTO deployments (project, domain, version, content_hash, bundle_uri, bundle_digest, copy_style, environments, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        [d.project, d.domain, d.version, d.contentHash, d.bundleUri, d.bundleDigest, d.copyStyle, JSON.stringify(d.environments), d.createdAt],
+      );
+      for (const t of tasks) {
+        await c.query(
+          `INSERT INTO task_specs (project, domain, name, version, environment, spec, created_at, deployed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (project, domain, name, version) DO UPDATE SET environment = EXCLUDED.environment, spec = EXCLUDED.spec,
+               created_at = EXCLUDED.created_at, deployed_at = EXCLUDED.deployed_at`,
+          [t.project, t.domain, t.name, t.version, t.environment, JSON.stringify(t.spec), t.createdAt, t.deployedAt],
+        );
+      }
+      await replaceTriggers(c, tasks, triggers);
+      return { status: "created" };
+    }));
+  }
+
+  getDeployment(scope: { project: string; domain: string }, version: string): Promise<DeploymentRow | undefined> {
+    return this.#read(async (db) => {
+      const r = (await db.query("SELECT * FROM deployments WHERE project = $1 AND domain = $2 AND version = $3", [scope.project, scope.domain, version])).rows[0] as Row | undefined;
+      return r ? deploymentFromDb(r) : undefined;
+    });
+  }
+
+  listTasks(scope: { project: string; domain: string }, q: { name?: string; limit?: number } = {}): Promise<TaskSpecRow[]> {
+    return this.#read(async (db) => {
+      // LIMIT NULL is no limit.
+      const r = q.name !== undefined
+        ? await db.query("SELECT * FROM task_specs WHERE project = $1 AND domain = $2 AND name = $3 ORDER BY deployed_at DESC, version DESC LIMIT $4", [scope.project, scope.domain, q.name, q.limit ?? null])
+        : await db.query(
+          `SELECT * FROM (SELECT DISTINCT ON (name) * FROM task_specs WHERE project = $1 AND domain = $2 ORDER BY name, deployed_at DESC, version DESC) latest
+             ORDER BY name LIMIT $3`,
+          [scope.project, scope.domain, q.limit ?? null],
+        );
+      return (r.rows as Row[]).map(taskSpecFromDb);
+    });
+  }
+
+  getTask(scope: { project: string; domain: string }, name: string, version?: string): Promise<TaskSpecRow | undefined> {
+    return this.#read(async (db) => {
+      const r = version !== undefined
+        ? await db.query("SELECT * FROM task_specs WHERE project = $1 AND domain = $2 AND name = $3 AND version = $4", [scope.project, scope.domain, name, version])
+        : await db.query(LATEST_TASK, [scope.project, scope.domain, name]);
+      return r.rows[0] ? taskSpecFromDb(r.rows[0] as Row) : undefined;
+    });
+  }
+
+  listTriggers(scope: { project: string; domain: string }, q: { task?: string } = {}): Promise<TriggerRow[]> {
+    return this.#read(async (db) => {
+      const r = q.task !== undefined
+        ? await db.query("SELECT * FROM triggers WHERE project = $1 AND domain = $2 AND task_name = $3 ORDER BY task_name, name", [scope.project, scope.domain, q.task])
+        : await db.query("SELECT * FROM triggers WHERE project = $1 AND domain = $2 ORDER BY task_name, name", [scope.project, scope.domain]);
+      return (r.rows as Row[]).map(triggerFromDb);
     });
   }
 
