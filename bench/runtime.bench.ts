@@ -32,7 +32,7 @@ const REPO = dirname(HERE);
 
 const FANOUT_N = 10_000;
 const FANOUT_REPS = 3;
-const SEQUENTIAL_N = 2_000;
+const SEQUENTIAL_N = 5_000;
 const CACHE_N = 2_000;
 const RSS_N = 100_000;
 const RSS_BATCH = 1_000;
@@ -135,11 +135,16 @@ async function benchFanout(level: Level): Promise<BenchRow[]> {
   ];
 }
 
-/** Per-action overhead percentiles: each call awaited alone, its latency minus a plain call's. */
+/**
+ * Per-action overhead percentiles: each call awaited alone, its latency minus a plain call's. 5,000 calls, so
+ * that p99 is the 50th slowest call rather than a handful of outliers, and p99.9 (the 5th slowest) shows the
+ * rare pauses. `bench/tail-probe.ts` tags each slow call with what happened meanwhile (group commit, WAL
+ * checkpoint, GC, event-loop turn).
+ */
 async function benchSequential(level: Level): Promise<BenchRow[]> {
   await freshRuntime();
   const { run } = withRunContext({ durability: level });
-  await (await run(sequential, { n: 200 })).outputs();
+  await (await run(sequential, { n: 500 })).outputs();
   const times = (await (await run(sequential, { n: SEQUENTIAL_N })).outputs()) as number[];
   const plain: number[] = [];
   for (let i = 0; i < SEQUENTIAL_N; i++) {
@@ -148,15 +153,22 @@ async function benchSequential(level: Level): Promise<BenchRow[]> {
     plain.push(performance.now() - t0);
   }
   const base = median(plain);
-  const p50 = percentile(times, 50) - base;
-  const p99 = percentile(times, 99) - base;
+  const over = times.map((t) => Math.max(0, t - base));
+  const p50 = percentile(over, 50);
+  const p99 = percentile(over, 99);
+  const n = `${fmt(SEQUENTIAL_N / 1000)}k`;
   return [
     {
-      name: `(a) [${level}] overhead per action p50 (2k sequential calls)`,
+      name: `(a) [${level}] overhead per action p50 (${n} sequential calls)`,
       value: ms(p50),
       ...(level === "full" ? { target: "<= 400 µs", ok: p50 <= 0.4 } : {}),
     },
-    { name: `(a) [${level}] overhead per action p99 (2k sequential calls)`, value: `${ms(p99)} (${fmt(p99 / p50, 1)}x p50)` },
+    {
+      name: `(a) [${level}] overhead per action p99 (${n} sequential calls)`,
+      value: `${ms(p99)} (${fmt(p99 / p50, 1)}x p50)`,
+      ...(level === "process" ? { target: "<= 10x p50", ok: p99 <= 10 * p50 } : {}),
+    },
+    { name: `(a) [${level}] overhead per action p99.9 / max`, value: `${ms(percentile(over, 99.9))} / ${ms(Math.max(...over))}` },
   ];
 }
 

@@ -92,7 +92,7 @@ beforeAll(async () => {
   // Pack a copy of the package, so the build (prepack) never writes into this checkout while other tests run.
   const pkg = join(work, "pkg");
   mkdirSync(pkg);
-  for (const f of ["package.json", "README.md", "tsconfig.json", "tsconfig.build.json", "bin", "src"]) cpSync(join(REPO, f), join(pkg, f), { recursive: true });
+  for (const f of ["package.json", "README.md", "tsconfig.json", "tsconfig.build.json", "bin", "src", "web"]) cpSync(join(REPO, f), join(pkg, f), { recursive: true });
   symlinkSync(join(REPO, "node_modules"), join(pkg, "node_modules"), "dir");
   await ok(sh("npm", ["pack", "--pack-destination", work], pkg, 180_000), "npm pack");
   tarball = join(work, readdirSync(work).find((f) => f.endsWith(".tgz"))!);
@@ -129,7 +129,10 @@ describe("the packed package installed in a new project", () => {
     const files = (await ok(sh("tar", ["tzf", tarball], work), "tar")).split("\n").filter(Boolean).map((f) => f.replace(/^package\//, ""));
     expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "bin/flyte.js", "dist/index.js", "dist/index.d.ts", "dist/cli/main.js",
       "dist/cli/commands/build.js", "dist/clustered/rank-entry.js", "dist/errors.d.ts", "dist/io/index.d.ts", "dist/report/index.d.ts", "dist/extend.d.ts",
-      "dist/store/postgres/postgres-store.js", "dist/store/postgres/migrations/001_init.sql", "dist/store/postgres/migrations/004_leases.sql"]));
+      "dist/store/postgres/postgres-store.js", "dist/store/postgres/migrations/001_init.sql", "dist/store/postgres/migrations/004_leases.sql",
+      "dist/ui/index.d.ts", "dist/ui/server.js", "dist/ui/web/index.html"]));
+    // The web UI's front end is shipped built (Vite), so users never build it.
+    expect(files.some((f) => /^dist\/ui\/web\/assets\/index-[\w-]+\.js$/.test(f))).toBe(true);
     expect(files.filter((f) => /\.ts$/.test(f) && !f.endsWith(".d.ts"))).toEqual([]);
     expect(files.filter((f) => /(^|\/)(test|bench|examples|src)\//.test(f) || /\.test\.|conformance|testing\//.test(f))).toEqual([]);
   });
@@ -162,6 +165,33 @@ describe("the packed package installed in a new project", () => {
     expect(run.root.taskName).toBe("user.main");
     expect(run.root.children.map((c) => c.taskName).sort()).toEqual(["user-cluster.worldSize", "user.square", "user.square", "user.square", "user.square"]);
     expect(run.root.children.every((c) => c.phase === "succeeded")).toBe(true);
+  });
+
+  it("`npx flyte ui` serves the prebuilt front end and the runs API", async () => {
+    // node itself (not npx, which does not pass SIGTERM on), so that killing it stops the server.
+    const bin = join(project, "node_modules/flyte-ts/bin/flyte.js");
+    const child = spawn(process.execPath, [bin, "ui", "--port", "0"], { cwd: project, env: { ...process.env, FLYTE_CONFIG: "" }, stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        const timer = setTimeout(() => reject(new Error(`flyte ui printed no URL within 60 s:\n${out}`)), 60_000);
+        const on = (d: Buffer) => {
+          out += d.toString();
+          const m = /Flyte UI: (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (m) { clearTimeout(timer); resolve(m[1]!); }
+        };
+        child.stdout.on("data", on);
+        child.stderr.on("data", on);
+      });
+      const html = await (await fetch(`${url}/runs/installed`)).text();
+      const script = /src="(\/assets\/index-[\w-]+\.js)"/.exec(html)?.[1];
+      expect(script).toBeDefined();
+      expect((await fetch(`${url}${script}`)).headers.get("content-type")).toMatch(/javascript/);
+      const runs = (await (await fetch(`${url}/api/runs`)).json()) as { runs: { name: string }[] };
+      expect(runs.runs.map((r) => r.name)).toContain("installed");
+    } finally {
+      child.kill("SIGTERM");
+    }
   });
 
   it("the CLI loads its lazily imported commands from dist/ and needs no TypeScript source of flyte-ts", async () => {

@@ -17,6 +17,7 @@ import { registerK8sCommand } from "./commands/k8s.ts";
 import { registerRecoverCommand } from "./commands/recover.ts";
 import { registerRunCommand } from "./commands/run.ts";
 import { registerSecretCommand } from "./commands/secret.ts";
+import { registerUiCommand } from "./commands/ui.ts";
 import { attachIo, exitCodeOf, processIo, type CliIo } from "./context.ts";
 import { EXIT, reportError } from "./errors.ts";
 import { UsageError } from "./load-task.ts";
@@ -46,7 +47,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   attachIo(program, io);
   for (const register of [
     registerRunCommand, registerRecoverCommand, registerGetCommand, registerAbortCommand, registerCacheCommand,
-    registerSecretCommand, registerGenCommand, registerBuildCommand, registerDeployCommand, registerK8sCommand,
+    registerSecretCommand, registerGenCommand, registerBuildCommand, registerDeployCommand, registerK8sCommand, registerUiCommand,
   ]) register(program);
   // Every subcommand reports parse errors by throwing (to main) instead of exiting the process.
   program.commands.forEach(function strict(c: Command) {

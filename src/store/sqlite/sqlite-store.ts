@@ -13,6 +13,7 @@ import { dirname, join } from "node:path";
 import { FlyteError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { RelativeUris } from "./relative-uris.ts";
+import { WalCheckpointer } from "./wal-checkpointer.ts";
 import {
   TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
@@ -162,6 +163,8 @@ export class SqliteStore implements RunStore {
   #snapshotDir: string | undefined;
   readonly #uris: RelativeUris;
   readonly #stmts = new Map<string, Database.Statement>();
+  /** Checkpoints the WAL from a worker thread, so that no commit on this thread pays for one (see wal-checkpointer.ts). */
+  readonly checkpointer: WalCheckpointer | undefined;
   /**
    * The connection's `synchronous` setting outside a batch commit (direct writes: createRun, abort requests,
    * leases): FULL fsyncs the WAL at every commit, NORMAL only at checkpoints. A batch of another level switches
@@ -193,6 +196,7 @@ export class SqliteStore implements RunStore {
       const maxPages = Number(process.env.FLYTE_STORE_MAX_PAGES);
       if (maxPages > 0) this.#db.pragma(`max_page_count = ${Math.floor(maxPages)}`);
       this.#migrate();
+      this.checkpointer = new WalCheckpointer(file, { setAutocheckpoint: (pages) => this.#db.pragma(`wal_autocheckpoint = ${pages}`) });
     } catch (e) {
       throw e instanceof StoreError ? e : storeError(file, e);
     }
@@ -318,6 +322,7 @@ export class SqliteStore implements RunStore {
           .run(e.key, e.taskName, this.#uris.toStored(e.outputs), e.createdAt, e.runName, e.action);
       }
     })();
+    this.checkpointer?.committed();
     return refused;
   }
 
@@ -631,6 +636,7 @@ export class SqliteStore implements RunStore {
     try {
       if (!this.readOnly && this.#db.open) void this.writes.flushNow();
     } finally {
+      this.checkpointer?.close();
       if (this.#db.open) this.#db.close();
       if (this.#snapshotDir) rmSync(this.#snapshotDir, { recursive: true, force: true });
     }
