@@ -4,7 +4,7 @@
  * quickstart-style run (fan-out, cache hit, retry) recorded in PostgreSQL and read back through the public API
  * and `flyte get runs`. Until the queue dispatcher exists, actions execute in this process (mode "local").
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -14,6 +14,7 @@ import { InitializationError } from "flyte-ts/errors";
 import { getRuntime, shutdown } from "../src/run/runtime.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
+import { REPO } from "./helpers/runtime.ts";
 
 const server = usePostgres();
 let root: string;
@@ -169,5 +170,57 @@ describe("backend cluster: a quickstart run recorded in PostgreSQL", () => {
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/pg-second\s.*succeeded/);
     expect(cli.stdout).toMatch(/pg-first\s.*succeeded/);
+  });
+
+  it("flyte deploy registers tasks and triggers in PostgreSQL; flyte get tasks lists them; a redeploy is a no-op", async () => {
+    // A project whose config selects the cluster backend (a database of its own, so its tasks are the only ones).
+    const dir = mkdtempSync(join(tmpdir(), "flyte-cluster-deploy-"));
+    const db = await server().createDatabase();
+    mkdirSync(join(dir, ".flyte"));
+    mkdirSync(join(dir, "node_modules"));
+    symlinkSync(REPO, join(dir, "node_modules", "flyte-ts"));
+    writeFileSync(join(dir, "package.json"), '{"type":"module"}');
+    writeFileSync(join(dir, ".flyte", "config.yaml"), `backend: cluster\nrun:\n  mode: local\nstore:\n  databaseUrl: ${db}\nstorage:\n  url: ${join(dir, "blobs")}\n`);
+    writeFileSync(join(dir, "envs.ts"), `import { TaskEnvironment, Trigger } from "flyte-ts";
+const env = new TaskEnvironment({ name: "pgdeploy", image: "node:20-slim" });
+export const helper = env.task(async function helper({ x }: { x: number }) { return x * 2; });
+export const main = env.task({ triggers: Trigger.hourly("at") }, async function main({ at }: { at: Date }) { return \`\${at.toISOString()} \${await helper({ x: 2 })}\`; });
+`);
+    const deployed = await flyteIn(dir, ["deploy", "envs.ts"]);
+    expect(deployed.stderr).toBe("");
+    expect(deployed.code).toBe(0);
+    const version = /Deployed version ([0-9a-f]{16})/.exec(deployed.stdout)?.[1];
+    expect(version).toBeDefined();
+    expect(deployed.stdout).toContain("Triggers: pgdeploy.main/hourly\n");
+
+    const table = await flyteIn(dir, ["get", "tasks"]);
+    expect(table.stderr).toBe("");
+    expect(table.code).toBe(0);
+    const rows = table.stdout.trim().split("\n").map((l) => l.split(/\s{2,}/));
+    expect(rows[0]).toEqual(["NAME", "VERSION", "ENVIRONMENT", "IMAGE", "DEPLOYED"]);
+    expect(rows.slice(1).map((row) => row.slice(0, 4))).toEqual([
+      ["pgdeploy.helper", version, "pgdeploy", "node:20-slim"], ["pgdeploy.main", version, "pgdeploy", "node:20-slim"],
+    ]);
+
+    // What the CLI read came from PostgreSQL: the rows are in the project's database.
+    const c = new pg.Client({ connectionString: db });
+    await c.connect();
+    try {
+      expect((await c.query("SELECT name, version FROM task_specs ORDER BY name")).rows).toEqual([
+        { name: "pgdeploy.helper", version }, { name: "pgdeploy.main", version },
+      ]);
+      expect((await c.query("SELECT task_name, name, version FROM triggers")).rows).toEqual([{ task_name: "pgdeploy.main", name: "hourly", version }]);
+      expect((await c.query("SELECT version FROM deployments")).rows).toEqual([{ version }]);
+    } finally {
+      await c.end();
+    }
+
+    // The same code again: the same version, nothing new recorded.
+    const again = await flyteIn(dir, ["--output-format", "json", "deploy", "envs.ts"]);
+    expect(again.stderr).toBe("");
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ version, status: "unchanged" });
+    const versions = JSON.parse((await flyteIn(dir, ["--output-format", "json", "get", "tasks", "pgdeploy.main"])).stdout) as { version: string }[];
+    expect(versions.map((v) => v.version)).toEqual([version]);
   });
 });
