@@ -8,7 +8,9 @@
  * row, then notifies `<project>/<domain>/<run>/<action>`; whoever awaits it reads the row. Notifications can be
  * missed (a reconnect), so every waiter also re-checks the store now and then: the row is the truth.
  */
+import { hostname } from "node:os";
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
+import { isProcessAlive } from "../internal/process-alive.ts";
 import pg from "pg";
 
 /** What a worker needs to find an action and its code. Everything else is in the store. */
@@ -115,10 +117,15 @@ export class ActionQueue {
    * another worker claims them again, as a system retry. Returns the lost workers' ids.
    */
   async releaseLostWorkers(now = Date.now()): Promise<string[]> {
-    const lost = await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE heartbeat_at < $1 RETURNING id, engine_ids`, [now - WORKER_TTL_MS]);
-    const engineIds = lost.rows.flatMap((r: { engine_ids: string[] }) => r.engine_ids);
+    const stale = await this.#pool.query(`SELECT id, pid, host FROM ${QUEUE_SCHEMA}.flyte_workers WHERE heartbeat_at < $1`, [now - WORKER_TTL_MS]);
+    // A worker on this host whose process is alive is only late (a long synchronous task blocked its timers):
+    // its actions are still running, so they are not taken from it.
+    const lost = (stale.rows as { id: string; pid: number; host: string }[]).filter((w) => w.host !== hostname() || !isProcessAlive(w.pid)).map((w) => w.id);
+    if (lost.length === 0) return [];
+    const gone = await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE id = ANY($1::text[]) AND heartbeat_at < $2 RETURNING id, engine_ids`, [lost, now - WORKER_TTL_MS]);
+    const engineIds = gone.rows.flatMap((r: { engine_ids: string[] }) => r.engine_ids);
     if (engineIds.length > 0) await this.#utils.forceUnlockWorkers(engineIds);
-    return lost.rows.map((r: { id: string }) => r.id);
+    return gone.rows.map((r: { id: string }) => r.id);
   }
 
   get pool(): pg.Pool {
@@ -146,14 +153,24 @@ export class ActionQueue {
   async whenDone(key: string, check: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
     await this.#listen();
     const done = new Promise<void>((resolve, reject) => {
-      const w: Waiter = { check, resolve, reject };
-      let set = this.#waiters.get(key);
-      if (!set) this.#waiters.set(key, (set = new Set()));
-      set.add(w);
       const onAbort = () => {
         this.#drop(key, w);
         reject(signal!.reason);
       };
+      const w: Waiter = {
+        check,
+        resolve: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        reject: (e) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(e);
+        },
+      };
+      let set = this.#waiters.get(key);
+      if (!set) this.#waiters.set(key, (set = new Set()));
+      set.add(w);
       signal?.addEventListener("abort", onAbort, { once: true });
       void this.#check(key, w);
     });
