@@ -3,7 +3,7 @@
  * each reported as what they are, through the real CLI.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, statSync, truncateSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -92,5 +92,16 @@ describe("an emptied database", () => {
     );
     expect(statSync(db).size).toBe(0);
     expect(existsSync(`${db}-wal`)).toBe(false);
+  });
+
+  it("a .flyte that is a file is reported in one line, not as ENOTDIR with a stack trace", () => {
+    const root = mkdtempSync(join(tmpdir(), "flyte-notdir-"));
+    writeFileSync(join(root, ".flyte"), "not a folder\n");
+    const r = flyte(root, ["get", "runs"]);
+    expect(r.code).toBe(3);
+    const dir = join(root, ".flyte");
+    expect(r.stderr.trim()).toBe(
+      `StoreError (StateDirNotADirectory): The state dir ${dir} cannot be used: ${dir} is a file, not a directory. Move it aside (mv ${dir} ${dir}.bak), or point store.stateDir in the config at another folder.`,
+    );
   });
 });

@@ -141,6 +141,27 @@ function refuseEmptiedStore(file: string): void {
   );
 }
 
+/** A state dir (or a folder above it) that exists as a file: said in one line instead of ENOTDIR from deep inside. */
+function refuseFileAsStateDir(dir: string): void {
+  for (let p = dir; ; p = dirname(p)) {
+    let isFile = false;
+    try {
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st?.isDirectory()) return;
+      isFile = st !== undefined;
+    } catch {
+      // ENOTDIR: something above is a file; keep walking up to it.
+    }
+    if (isFile) {
+      throw new StoreError(
+        `The state dir ${dir} cannot be used: ${p} is a file, not a directory. Move it aside (mv ${p} ${p}.bak), or point store.stateDir in the config at another folder.`,
+        { code: "StateDirNotADirectory" },
+      );
+    }
+    if (dirname(p) === p) return;
+  }
+}
+
 /** Whether `dir` can be written by this process (false on a read-only mount, or without permission). */
 function writable(dir: string): boolean {
   try {
@@ -180,6 +201,7 @@ export class SqliteStore implements RunStore {
     this.writes = new WriteBatch((w) => this.#commit(w), (e) => storeError(file, e), () => {
       if (this.readOnly) throw this.#readOnlyError();
     }, durability);
+    refuseFileAsStateDir(dirname(file));
     refuseEmptiedStore(file);
     if (existsSync(file) && !writable(dirname(file))) {
       this.readOnly = true;
