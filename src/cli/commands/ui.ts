@@ -1,7 +1,6 @@
 /** `flyte ui`: the local web UI over the configured store (runs, action trees, timelines, logs, I/O, reports). */
 import type { Command } from "commander";
 import { getRun, withRunContext, type RunContextOptions, type TaskTemplate } from "../../index.ts";
-import { startUiServer, UiPortError } from "../../ui/index.ts";
 import { cliIo, openRuntime } from "../context.ts";
 import { findTask, loadModule, UsageError } from "../load-task.ts";
 
@@ -26,6 +25,8 @@ export function registerUiCommand(program: Command): void {
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port expects a port number 0-65535, got ${JSON.stringify(o.port)}.`);
       await openRuntime(cmd);
       const io = cliIo(cmd);
+      // Loaded here: the server (hono) is for `flyte ui`, not for the start-up of every other command.
+      const { startUiServer, UiPortError } = await import("../../ui/index.ts");
       let server;
       try {
         server = await startUiServer({ port, ...(o.host ? { host: o.host } : {}), ...(o.token ? { token: o.token } : {}), recover: recoverRun });
