@@ -17,8 +17,8 @@ import {
 } from "../store.ts";
 import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
 import { migrate } from "./migrations.ts";
+import { ACTION_COLS, ACTION_KEYS, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
-type Row = Record<string, unknown>;
 
 /** How long opening the store may take to reach the server before it is reported unreachable. */
 const CONNECT_TIMEOUT_MS = 4_500;
@@ -34,33 +34,15 @@ export interface PostgresStoreOptions {
   durability?: Durability;
 }
 
-const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
-const parse = <T>(v: unknown): T | null => (typeof v === "string" ? (JSON.parse(v) as T) : null);
-const bytes = (v: unknown): Uint8Array | null => (v instanceof Uint8Array ? v : null);
-const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
 
-const RUN_COLS: Record<keyof RunRow, string> = {
-  project: "project", domain: "domain", name: "name", taskName: "task_name", phase: "phase", mode: "mode",
-  inputs: "inputs", outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at",
-  endedAt: "ended_at", ownerPid: "owner_pid", ownerHost: "owner_host", heartbeatAt: "heartbeat_at",
-  ownerId: "owner_id", leaseEpoch: "lease_epoch", leaseExpiresAt: "lease_expires_at", recoverFrom: "recover_from", abortRequested: "abort_requested", labels: "labels", source: "source", options: "options",
-};
-const RUN_JSON = new Set<string>(["error", "labels", "source", "options"]);
 const RUN_KEYS = Object.keys(RUN_COLS) as (keyof RunRow)[];
 
-const ACTION_COLS: Record<keyof ActionRow, string> = {
-  runName: "run_name", name: "name", parent: "parent", taskName: "task_name", shortName: "short_name", group: "group_name",
-  phase: "phase", cacheHit: "cache_hit", recovered: "recovered", inputsHash: "inputs_hash", inputs: "inputs",
-  outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at", endedAt: "ended_at",
-  reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface",
-};
 /** The SQL type of each action column, for the `unnest` of one array parameter per column. */
 const ACTION_TYPES: Record<keyof ActionRow, string> = {
   runName: "text", name: "text", parent: "text", taskName: "text", shortName: "text", group: "text", phase: "text",
   cacheHit: "boolean", recovered: "boolean", inputsHash: "text", inputs: "bytea", outputs: "bytea", error: "text",
   createdAt: "float8", startedAt: "float8", endedAt: "float8", reportUri: "text", attemptCount: "integer", interface: "text",
 };
-const ACTION_KEYS = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
 
 /** `INSERT ... SELECT * FROM unnest($1::t1[], ...) ON CONFLICT (key) DO UPDATE SET` every other column. */
 function upsertSql(table: string, cols: string[], types: string[], key: string[], conflict: "update" | "nothing" = "update"): string {
@@ -82,18 +64,7 @@ const UPSERT_CACHE = upsertSql(
   "cache_entries", ["key", "task_name", "outputs", "created_at", "run_name", "action"], ["text", "text", "bytea", "float8", "text", "text"], ["key"],
 );
 
-/** Interface schemas are shared by every action of a task: each is serialised once. */
-const interfaceJson = new WeakMap<object, string>();
-
-function actionValue(k: keyof ActionRow, v: unknown): unknown {
-  if (k === "interface" && typeof v === "object" && v !== null) {
-    let j = interfaceJson.get(v);
-    if (j === undefined) interfaceJson.set(v, (j = JSON.stringify(v)));
-    return j;
-  }
-  if (k === "error" || k === "interface") return json(v);
-  return v ?? null;
-}
+const actionValue = actionJsonValue;
 
 const runValue = (k: string, v: unknown): unknown => (RUN_JSON.has(k) ? json(v) : v ?? null);
 
@@ -111,51 +82,12 @@ function lastPerKey<T>(rows: readonly T[], key: (r: T) => string): T[] {
   return [...m.values()];
 }
 
-function runFromDb(r: Row): RunRow {
-  return {
-    project: r.project as string, domain: r.domain as string, name: r.name as string, taskName: r.task_name as string,
-    phase: r.phase as RunRow["phase"], mode: r.mode as RunRow["mode"], inputs: bytes(r.inputs), outputs: bytes(r.outputs),
-    error: parse<ErrorRecord>(r.error), createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
-    ownerPid: num(r.owner_pid), ownerHost: (r.owner_host as string | null) ?? null, heartbeatAt: num(r.heartbeat_at),
-    ownerId: (r.owner_id as string | null) ?? null, leaseEpoch: (r.lease_epoch as number | null) ?? 0, leaseExpiresAt: num(r.lease_expires_at),
-    recoverFrom: (r.recover_from as string | null) ?? null, abortRequested: (r.abort_requested as string | null) ?? null,
-    labels: parse<Record<string, string>>(r.labels) ?? {}, source: parse(r.source), options: parse(r.options) ?? {},
-  };
-}
-
-function actionFromDb(r: Row): ActionRow {
-  return {
-    runName: r.run_name as string, name: r.name as string, parent: (r.parent as string | null) ?? null,
-    taskName: r.task_name as string, shortName: r.short_name as string, group: (r.group_name as string | null) ?? null,
-    phase: r.phase as ActionRow["phase"], cacheHit: r.cache_hit === true, recovered: r.recovered === true,
-    inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), error: parse<ErrorRecord>(r.error),
-    createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
-    reportUri: (r.report_uri as string | null) ?? null, attemptCount: r.attempt_count as number, interface: parse(r.interface),
-  };
-}
-
-function attemptFromDb(r: Row): AttemptRow {
-  return {
-    runName: r.run_name as string, action: r.action as string, attempt: r.attempt as number, phase: r.phase as AttemptRow["phase"],
-    startedAt: num(r.started_at), endedAt: num(r.ended_at), error: parse<ErrorRecord>(r.error),
-    owner: (r.owner as string | null) ?? null, leaseEpoch: num(r.lease_epoch),
-  };
-}
-
 function deploymentFromDb(r: Row): DeploymentRow {
   return {
     project: r.project as string, domain: r.domain as string, version: r.version as string, contentHash: r.content_hash as string,
     bundleUri: (r.bundle_uri as string | null) ?? null, bundleDigest: (r.bundle_digest as string | null) ?? null,
     copyStyle: r.copy_style as DeploymentRow["copyStyle"], environments: JSON.parse(r.environments as string) as DeploymentRow["environments"],
     createdAt: r.created_at as number,
-  };
-}
-
-function taskSpecFromDb(r: Row): TaskSpecRow {
-  return {
-    project: r.project as string, domain: r.domain as string, name: r.name as string, version: r.version as string,
-    environment: r.environment as string, spec: JSON.parse(r.spec as string) as Record<string, unknown>,
-    createdAt: r.created_at as number, deployedAt: r.deployed_at as number,
   };
 }
 

@@ -19,88 +19,21 @@ import {
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
+import { ACTION_COLS, ACTION_KEYS, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
-type Row = Record<string, unknown>;
 
-const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
-const parse = <T>(v: unknown): T | null => (typeof v === "string" ? (JSON.parse(v) as T) : null);
-const bytes = (v: unknown): Uint8Array | null => (v instanceof Uint8Array ? v : null);
-const num = (v: unknown): number | null => (typeof v === "number" ? v : null);
 
-const RUN_COLS: Record<keyof RunRow, string> = {
-  project: "project", domain: "domain", name: "name", taskName: "task_name", phase: "phase", mode: "mode",
-  inputs: "inputs", outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at",
-  endedAt: "ended_at", ownerPid: "owner_pid", ownerHost: "owner_host", heartbeatAt: "heartbeat_at",
-  ownerId: "owner_id", leaseEpoch: "lease_epoch", leaseExpiresAt: "lease_expires_at", recoverFrom: "recover_from", abortRequested: "abort_requested", labels: "labels", source: "source", options: "options",
-};
-const RUN_JSON = new Set(["error", "labels", "source", "options"]);
-
-const ACTION_COLS: Record<keyof ActionRow, string> = {
-  runName: "run_name", name: "name", parent: "parent", taskName: "task_name", shortName: "short_name", group: "group_name",
-  phase: "phase", cacheHit: "cache_hit", recovered: "recovered", inputsHash: "inputs_hash", inputs: "inputs",
-  outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at", endedAt: "ended_at",
-  reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface",
-};
-
-const ACTION_KEYS = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
 const UPSERT_ACTION_SQL = `INSERT OR REPLACE INTO actions (${ACTION_KEYS.map((k) => ACTION_COLS[k]).join(",")}) VALUES (${ACTION_KEYS.map(() => "?").join(",")})`;
 
-/** Interface schemas are shared by every action of a task: each is serialised once. */
-const interfaceJson = new WeakMap<object, string>();
-
+/** An action field as SQLite stores it (booleans as 0/1). */
 function actionValue(k: keyof ActionRow, v: unknown): unknown {
-  if (k === "interface" && typeof v === "object" && v !== null) {
-    let j = interfaceJson.get(v);
-    if (j === undefined) interfaceJson.set(v, (j = JSON.stringify(v)));
-    return j;
-  }
-  return k === "error" || k === "interface" ? json(v) : toDb(k, v);
+  return k === "error" || k === "interface" ? actionJsonValue(k, v) : toDb(k, v);
 }
 
 function toDb(key: string, v: unknown): unknown {
   if (RUN_JSON.has(key)) return json(v);
   if (typeof v === "boolean") return v ? 1 : 0;
   return v ?? null;
-}
-
-function runFromDb(r: Row): RunRow {
-  return {
-    project: r.project as string, domain: r.domain as string, name: r.name as string, taskName: r.task_name as string,
-    phase: r.phase as RunRow["phase"], mode: r.mode as RunRow["mode"], inputs: bytes(r.inputs), outputs: bytes(r.outputs),
-    error: parse<ErrorRecord>(r.error), createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
-    ownerPid: num(r.owner_pid), ownerHost: (r.owner_host as string | null) ?? null, heartbeatAt: num(r.heartbeat_at),
-    ownerId: (r.owner_id as string | null) ?? null, leaseEpoch: (r.lease_epoch as number | null) ?? 0, leaseExpiresAt: num(r.lease_expires_at),
-    recoverFrom: (r.recover_from as string | null) ?? null, abortRequested: (r.abort_requested as string | null) ?? null,
-    labels: parse<Record<string, string>>(r.labels) ?? {}, source: parse(r.source), options: parse(r.options) ?? {},
-  };
-}
-
-function actionFromDb(r: Row): ActionRow {
-  return {
-    runName: r.run_name as string, name: r.name as string, parent: (r.parent as string | null) ?? null,
-    taskName: r.task_name as string, shortName: r.short_name as string, group: (r.group_name as string | null) ?? null,
-    phase: r.phase as ActionRow["phase"], cacheHit: r.cache_hit === 1, recovered: r.recovered === 1,
-    inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), error: parse<ErrorRecord>(r.error),
-    createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
-    reportUri: (r.report_uri as string | null) ?? null, attemptCount: r.attempt_count as number,
-    interface: parse(r.interface),
-  };
-}
-
-function attemptFromDb(r: Row): AttemptRow {
-  return {
-    runName: r.run_name as string, action: r.action as string, attempt: r.attempt as number, phase: r.phase as AttemptRow["phase"],
-    startedAt: num(r.started_at), endedAt: num(r.ended_at), error: parse<ErrorRecord>(r.error),
-    owner: (r.owner as string | null) ?? null, leaseEpoch: num(r.lease_epoch),
-  };
-}
-
-function taskSpecFromDb(r: Row): TaskSpecRow {
-  return {
-    project: r.project as string, domain: r.domain as string, name: r.name as string, version: r.version as string,
-    environment: r.environment as string, spec: JSON.parse(r.spec as string) as Record<string, unknown>,
-    createdAt: r.created_at as number, deployedAt: r.deployed_at as number,
-  };
 }
 
 /** Translates SQLite failures into messages that say which file and what to do. */
