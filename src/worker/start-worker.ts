@@ -8,7 +8,7 @@ import { InitializationError, ValidationError } from "../errors.ts";
 import { join } from "node:path";
 import { getRuntime } from "../run/runtime.ts";
 import { deployedCode } from "./deployed-code.ts";
-import type { ActionJob } from "../queue/action-queue.ts";
+import type { ActionJob, WorkerRow } from "../queue/action-queue.ts";
 import type { TaskResolver } from "../queue/worker.ts";
 
 export interface StartWorkerOptions {
@@ -92,16 +92,8 @@ function loadedTasks(): TaskResolver {
   };
 }
 
-/** A worker registered with the cluster backend (`flyte get workers`). */
-export interface WorkerInfo {
-  id: string;
-  envs: string[];
-  queue: string | null;
-  pid: number;
-  host: string;
-  concurrency: number;
-  /** Attempts executing at its last heartbeat. */
-  running: number;
+/** A worker registered with the cluster backend (`flyte get workers`): its registration, with times as dates. */
+export interface WorkerInfo extends Omit<WorkerRow, "startedAt" | "heartbeatAt"> {
   startedAt: Date;
   heartbeatAt: Date;
 }
