@@ -16,8 +16,13 @@ import { ROW_TIME, actionRow, attemptRow, runRow } from "./store.conformance-row
 
 export interface StoreConformanceOptions {
   name: string;
-  /** A fresh, empty store, and a way to open the same store again (a second connection). */
-  newStore: () => Promise<{ store: RunStore; reopen: () => Promise<RunStore> }>;
+  /**
+   * A fresh, empty store, and a way to open the same store again (a second connection). A backend whose reads
+   * yield to the event loop (so the per-turn commit can run between two reads) also gives `holdRun`: it blocks
+   * any commit that writes run `name` until the returned function is called, so what another connection sees
+   * before the commit can be checked without racing it.
+   */
+  newStore: () => Promise<{ store: RunStore; reopen: () => Promise<RunStore>; holdRun?: (name: string) => Promise<() => Promise<void>> }>;
   /** A module, by absolute path, whose export `fn(location)` opens the store at `location` (run in a child process). */
   opener: { module: string; fn: string };
   /**
@@ -112,13 +117,15 @@ export function storeConformance(o: StoreConformanceOptions): void {
     });
 
     it("keeps queued writes from other connections until they are committed", async () => {
-      const { store, reopen } = await o.newStore();
+      const { store, reopen, holdRun } = await o.newStore();
       const other = await reopen();
       await store.createRun(runRow("r"));
+      const release = await holdRun?.("r");
       store.writes.upsertAction(actionRow("r", "a0"));
       store.writes.updateRun({ ...P, name: "r" }, { phase: "succeeded" });
       expect(await other.getAction("r", "a0")).toBeUndefined();
       expect((await other.getRun({ ...P, name: "r" }))?.phase).toBe("running");
+      await release?.();
       await store.writes.flush();
       expect(await other.getAction("r", "a0")).toMatchObject({ name: "a0" });
       expect((await other.getRun({ ...P, name: "r" }))?.phase).toBe("succeeded");

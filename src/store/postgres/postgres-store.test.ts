@@ -31,7 +31,19 @@ storeConformance({
   name: "PostgresStore",
   newStore: async () => {
     const url = await server().createDatabase();
-    return { store: await openPostgresStore(url), reopen: () => openPostgresStore(url) };
+    const holdRun = async (name: string) => {
+      // A row lock held by a third connection: the batch's UPDATE of the run waits on it, so its commit cannot
+      // land while the test reads (plain SELECTs are not blocked by row locks).
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query("BEGIN");
+      await c.query("SELECT 1 FROM runs WHERE name = $1 FOR UPDATE", [name]);
+      return async () => {
+        await c.query("COMMIT");
+        await c.end();
+      };
+    };
+    return { store: await openPostgresStore(url), reopen: () => openPostgresStore(url), holdRun };
   },
   opener: { module: fileURLToPath(new URL("./postgres-store.ts", import.meta.url)), fn: "openPostgresStore" },
   earlierVersions: pgMigrations().slice(0, -1).map((m) => m.version),
