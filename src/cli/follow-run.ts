@@ -21,8 +21,12 @@ export async function followRun(r: Run, io: CliIo, o: { quiet?: boolean; json?: 
   process.once("SIGINT", onSigint);
   // The reader of a piped stdout went away (`| head`): stop the run as Ctrl-C would, rather than leave it running unseen.
   const offClosed = onStdoutClosed(() => void r.abort("the reader of the CLI's output exited (closed pipe)"));
+  // A remote run executes on the workers: its lines come from the store (the watch sees only this process).
+  const streamed = r.mode === "remote" ? streamLogs(r, tree) : undefined;
   try {
     const phase = await r.wait();
+    // The stream ends with the run, once it has printed the last lines recorded.
+    await streamed;
     await watch.close();
     tree.stop();
     const took = formatDuration(Date.now() - t0);
@@ -48,6 +52,15 @@ export async function followRun(r: Run, io: CliIo, o: { quiet?: boolean; json?: 
     offClosed();
     process.off("SIGINT", onSigint);
     await watch.close();
+  }
+}
+
+/** Prints a remote run's console lines as workers record them, until the run ends. */
+async function streamLogs(r: Run, tree: ActionTree): Promise<void> {
+  try {
+    for await (const l of r.logs({ follow: true })) tree.log(l.action, l.message, l.stream);
+  } catch {
+    // The lines are also kept in the store (flyte get logs); the run's outcome is what follows.
   }
 }
 

@@ -40,6 +40,12 @@ export interface LocalControllerOptions {
   dispatchers?: Partial<Record<"hybrid" | "remote", (inline: ActionDispatcher) => ActionDispatcher>>;
   /** Remote runs: enqueues a recorded root action for the workers (the run then belongs to them). */
   enqueueRoot?: (run: RunState, req: ActionRequest) => Promise<void>;
+  /**
+   * Waits for a run owned by another process to end (the cluster backend: a notification when its terminal phase
+   * commits, with a slow re-check): resolves once `check()` (reading the run's row) says it ended; rejects with
+   * `signal`'s reason when it fires first. Without it, such runs are polled.
+   */
+  awaitRunEnd?: (key: RunKey, check: () => Promise<boolean>, signal?: AbortSignal) => Promise<void>;
 }
 
 export class LocalController implements Controller {
@@ -75,18 +81,7 @@ export class LocalController implements Controller {
     if (!dispatcher) {
       throw new ValidationError(`mode "${o.mode}" is not available with this backend: remote and hybrid runs need backend: cluster (PostgreSQL and flyte worker). Use mode: "local".`, { field: "mode" });
     }
-    let chain: RunRow[] = [];
-    if (o.recoverFrom) {
-      // Owners that died are marked now, so that what is still running below is really running.
-      await store.reapLostRuns(isOwnerLost, ownerLostError);
-      const source = await store.getRun({ project: o.project, domain: o.domain, name: o.recoverFrom });
-      if (!source) throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" does not exist. List runs with: flyte get runs`);
-      if (source.taskName !== task.name) {
-        throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" ran task "${source.taskName}", not "${task.name}". Recover it with the same task.`);
-      }
-      chain = await recoveryChain(store, source);
-      checkChainEnded(chain);
-    }
+    const chain = await this.#recoveryChainOf(task, o);
     const rawDataPrefix = o.rawDataPath ?? this.#o.rawDataPath;
     const deliver = (e: ActionEvent) => this.#listeners.forEach((l) => l(e));
     const now = Date.now();
@@ -119,13 +114,30 @@ export class LocalController implements Controller {
     setImmediate(() => void this.#execute(run, task, rawInputs));
   }
 
+  /** The runs a recovering run reuses (see recovery.ts), checked to have ended; empty when it recovers nothing. */
+  async #recoveryChainOf(task: TaskTemplate, o: RunOptionsResolved): Promise<RunRow[]> {
+    if (!o.recoverFrom) return [];
+    const store = this.#o.store;
+    // Owners that died are marked now, so that what is still running below is really running.
+    await store.reapLostRuns(isOwnerLost, ownerLostError);
+    const source = await store.getRun({ project: o.project, domain: o.domain, name: o.recoverFrom });
+    if (!source) throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" does not exist. List runs with: flyte get runs`);
+    if (source.taskName !== task.name) {
+      throw new ValidationError(`recoverFrom: run "${o.recoverFrom}" ran task "${source.taskName}", not "${task.name}". Recover it with the same task.`);
+    }
+    const chain = await recoveryChain(store, source);
+    checkChainEnded(chain);
+    return chain;
+  }
+
   /**
    * A remote run: recorded with its root action queued, then handed to the workers. Nobody here owns it (no
    * lease): the worker that executes the root records the run's end, and this process may exit at once.
    */
   async #startRemote(task: TaskTemplate, rawInputs: unknown, o: RunOptionsResolved, enqueueRoot: (run: RunState, req: ActionRequest) => Promise<void>): Promise<void> {
-    if (o.recoverFrom) throw new ValidationError("recoverFrom is not supported for remote runs yet. Recover with mode: \"local\" or \"hybrid\".", { field: "recoverFrom" });
     const store = this.#o.store;
+    // Recovering: the workers load the chain from the run's recoverFrom and reuse its succeeded actions.
+    const chain = await this.#recoveryChainOf(task, o);
     const inputs = await task.validateInputs(rawInputs);
     const rawDataPrefix = o.rawDataPath ?? this.#o.rawDataPath;
     const lit = await withIoScope({ blobStore: this.#o.blobStore, rawDataPrefix }, () => toLiteral(inputs, { taskName: task.name, direction: "input" }));
@@ -133,11 +145,16 @@ export class LocalController implements Controller {
     const holder = await store.createRun({
       project: o.project, domain: o.domain, name: o.name, taskName: task.name, phase: "queued", mode: o.mode, inputs: encodeLiteral(lit), outputs: null,
       error: null, createdAt: now, startedAt: null, endedAt: null, ownerPid: null, ownerHost: null, heartbeatAt: null,
-      ownerId: null, leaseEpoch: 0, leaseExpiresAt: null, recoverFrom: null, abortRequested: null, labels: o.labels,
+      ownerId: null, leaseEpoch: 0, leaseExpiresAt: null, recoverFrom: o.recoverFrom ?? null, abortRequested: null, labels: o.labels,
       source: { ...(o.sourceFile ? { file: o.sourceFile } : {}), task: task.name },
-      options: { customContext: o.customContext, envVars: o.envVars, overwriteCache: o.overwriteCache, disableRunCache: o.disableRunCache },
-    });
-    if (holder !== undefined) throw new ValidationError(`Run "${o.name}" could not be created.`);
+      options: {
+        customContext: o.customContext, envVars: o.envVars, overwriteCache: o.overwriteCache, disableRunCache: o.disableRunCache,
+        ...(o.forceRerunActions.length > 0 ? { forceRerunActions: o.forceRerunActions } : {}),
+      },
+    }, chain.length > 0 ? chain[chain.length - 1]!.name : undefined);
+    if (holder !== undefined) {
+      throw claimHeldError(o.recoverFrom!, await store.getRun({ project: o.project, domain: o.domain, name: holder }), holder);
+    }
     const run: RunState = new RunState({
       name: o.name, task, options: o, store, blobStore: this.#o.blobStore, secrets: this.#o.secrets, rawDataPrefix,
       emit: () => undefined, systemRetries: this.#o.systemRetries, offload: this.#o.offload,
@@ -248,6 +265,7 @@ export class LocalController implements Controller {
       if (timeoutMs === undefined) await owned.finished;
       else await Promise.race([owned.finished, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     }
+    if (this.#o.awaitRunEnd) return this.#awaitRunEnd(key, deadline, this.#o.awaitRunEnd);
     // Runs owned by another process: poll the store.
     for (;;) {
       const row = await this.#o.store.getRun(key);
@@ -256,6 +274,25 @@ export class LocalController implements Controller {
       if (Date.now() >= deadline) return row.phase;
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /** `waitRun` for a run another process executes, woken by the backend's notification of its end. */
+  async #awaitRunEnd(key: RunKey, deadline: number, awaitEnd: NonNullable<LocalControllerOptions["awaitRunEnd"]>): Promise<ActionPhase> {
+    let phase: ActionPhase | undefined;
+    const check = async (): Promise<boolean> => {
+      const row = await this.#o.store.getRun(key);
+      if (!row) throw new ValidationError(`Run "${key.name}" does not exist in ${key.project}/${key.domain}.`);
+      phase = row.phase;
+      return isTerminal(row.phase);
+    };
+    const signal = deadline === Infinity ? undefined : AbortSignal.timeout(Math.max(0, deadline - Date.now()));
+    try {
+      await awaitEnd(key, check, signal);
+    } catch (e) {
+      if (!signal?.aborted) throw e;
+      await check();
+    }
+    return phase!;
   }
 
   async close(): Promise<void> {

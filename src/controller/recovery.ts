@@ -11,7 +11,7 @@
  */
 import { ValidationError } from "../errors.ts";
 import { isTerminal, type RunRow, type RunStore } from "../store/store.ts";
-import type { RecoveredAction } from "./run-state.ts";
+import type { RecoveredAction, RunState } from "./run-state.ts";
 
 /** `source`, the run it recovered from, and so on: newest first. */
 export async function recoveryChain(store: RunStore, source: RunRow): Promise<RunRow[]> {
@@ -85,4 +85,17 @@ export async function loadRecovered(store: RunStore, chain: RunRow[]): Promise<M
 export function findRecovered(recovered: Map<string, RecoveredAction>, name: string, inputsHash: string): RecoveredAction | undefined {
   for (let r = recovered.get(name); r; r = r.next) if (r.inputsHash === inputsHash) return r;
   return undefined;
+}
+
+/**
+ * Loads what a recovering run reuses into `run`, from the `recoverFrom` its row names: how a worker's copy of a
+ * remote run (which the worker did not start) learns it, before it decides the calls the run's actions make there.
+ */
+export async function loadRecoveredInto(store: RunStore, run: RunState, row: RunRow): Promise<void> {
+  if (!row.recoverFrom) return;
+  const source = await store.getRun({ project: row.project, domain: row.domain, name: row.recoverFrom });
+  if (!source) return;
+  const chain = await recoveryChain(store, source);
+  run.recovered = await loadRecovered(store, chain);
+  run.recoverChain = chain.map((r) => r.name);
 }

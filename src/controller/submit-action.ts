@@ -186,7 +186,24 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     serialized.set(ckey, new Promise<Packed>((resolve, reject) => (settle = (v) => (v === undefined ? reject(new Error("failed")) : resolve(v)))));
     serialized.get(ckey)!.catch(() => undefined);
   }
+  let release: (() => Promise<void>) | undefined;
   try {
+    if (ckey && task.cache.serialize) {
+      // Across processes (workers of the cluster backend): one execution per key at a time; whoever waited
+      // finds the entry the holder committed.
+      release = await run.store.lockCacheKey(ckey, run.abort.signal);
+      if (task.cache.behavior === "auto" && !run.options.overwriteCache) {
+        const hit = await run.store.getCache(ckey);
+        const checked = hit && usable(run, req, row, hit.outputs, "cache entry");
+        const output = isPromise(checked) ? await checked : checked;
+        if (output) {
+          const value = reuse(run, state, row, output, "cacheHit");
+          await run.writes.committed(run.name);
+          settle?.(output);
+          return value;
+        }
+      }
+    }
     const output = await run.dispatcher.dispatch(run, req, row);
     if (ckey) run.writes.putCache({ key: ckey, taskName: task.name, outputs: output.bytes, createdAt: Date.now(), runName: run.name, action: req.name });
     finish(run, state, row, "succeeded", output, null);
@@ -203,6 +220,7 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     throw errorFromRecord(record);
   } finally {
     if (ckey && task.cache.serialize) serialized.delete(ckey);
+    await release?.();
   }
 }
 

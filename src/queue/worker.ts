@@ -14,6 +14,7 @@ import { run as runGraphile, type Runner, type Task, type WorkerEvents } from "g
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import type { RunOptionsResolved } from "../controller/controller.ts";
 import { InlineDispatcher } from "../controller/inline-dispatcher.ts";
+import { loadRecoveredInto } from "../controller/recovery.ts";
 import { RunState } from "../controller/run-state.ts";
 import { startAdmitted, submitChild } from "../controller/submit-action.ts";
 import { RuntimeSystemError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
@@ -54,7 +55,7 @@ export class Worker {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
   readonly #o: WorkerOptions;
   readonly #slots: WorkerSlots;
-  readonly #runs = new Map<string, { state: RunState; jobs: number }>();
+  readonly #runs = new Map<string, { state: RunState; jobs: number; ready: Promise<void> }>();
   readonly #dispatcher: QueueDispatcher;
   #runner: Runner | undefined;
   #abortPoll: NodeJS.Timeout | undefined;
@@ -137,6 +138,13 @@ export class Worker {
     if (!runRow || !row || isTerminal(row.phase)) return; // gone, or already ended (a duplicate delivery)
     const held = this.#holdRun(runRow, job);
     const run = held.state;
+    try {
+      await held.ready;
+    } catch (e) {
+      // The store is unreachable: the engine retries the job.
+      if (--held.jobs === 0 && this.#runs.get(run.name) === held) this.#runs.delete(run.name);
+      throw e;
+    }
     if (row.phase === "running") {
       // Claimed before by a worker that was lost mid-attempt (its registration expired): that attempt failed
       // with a system error, and this one is its system retry.
@@ -204,17 +212,19 @@ export class Worker {
   }
 
   /** The run `job` belongs to, as this worker executes it: one state per run while it has actions here. */
-  #holdRun(runRow: RunRow, job: ActionJob): { state: RunState; jobs: number } {
+  #holdRun(runRow: RunRow, job: ActionJob): { state: RunState; jobs: number; ready: Promise<void> } {
     let held = this.#runs.get(runRow.name);
     if (held) {
       held.jobs++;
       return held;
     }
-    const saved = runRow.options as { customContext?: Record<string, string>; envVars?: Record<string, string>; overwriteCache?: boolean; disableRunCache?: boolean };
+    const saved = runRow.options as {
+      customContext?: Record<string, string>; envVars?: Record<string, string>; overwriteCache?: boolean; disableRunCache?: boolean; forceRerunActions?: string[];
+    };
     const options: RunOptionsResolved = {
       name: runRow.name, project: runRow.project, domain: runRow.domain, mode: runRow.mode, overwriteCache: saved.overwriteCache ?? false,
       disableRunCache: saved.disableRunCache ?? false, envVars: saved.envVars ?? {}, labels: runRow.labels ?? {}, annotations: {},
-      maxActionConcurrency: 0, customContext: saved.customContext ?? {}, forceRerunActions: [], version: job.version,
+      maxActionConcurrency: 0, customContext: saved.customContext ?? {}, forceRerunActions: saved.forceRerunActions ?? [], version: job.version,
       durability: this.#o.durability,
     };
     const state: RunState = new RunState({
@@ -224,7 +234,10 @@ export class Worker {
       lease: { owner: this.id, epoch: runRow.leaseEpoch ?? 0, expiresAt: Number.MAX_SAFE_INTEGER },
       dispatcher: this.#dispatcher, startCall: (caller, scope, t, inputs) => startAdmitted(state, caller, scope, t, inputs),
     });
-    held = { state, jobs: 1 };
+    // A recovering run reuses the succeeded actions of its recoverFrom chain (loaded once per run held here).
+    held = { state, jobs: 1, ready: loadRecoveredInto(this.#o.store, state, runRow) };
+    // A failed load is not kept: the next job of the run loads again.
+    held.ready.catch(() => this.#runs.get(runRow.name) === held && this.#runs.delete(runRow.name));
     this.#runs.set(runRow.name, held);
     return held;
   }

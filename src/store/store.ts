@@ -244,6 +244,12 @@ export interface RunStore {
   getTrace(runName: string, action: string, key: string): Promise<TraceRow | undefined>;
   getCache(key: string): Promise<CacheEntry | undefined>;
   clearCache(taskName?: string): Promise<number>;
+  /**
+   * Holds the cache key `key` of a `serialize: true` task while one execution computes its entry: resolves once
+   * this caller holds it, after every earlier holder released it (or its process died), in whatever process sharing
+   * the store it runs. Returns the release. `signal` stops the wait: the promise then rejects with its reason.
+   */
+  lockCacheKey(key: string, signal?: AbortSignal): Promise<() => Promise<void>>;
 
   /**
    * Records a deployment with its task specs and triggers in one transaction, directly (not through the write

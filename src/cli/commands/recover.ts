@@ -15,13 +15,16 @@ export function registerRecoverCommand(program: Command): void {
     .option("-q, --quiet", "no live tree, plain progress lines")
     .action(async (runName: string, opts: { forceRerun?: string; name?: string; quiet?: boolean }, cmd: Command) => {
       const g = await openRuntime(cmd);
-      const source = await (await getRun(runName)).source();
+      const recovered = await getRun(runName);
+      const source = await recovered.source();
       if (!source.file) {
         throw new UsageError(`Run "${runName}" does not record the file its task came from. Use: flyte run <file> ${source.taskName} --recover-from ${runName}`);
       }
       const mod = await loadModule(source.file);
       const task = findTask(mod, source.file, source.taskName);
       const ctxOpts: RunContextOptions = { recoverFrom: runName, customContext: source.customContext, envVars: source.envVars };
+      // A remote run is recovered on the workers too; a local or hybrid one in this process (the config's mode).
+      if (recovered.mode === "remote") ctxOpts.mode = "remote";
       if (opts.forceRerun) ctxOpts.forceRerunActions = opts.forceRerun.split(",").map((s) => s.trim()).filter(Boolean);
       if (opts.name) ctxOpts.name = opts.name;
       const r = await withRunContext(ctxOpts).run(task as TaskTemplate<unknown, unknown>, undefined);

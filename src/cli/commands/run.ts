@@ -63,7 +63,7 @@ export function registerRunCommand(program: Command): void {
     .option("--max-action-concurrency <n>", "actions running at once (0 = unlimited)")
     .option("--local", "run in this process (the default on the embedded backend)")
     .option("-f, --follow", "wait for the run, streaming its actions and logs (always on for local runs)")
-    .option("--remote", "run on the cluster backend (not available in this version)")
+    .option("--remote", "enqueue the run for the workers of the cluster backend (returns once queued, unless --follow)")
     .option("--queue <name>", "queue for the run's actions")
     .option("--raw-data-path <uri>", "where offloaded data and files of this run go")
     .option("--copy-style <style>", "code bundling: loaded_modules, all or none")
@@ -125,6 +125,10 @@ export function registerRunCommand(program: Command): void {
       const valid = await validateBeforeRun(task, inputs);
       const r = await withRunContext(ctxOpts).run(task as TaskTemplate<unknown, unknown>, valid);
       io.stderr.write(`Run ${r.name} started${r.url ? ` (${r.url})` : ""}\n`);
+      if (r.mode === "remote" && !opts.follow) {
+        io.stderr.write(`It runs on the workers. Follow it with: flyte get logs ${r.name} --follow; see it with: flyte get run ${r.name}\n`);
+        return;
+      }
       setExitCode(cmd, await followRun(r, io, { quiet: Boolean(opts.quiet), json: g.outputFormat === "json" }));
     });
 }

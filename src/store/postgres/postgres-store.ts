@@ -513,6 +513,39 @@ export class PostgresStore implements RunStore {
     });
   }
 
+  /**
+   * A session advisory lock on the key, on a connection of its own (not the pool's: it is held as long as the
+   * execution runs). PostgreSQL grants it to one session at a time, queueing the others; a holder whose process
+   * dies loses its connection, which releases the lock for the next waiter.
+   */
+  async lockCacheKey(key: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+    if (this.#closed) throw new StoreError(`The store ${this.location} is closed.`);
+    signal?.throwIfAborted();
+    const client = new pg.Client(this.#pool.options);
+    client.on("error", () => undefined);
+    // Ending the connection cancels a wait in progress.
+    const onAbort = (): void => void client.end().catch(() => undefined);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await client.connect();
+      signal?.throwIfAborted();
+      await client.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [`flyte-cache:${key}`]);
+    } catch (e) {
+      void client.end().catch(() => undefined);
+      if (signal?.aborted) throw signal.reason;
+      throw storeError(this.location, e);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      // The session's end releases its advisory locks.
+      await client.end().catch(() => undefined);
+    };
+  }
+
   clearCache(taskName?: string): Promise<number> {
     return this.#read(async (db) => {
       const r = taskName === undefined ? await db.query("DELETE FROM cache_entries") : await db.query("DELETE FROM cache_entries WHERE task_name = $1", [taskName]);

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { FlyteError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
 import { MIGRATIONS } from "./migrations.ts";
+import { KeyLocks } from "../key-locks.ts";
 import { RelativeUris } from "./relative-uris.ts";
 import { WalCheckpointer } from "./wal-checkpointer.ts";
 import {
@@ -117,6 +118,7 @@ export class SqliteStore implements RunStore {
   #snapshotDir: string | undefined;
   readonly #uris: RelativeUris;
   readonly #stmts = new Map<string, Database.Statement>();
+  readonly #cacheLocks = new KeyLocks();
   /** Checkpoints the WAL from a worker thread, so that no commit on this thread pays for one (see wal-checkpointer.ts). */
   readonly checkpointer: WalCheckpointer | undefined;
   /**
@@ -462,6 +464,14 @@ export class SqliteStore implements RunStore {
         runName: (r.run_name as string | null) ?? null, action: (r.action as string | null) ?? null,
       };
     });
+  }
+
+  /**
+   * Serialized cache keys are held in this process: an embedded store executes its runs here. (Two processes that
+   * share one SQLite file can each execute a key once; the cluster backend's store locks across processes.)
+   */
+  lockCacheKey(key: string, signal?: AbortSignal): Promise<() => Promise<void>> {
+    return this.#cacheLocks.lock(key, signal);
   }
 
   clearCache(taskName?: string): Promise<number> {
