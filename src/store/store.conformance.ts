@@ -299,6 +299,29 @@ export function storeConformance(o: StoreConformanceOptions): void {
       await store.close();
     });
 
+    it("holds a serialized cache key for one holder at a time, across store instances", async () => {
+      const { store, reopen } = await o.newStore();
+      const other = await reopen();
+      const release = await store.lockCacheKey("k");
+      let second: (() => Promise<void>) | undefined;
+      const waiting = other.lockCacheKey("k").then((r) => (second = r));
+      // Another key is free meanwhile; a wait can be given up.
+      await (await other.lockCacheKey("k2"))();
+      const ac = new AbortController();
+      const given = store.lockCacheKey("k", ac.signal).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(second).toBeUndefined();
+      ac.abort(new Error("stopped waiting"));
+      expect(((await given) as Error).message).toBe("stopped waiting");
+      await release();
+      await waiting;
+      expect(second).toBeDefined();
+      await second!();
+      await (await store.lockCacheKey("k"))();
+      await other.close();
+      await store.close();
+    });
+
     it("commits what is queued when closed", async () => {
       const { store, reopen } = await o.newStore();
       await store.createRun(runRow("r"));

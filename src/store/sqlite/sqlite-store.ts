@@ -106,6 +106,9 @@ function writable(dir: string): boolean {
   }
 }
 
+/** Serialized cache keys held in this process, by store file and key (see `lockCacheKey`). */
+const cacheLocks = new KeyLocks();
+
 export class SqliteStore implements RunStore {
   readonly location: string;
   readonly writes: WriteBatch;
@@ -118,7 +121,6 @@ export class SqliteStore implements RunStore {
   #snapshotDir: string | undefined;
   readonly #uris: RelativeUris;
   readonly #stmts = new Map<string, Database.Statement>();
-  readonly #cacheLocks = new KeyLocks();
   /** Checkpoints the WAL from a worker thread, so that no commit on this thread pays for one (see wal-checkpointer.ts). */
   readonly checkpointer: WalCheckpointer | undefined;
   /**
@@ -471,7 +473,7 @@ export class SqliteStore implements RunStore {
    * share one SQLite file can each execute a key once; the cluster backend's store locks across processes.)
    */
   lockCacheKey(key: string, signal?: AbortSignal): Promise<() => Promise<void>> {
-    return this.#cacheLocks.lock(key, signal);
+    return cacheLocks.lock(`${this.location}\0${key}`, signal);
   }
 
   clearCache(taskName?: string): Promise<number> {
