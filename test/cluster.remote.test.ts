@@ -15,7 +15,7 @@ import { getRun, init, withRunContext, type ActionDetails } from "flyte-ts";
 import type { CliIo } from "../src/cli/context.ts";
 import { main } from "../src/cli/main.ts";
 import { getRuntime, shutdown } from "../src/run/runtime.ts";
-import { quick, steps, talker, viaA, viaB } from "./fixtures/cluster-remote.ts";
+import { quick, steps, talker, threeWaiters, viaA, viaB } from "./fixtures/cluster-remote.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
@@ -125,6 +125,14 @@ describe("serialize caching across workers", () => {
     const calls = [...walk((await a.details()).root), ...walk((await b.details()).root)].filter((x) => x.taskName === "rs.expensive");
     expect(calls.map((c) => c.cacheHit).sort()).toEqual([false, true]);
   }, 90_000);
+
+
+  it("callers waiting for the execution give their worker slot back (three waiters on a worker with two slots)", async () => {
+    const r = await remote("ser-slots").run(threeWaiters, { k: "abc" });
+    expect(await r.wait({ timeout: "30s" })).toBe("succeeded");
+    expect(await r.outputs()).toEqual([3, 4, 5]);
+    expect(executions().filter((e) => e.what === "expensiveA abc").map((e) => e.pid)).toEqual([workers[0]!.child.pid]);
+  }, 60_000);
 });
 
 describe("recovering a failed remote run", () => {

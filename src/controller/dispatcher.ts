@@ -30,6 +30,12 @@ export interface ActionDispatcher {
    * on it. Resolves to the packed output; rejects with the last attempt's error.
    */
   dispatch(run: RunState, req: ActionRequest, row: ActionRow): Promise<Packed>;
+  /**
+   * Waits for `wait` with the calling attempt (`parent`) counted as blocked on a child, as it is in `dispatch`: a
+   * worker gives its slot back meanwhile (the call waits for an identical `serialize` execution, which may need
+   * that slot). Dispatchers without slots leave it out.
+   */
+  parked?<T>(run: RunState, parent: string | null, wait: () => Promise<T>): Promise<T>;
 }
 
 /** Submits a task call made by `caller` in `scope` (what an attempt's action scope does for its task calls). */

@@ -174,7 +174,7 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     if (output) return acknowledged(run, reuse(run, state, row, output, "cacheHit"));
     const pending = task.cache.serialize ? serialized.get(ckey) : undefined;
     if (pending) {
-      const output = await pending.catch(() => undefined);
+      const output = await parked(run, req, () => pending.catch(() => undefined));
       if (output !== undefined) return acknowledged(run, reuse(run, state, row, output, "cacheHit"));
     }
   }
@@ -191,7 +191,7 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     if (ckey && task.cache.serialize) {
       // Across processes (workers of the cluster backend): one execution per key at a time; whoever waited
       // finds the entry the holder committed.
-      release = await run.store.lockCacheKey(ckey, run.abort.signal);
+      release = await parked(run, req, () => run.store.lockCacheKey(ckey, run.abort.signal));
       if (task.cache.behavior === "auto" && !run.options.overwriteCache) {
         const hit = await run.store.getCache(ckey);
         const checked = hit && usable(run, req, row, hit.outputs, "cache entry");
@@ -222,6 +222,11 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     if (ckey && task.cache.serialize) serialized.delete(ckey);
     await release?.();
   }
+}
+
+/** Waits for an identical `serialize` execution as a blocked caller (a worker's slot is given back meanwhile). */
+function parked<T>(run: RunState, req: ActionRequest, wait: () => Promise<T>): Promise<T> {
+  return run.dispatcher.parked ? run.dispatcher.parked(run, req.parent, wait) : wait();
 }
 
 /**

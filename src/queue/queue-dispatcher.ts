@@ -39,6 +39,15 @@ export class QueueDispatcher implements ActionDispatcher {
     return actionKey(job);
   }
 
+  async parked<T>(run: RunState, parent: string | null, wait: () => Promise<T>): Promise<T> {
+    this.hooks?.blocked(run, parent);
+    try {
+      return await wait();
+    } finally {
+      await this.hooks?.unblocked(run, parent);
+    }
+  }
+
   async dispatch(run: RunState, req: ActionRequest, row: ActionRow): Promise<Packed> {
     this.hooks?.blocked(run, req.parent);
     let ended: ActionRow | undefined;
