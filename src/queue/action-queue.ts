@@ -152,6 +152,8 @@ export class ActionQueue {
    */
   async whenDone(key: string, check: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
     await this.#listen();
+    // An abort listener added to a signal that already fired would never run.
+    signal?.throwIfAborted();
     const done = new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         this.#drop(key, w);
