@@ -115,6 +115,16 @@ export class Worker {
     await this.#enginePool?.end().catch(() => undefined);
   }
 
+  /**
+   * Gives up every action this worker holds, at once (its drain time ran out): other workers take them over now,
+   * as system retries, instead of once this worker's registration expires. What it still writes of them is dropped.
+   */
+  async abandon(): Promise<void> {
+    if (this.#abortPoll) clearInterval(this.#abortPoll);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    await this.#o.actionQueue.releaseWorker(this.id, this.#engineIds);
+  }
+
   get running(): number {
     return this.#slots.running;
   }
@@ -223,7 +233,7 @@ export class Worker {
   async #recordLostAttempt(run: RunState, row: ActionRow): Promise<ErrorRecord | undefined> {
     const attempts = await this.#o.store.listAttempts(run.name, row.name);
     const last = attempts.at(-1);
-    const error = errorToRecord(new RuntimeSystemError("WorkerLost", `The worker executing attempt ${(last?.attempt ?? 0) + 1} of ${row.name} stopped renewing its registration (killed or cut off); the action was claimed again.`));
+    const error = errorToRecord(new RuntimeSystemError("WorkerLost", `The worker executing attempt ${(last?.attempt ?? 0) + 1} of ${row.name} was lost (killed, stopped, cut off, or shut down before the attempt finished); the action was claimed again.`));
     // Recorded as this worker's: from now on the lost worker's writes of the action are dropped. A worker lost
     // between attempts (waiting out a backoff) loses the attempt it was about to make.
     const now = Date.now();
