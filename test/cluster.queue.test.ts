@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getRun, init, listWorkers, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { callsDrained, callsFlakyAndSlow, callsSlow, top } from "./fixtures/cluster.ts";
+import { callsDrained, callsFlakyAndSlow, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
@@ -198,6 +198,22 @@ describe("remote runs", () => {
     expect(d.root.children.flatMap((m) => m.children)).toHaveLength(6);
     const workerPids = new Set(workers.map((w) => w.child.pid));
     expect(executions("remote-fan").every((e) => workerPids.has(e.pid))).toBe(true);
+  }, 90_000);
+
+  it("a remote run whose root's worker is killed goes on: the root is retried on another worker and ends the run", async () => {
+    const r = await withRunContext({ mode: "remote", name: "remote-root-lost" }).run(rootOfSlow, { ms: 1_500 });
+    await waitFor(() => executions("remote-root-lost").some((e) => e.what === "slow started"), 30_000, "the root and its child to start");
+    const victim = executions("remote-root-lost").find((e) => e.what === "root started")!.pid;
+    const w = workers.find((x) => x.child.pid === victim)!;
+    w.child.kill("SIGKILL");
+    await new Promise((res) => w.child.once("exit", res));
+    workers.splice(workers.indexOf(w), 1);
+    workers.push(startWorker());
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe("finished");
+    const d = await r.details();
+    expect(d.root.attempts.map((a) => [a.phase, a.error?.code ?? null])).toEqual([["failed", "WorkerLost"], ["succeeded", null]]);
+    expect(executions("remote-root-lost").filter((e) => e.what === "root started").map((e) => e.pid)).toHaveLength(2);
   }, 90_000);
 
   it("flyte run --remote returns at once; flyte get run shows the run finish", async () => {

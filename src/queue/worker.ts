@@ -156,6 +156,8 @@ export class Worker {
   }
 
   async #claimAndExecute(job: ActionJob, key: RunKey, run: RunState, runRow: RunRow, row: ActionRow, t0: number): Promise<void> {
+    // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
+    const isRoot = row.parent === null && runRow.mode === "remote";
     // What this worker writes of the action counts only while the action is this worker's (see WriteBatch.claim).
     if (row.phase === "running") {
       // Claimed before by a worker that was lost mid-attempt (its registration expired): that attempt failed
@@ -170,6 +172,10 @@ export class Worker {
       await run.writes.committed(run.name);
       if (run.writes.claimLost(run.name, job.action)) return;
       if (lost) {
+        if (isRoot) {
+          run.writes.updateRun(key, { phase: "failed", endedAt: row.endedAt, error: lost });
+          await run.writes.committed(run.name);
+        }
         await this.#o.actionQueue.notifyDone(actionKey(job));
         return;
       }
@@ -177,8 +183,6 @@ export class Worker {
     run.writes.claim(run.name, job.action, this.id);
     await this.#slots.acquire(run, job.action);
     this.#o.onAction?.({ job, phase: "started" });
-    // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
-    const isRoot = row.parent === null && runRow.mode === "remote";
     if (isRoot) run.writes.updateRun(key, { phase: "running", startedAt: Date.now() });
     let phase: ActionPhase = "failed";
     try {
