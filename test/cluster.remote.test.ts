@@ -102,6 +102,24 @@ describe("waiting for a remote run", () => {
     expect(median(latencies)).toBeLessThan(500);
   }, 90_000);
 
+  it("a run another CLI process executes (mode local, its store PostgreSQL) wakes the waiter here when it ends", async () => {
+    const child = spawn(process.execPath, [FLYTE_BIN, "run", "--local", "--name", "loc-1", FIXTURE, "talker", "--n", "3", "--gapMs", "300"], {
+      cwd: dir, env: { ...process.env, FLYTE_CONFIG: config }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => void (err += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    await waitFor(() => err.includes("Run loc-1 started"), 30_000, "the CLI to start its run");
+    const r = await getRun("loc-1");
+    expect(r.mode).toBe("local");
+    expect(await r.wait({ timeout: "30s" })).toBe("succeeded");
+    const woke = Date.now();
+    const late = woke - (await r.details()).endedAt!.getTime();
+    console.log(`local run of another process: run end -> wait() resolved in ${late} ms`);
+    expect(late).toBeLessThan(1_000);
+    expect(await exited).toBe(0);
+  }, 60_000);
+
   it("wait({ timeout }) on a remote run that has not ended returns its phase then", async () => {
     const r = await remote("talk-timeout").run(talker, { n: 3, gapMs: 500 });
     await expect(r.wait({ timeout: "200ms" })).rejects.toThrow(/did not finish within 0.2s/);
@@ -214,6 +232,9 @@ describe("logs of a remote run", () => {
     expect(followed.code, followed.stderr).toBe(0);
     const out = followed.chunks.map((c) => c.text).join("");
     expect(out).toMatch(/\[a0\] line 0\n[^]*\[a0\] line 2\n[^]*Outputs: 3/);
+    const both = await flyteIn(dir, ["--config", config, "run", "--remote", "--local", FIXTURE, "quick", "--x", "1"]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--local and --remote exclude each other: --local runs here, --remote on the workers. Pass one.");
     const queued = await flyteIn(dir, ["--config", config, "run", "--remote", "--name", "talk-bg", FIXTURE, "talker", "--n", "2", "--gapMs", "300"]);
     expect(queued.code, queued.stderr).toBe(0);
     expect(queued.stderr).toContain("Run talk-bg started\nIt runs on the workers. Follow it with: flyte get logs talk-bg --follow; see it with: flyte get run talk-bg\n");

@@ -107,7 +107,9 @@ export function registerRunCommand(program: Command): void {
       if (opts.recoverFrom) ctxOpts.recoverFrom = opts.recoverFrom as string;
       if (opts.overwriteCache) ctxOpts.overwriteCache = true;
       if (opts.maxActionConcurrency !== undefined) ctxOpts.maxActionConcurrency = parseConcurrencyFlag(String(opts.maxActionConcurrency));
+      if (opts.local && opts.remote) throw new UsageError("--local and --remote exclude each other: --local runs here, --remote on the workers. Pass one.");
       if (opts.remote) ctxOpts.mode = "remote";
+      if (opts.local) ctxOpts.mode = "local";
       if (opts.queue) ctxOpts.queue = opts.queue as string;
       if (opts.rawDataPath) ctxOpts.rawDataPath = opts.rawDataPath as string;
       if (opts.copyStyle !== undefined) {
