@@ -63,7 +63,7 @@ beforeAll(async () => {
   writeFileSync(config, `backend: cluster\nstore:\n  databaseUrl: ${url}\nstorage:\n  url: ${join(dir, "blobs")}\n`);
   await reinit();
   workers.push(startWorker("ra"), startWorker("rb"));
-  await waitFor(() => workers.every((w) => w.out.join("").includes("executing rs")), 30_000, "both workers to start");
+  await waitFor(() => workers.every((w) => w.out.join("").includes("executing rs")), 60_000, "both workers to start");
 }, 90_000);
 
 afterAll(async () => {

@@ -16,6 +16,7 @@ import {
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, claimHolds, claimKey, type Durability, type PendingWrites } from "../write-batch.ts";
+import { KeyLocks } from "../key-locks.ts";
 import { migrate } from "./migrations.ts";
 import { ACTION_COLS, ACTION_KEYS, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
@@ -167,6 +168,9 @@ function connectError(t: DatabaseTarget, e: unknown): InitializationError {
 }
 
 /** Translates PostgreSQL failures during use into messages that say which database and what to do. */
+/** How often a cache key held by another process is tried again. */
+const CACHE_LOCK_RETRY_MS = 100;
+
 function storeError(where: string, e: unknown): StoreError {
   if (e instanceof StoreError) return e;
   const code = (e as { code?: string }).code ?? "";
@@ -200,6 +204,9 @@ export class PostgresStore implements RunStore {
   /** The connections' `synchronous_commit` outside a batch of the other level (see `PostgresStoreOptions.durability`). */
   readonly #durable: boolean;
   #closed: Promise<void> | undefined;
+  /** Cache keys held by callers in this process (see `lockCacheKey`), and the session that holds them in PostgreSQL. */
+  readonly #cacheLocks = new KeyLocks();
+  #locks: Promise<pg.Client> | undefined;
 
   private constructor(target: DatabaseTarget, pool: pg.Pool, durability: Durability) {
     this.location = target.shown;
@@ -523,36 +530,59 @@ export class PostgresStore implements RunStore {
   }
 
   /**
-   * A session advisory lock on the key, on a connection of its own (not the pool's: it is held as long as the
-   * execution runs). PostgreSQL grants it to one session at a time, queueing the others; a holder whose process
-   * dies loses its connection, which releases the lock for the next waiter.
+   * A session advisory lock on the key, held by this store's lock connection (one per store, outside the pool, so
+   * that a thousand held keys cost one connection): PostgreSQL grants a key to one session at a time, and a process
+   * that dies closes its session, which releases its keys. A key held elsewhere is tried again every
+   * `CACHE_LOCK_RETRY_MS`; callers in this process queue in front of that (a session may take its own lock twice).
    */
   async lockCacheKey(key: string, signal?: AbortSignal): Promise<() => Promise<void>> {
     if (this.#closed) throw new StoreError(`The store ${this.location} is closed.`);
-    signal?.throwIfAborted();
-    const client = new pg.Client(this.#pool.options);
-    client.on("error", () => undefined);
-    // Ending the connection cancels a wait in progress.
-    const onAbort = (): void => void client.end().catch(() => undefined);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const releaseHere = await this.#cacheLocks.lock(key, signal);
+    const lockKey = `flyte-cache:${key}`;
     try {
-      await client.connect();
-      signal?.throwIfAborted();
-      await client.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [`flyte-cache:${key}`]);
+      for (;;) {
+        const c = await this.#lockSession();
+        const r = await c.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok", [lockKey]);
+        if (r.rows[0]!.ok) break;
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+          }, CACHE_LOCK_RETRY_MS);
+          const onAbort = (): void => {
+            clearTimeout(t);
+            reject(signal!.reason);
+          };
+          signal?.addEventListener("abort", onAbort, { once: true });
+        });
+      }
     } catch (e) {
-      void client.end().catch(() => undefined);
+      await releaseHere();
       if (signal?.aborted) throw signal.reason;
       throw storeError(this.location, e);
-    } finally {
-      signal?.removeEventListener("abort", onAbort);
     }
     let released = false;
     return async () => {
       if (released) return;
       released = true;
-      // The session's end releases its advisory locks.
-      await client.end().catch(() => undefined);
+      // A session that broke meanwhile released the key with it.
+      await (await this.#lockSession().catch(() => undefined))?.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [lockKey]).catch(() => undefined);
+      await releaseHere();
     };
+  }
+
+  /** The connection that holds this store's cache-key locks (reconnected after it breaks). */
+  #lockSession(): Promise<pg.Client> {
+    if (this.#locks) return this.#locks;
+    const c = new pg.Client(this.#pool.options);
+    const session: Promise<pg.Client> = c.connect().then(() => c);
+    const forget = (): void => {
+      if (this.#locks === session) this.#locks = undefined;
+    };
+    c.on("error", forget);
+    c.on("end", forget);
+    session.catch(forget);
+    return (this.#locks = session);
   }
 
   clearCache(taskName?: string): Promise<number> {
@@ -669,6 +699,9 @@ export class PostgresStore implements RunStore {
       try {
         await this.writes.flush();
       } finally {
+        const locks = this.#locks;
+        this.#locks = undefined;
+        await (await locks?.catch(() => undefined))?.end().catch(() => undefined);
         await this.#pool.end();
       }
     })();
