@@ -125,10 +125,12 @@ interface OursResult {
 async function benchOurs(base: string, url: string): Promise<OursResult> {
   const storage = join(base, "blobs");
   const env = { ...process.env, FLYTE_CONFIG: "", FLYTE_BACKEND: "cluster", FLYTE_DATABASE_URL: url, FLYTE_STORAGE_URL: storage, FLYTE_LOG_LEVEL: "error" };
+  // BENCH_CLUSTER_CPU_PROF=<dir>: the workers write V8 CPU profiles there (where a worker's time goes).
+  const prof = process.env.BENCH_CLUSTER_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CLUSTER_CPU_PROF}`] : [];
   await init({ root: base, backend: "cluster", databaseUrl: url, storage });
   const workers = Array.from({ length: WORKERS }, () => {
     const out: string[] = [];
-    const c = spawn(process.execPath, [join(REPO, "bin/flyte.js"), "worker", join(HERE, "fixtures/cluster-tasks.ts"), "--env", "bench", "--concurrency", String(CONCURRENCY)], {
+    const c = spawn(process.execPath, [...prof, join(REPO, "bin/flyte.js"), "worker", join(HERE, "fixtures/cluster-tasks.ts"), "--env", "bench", "--concurrency", String(CONCURRENCY)], {
       cwd: base, env, stdio: ["ignore", "pipe", "pipe"],
     });
     c.stdout!.on("data", (d: Buffer) => void out.push(d.toString()));
@@ -160,6 +162,12 @@ async function benchOurs(base: string, url: string): Promise<OursResult> {
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     const recorded = Number((await client.query("SELECT count(*) AS n FROM actions WHERE run_name = $1 AND phase = 'succeeded'", ["bench-fanout"])).rows[0].n);
+    // Where the time went: when the children were created (the root's submissions), started and ended (workers).
+    const spread = (await client.query(`SELECT min(a.created_at) AS c0, max(a.created_at) AS c1, min(t.started_at) AS s0, max(t.started_at) AS s1,
+      min(t.ended_at) AS e0, max(t.ended_at) AS e1, max(a.ended_at) AS a1 FROM actions a JOIN attempts t ON t.run_name = a.run_name AND t.action = a.name
+      WHERE a.run_name = $1 AND a.parent IS NOT NULL`, ["bench-fanout"])).rows[0] as Record<string, string>;
+    const at = (k: string) => `${((Number(spread[k]) - Number(spread.c0)) / 1000).toFixed(2)}s`;
+    progress(`ours: children created 0..${at("c1")}, attempts started ${at("s0")}..${at("s1")}, attempts ended ${at("e0")}..${at("e1")}, actions ended ..${at("a1")}`);
     await client.end();
 
     const s = await withRunContext({ mode: "remote", name: "bench-chain" }).run(chain, { n: SEQUENTIAL_N });
@@ -185,7 +193,7 @@ export async function benchCluster(): Promise<BenchRow[]> {
   chmodSync(base, 0o755);
   let server: LocalPostgres | undefined;
   try {
-    server = await startLocalPostgres({ dataDir: join(base, "pgdata"), port: 0, password: "bench", ephemeral: true, maxConnections: 300 });
+    server = await startLocalPostgres({ dataDir: join(base, "pgdata"), port: 0, password: "bench", ephemeral: true, maxConnections: 300, fsync: process.env.BENCH_CLUSTER_FSYNC !== "off" });
     const url = await server.ensureDatabase("bench");
     const engine = await benchEngine(url);
     const ours = await benchOurs(base, url);
