@@ -151,6 +151,10 @@ export function storeConformance(o: StoreConformanceOptions): void {
       store.writes.putCache({ key: "c2", taskName: "env.u", outputs: new Uint8Array([6]), createdAt: NOW, runName: null, action: null });
 
       expect((await store.listActions("r")).map((a) => a.name)).toEqual(["a0", "b1"]);
+      // Summaries: every field but the values, in the same order.
+      const full = await store.listActions("r");
+      expect(await store.listActionSummaries("r")).toEqual(full.map(({ inputs: _i, outputs: _o, inputsHash: _h, interface: _f, ...rest }) => rest));
+      expect(await store.listActionSummaries("nope")).toEqual([]);
       expect(plain(await store.listSucceeded("r"))).toEqual([{ name: "a0", inputsHash: "h-a0", outputs: [7] }]);
       expect((await store.getAction("r", "b1"))?.error).toEqual(failure);
       expect(await store.listAttempts("r", "b1")).toEqual([
