@@ -318,7 +318,7 @@ export class PostgresStore implements RunStore {
           (r) => r.runName, (r) => r.action, (r) => r.key, (r) => r.name, (r) => r.output, (r) => json(r.error), (r) => r.durationMs,
         ]));
       }
-      const cache = lastPerKey(w.cache.filter((e) => e.runName === null || okAction(e.runName, e.action)), (e) => e.key);
+      const cache = lastPerKey(w.cache.filter((e) => e.runName === null || ok(e.runName)), (e) => e.key);
       if (cache.length > 0) {
         await c.query(UPSERT_CACHE, columns<CacheEntry>(cache, [(e) => e.key, (e) => e.taskName, (e) => e.outputs, (e) => e.createdAt, (e) => e.runName, (e) => e.action]));
       }

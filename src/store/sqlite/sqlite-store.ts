@@ -279,7 +279,7 @@ export class SqliteStore implements RunStore {
           .run(r.runName, r.action, r.key, r.name, this.#uris.toStored(r.output), json(r.error), r.durationMs);
       }
       for (const e of w.cache) {
-        if (e.runName !== null && !okAction(e.runName, e.action)) continue;
+        if (e.runName !== null && !ok(e.runName)) continue;
         this.#stmt("INSERT OR REPLACE INTO cache_entries (key, task_name, outputs, created_at, run_name, action) VALUES (?,?,?,?,?,?)")
           .run(e.key, e.taskName, this.#uris.toStored(e.outputs), e.createdAt, e.runName, e.action);
       }
