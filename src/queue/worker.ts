@@ -55,7 +55,7 @@ export class Worker {
   readonly id = `${hostname()}:${process.pid}:${randomBytes(3).toString("hex")}`;
   readonly #o: WorkerOptions;
   readonly #slots: WorkerSlots;
-  readonly #runs = new Map<string, { state: RunState; jobs: number; ready: Promise<void> }>();
+  readonly #runs = new Map<string, { state: RunState; jobs: number; ready?: Promise<void> }>();
   readonly #dispatcher: QueueDispatcher;
   #runner: Runner | undefined;
   #abortPoll: NodeJS.Timeout | undefined;
@@ -150,7 +150,7 @@ export class Worker {
     const run = held.state;
     try {
       // A recovering run's chain is loaded first (a failed load: the engine retries the job).
-      await held.ready;
+      if (held.ready) await held.ready;
       await this.#claimAndExecute(job, identifier, key, run, runRow, row, t0);
     } finally {
       run.writes.unclaim(run.name, job.action);
@@ -312,7 +312,7 @@ export class Worker {
   }
 
   /** The run `job` belongs to, as this worker executes it: one state per run while it has actions here. */
-  #holdRun(runRow: RunRow, job: ActionJob): { state: RunState; jobs: number; ready: Promise<void> } {
+  #holdRun(runRow: RunRow, job: ActionJob): { state: RunState; jobs: number; ready?: Promise<void> } {
     let held = this.#runs.get(runRow.name);
     if (held) {
       held.jobs++;
@@ -336,7 +336,7 @@ export class Worker {
     });
     // A recovering run reuses the succeeded actions of its recoverFrom chain (loaded once per run held here; a
     // failed load fails the jobs that wait for it, which the engine retries once the run is no longer held).
-    held = { state, jobs: 1, ready: loadRecoveredInto(this.#o.store, state, runRow) };
+    held = { state, jobs: 1, ...(runRow.recoverFrom ? { ready: loadRecoveredInto(this.#o.store, state, runRow) } : {}) };
     this.#runs.set(runRow.name, held);
     return held;
   }
