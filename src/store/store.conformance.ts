@@ -273,6 +273,31 @@ export function storeConformance(o: StoreConformanceOptions): void {
       await a.writes.flush();
       expect(a.writes.claimLost("r", "a1")).toBeUndefined();
       expect(await b.listAttempts("r", "a1")).toMatchObject([{ attempt: 0, owner: "A", phase: "aborted" }]);
+      // A retry after a backoff is anyone's: B starts attempt 1 after A's ended attempt 0, and A can no longer write it.
+      b.writes.upsertAction(actionRow("r", "a2", { phase: "queued" }));
+      await b.writes.flush();
+      a.writes.claim("r", "a2", "A");
+      a.writes.upsertAttempt(attemptRow("r", "a2", 0, { owner: "A", phase: "failed", error: failure }));
+      a.writes.updateAction("r", "a2", { phase: "queued", attemptCount: 1 });
+      await a.writes.flush();
+      b.writes.claim("r", "a2", "B");
+      b.writes.upsertAttempt(attemptRow("r", "a2", 1, { owner: "B" }));
+      b.writes.updateAction("r", "a2", { phase: "running", attemptCount: 2 });
+      await b.writes.flush();
+      expect(b.writes.claimLost("r", "a2")).toBeUndefined();
+      a.writes.upsertAttempt(attemptRow("r", "a2", 0, { owner: "A", phase: "failed", error: failure, endedAt: NOW + 5 }));
+      await a.writes.flush();
+      expect(a.writes.claimLost("r", "a2")).toMatchObject({ code: "ClaimLost" });
+      // ... nor start an attempt B has already recorded (a lost worker repeating the retry).
+      b.writes.upsertAction(actionRow("r", "a3", { phase: "queued" }));
+      b.writes.claim("r", "a3", "B");
+      b.writes.upsertAttempt(attemptRow("r", "a3", 0, { owner: "B", phase: "failed", error: failure }));
+      await b.writes.flush();
+      a.writes.claim("r", "a3", "A");
+      a.writes.upsertAttempt(attemptRow("r", "a3", 0, { owner: "A" }));
+      await a.writes.flush();
+      expect(a.writes.claimLost("r", "a3")).toMatchObject({ code: "ClaimLost" });
+      expect(await b.listAttempts("r", "a3")).toMatchObject([{ attempt: 0, owner: "B", phase: "failed" }]);
       await b.close();
       await a.close();
     });

@@ -43,15 +43,39 @@ export interface Claim {
 
 export const claimKey = (runName: string, action: string): string => `${runName}\u0000${action}`;
 
+/** The latest attempt of an action, as the store has it when a claim is checked. */
+export interface LatestAttempt {
+  attempt: number;
+  owner: string | null;
+  ended: boolean;
+}
+
 /**
  * Whether `claim` still holds, given what the store has (read in the committing transaction, the action's row
- * locked): a takeover needs an action that has not ended (else the lost claimant finished it first); any other
- * claim needs the latest attempt (if any) to be the claimant's. An action its run's owner ended meanwhile (an
- * abort) is still its claimant's to record the end of its attempt.
+ * locked) and the lowest attempt number the batch writes for the action (undefined: none).
+ * - A takeover needs an action that has not ended (else the lost claimant finished it first).
+ * - Any other claim holds while the latest attempt is the claimant's, or when the claimant starts a new attempt
+ *   after an ended one (a retry scheduled after a backoff, which any worker may pick up). A lost claimant that
+ *   wakes up writes an attempt its successor has already recorded, and is refused.
+ * An action its run's owner ended meanwhile (an abort) is still its claimant's to record the end of its attempt.
  */
-export function claimHolds(claim: Claim, actionEnded: boolean, latestAttemptOwner: string | null | undefined): boolean {
+export function claimHolds(claim: Claim, actionEnded: boolean, latest: LatestAttempt | undefined, lowestWritten: number | undefined): boolean {
   if (claim.takeover) return !actionEnded;
-  return latestAttemptOwner === undefined || latestAttemptOwner === claim.owner;
+  if (latest === undefined || latest.owner === claim.owner) return true;
+  return latest.ended && lowestWritten !== undefined && lowestWritten > latest.attempt;
+}
+
+/** The lowest attempt number `w` writes for each claimed action (key: `claimKey`). */
+export function lowestAttemptsWritten(w: PendingWrites): Map<string, number> {
+  const lowest = new Map<string, number>();
+  if (w.claims.size === 0) return lowest;
+  for (const a of w.attempts.values()) {
+    const key = claimKey(a.runName, a.action);
+    if (!w.claims.has(key)) continue;
+    const seen = lowest.get(key);
+    if (seen === undefined || a.attempt < seen) lowest.set(key, a.attempt);
+  }
+  return lowest;
 }
 
 /** Everything queued since the last commit, coalesced per row. */

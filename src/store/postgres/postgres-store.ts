@@ -15,7 +15,7 @@ import {
   TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type ActionSummary, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
-import { WriteBatch, claimHolds, claimKey, type Durability, type PendingWrites } from "../write-batch.ts";
+import { WriteBatch, claimHolds, claimKey, lowestAttemptsWritten, type Durability, type PendingWrites } from "../write-batch.ts";
 import { KeyLocks } from "../key-locks.ts";
 import { migrate } from "./migrations.ts";
 import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
@@ -276,11 +276,15 @@ export class PostgresStore implements RunStore {
         }
       }
       // A claimed action's row is locked first: a takeover and the lost claimant's late completion serialise on it.
+      const lowest = lowestAttemptsWritten(w);
       for (const [key, claim] of w.claims) {
         const a = await c.query<{ phase: string }>("SELECT phase FROM actions WHERE run_name = $1 AND name = $2 FOR UPDATE", [claim.runName, claim.action]);
-        const latest = await c.query<{ owner: string | null }>("SELECT owner FROM attempts WHERE run_name = $1 AND action = $2 ORDER BY attempt DESC LIMIT 1", [claim.runName, claim.action]);
+        const t = await c.query<{ attempt: number; owner: string | null; phase: string }>(
+          "SELECT attempt, owner, phase FROM attempts WHERE run_name = $1 AND action = $2 ORDER BY attempt DESC LIMIT 1", [claim.runName, claim.action],
+        );
         const ended = a.rows.length > 0 && isTerminal(a.rows[0]!.phase as ActionPhase);
-        if (!claimHolds(claim, ended, latest.rows.length === 0 ? undefined : latest.rows[0]!.owner)) refused.add(key);
+        const latest = t.rows[0] && { attempt: Number(t.rows[0].attempt), owner: t.rows[0].owner, ended: isTerminal(t.rows[0].phase as ActionPhase) };
+        if (!claimHolds(claim, ended, latest, lowest.get(key))) refused.add(key);
       }
       const ok = (run: string) => !refused.has(run);
       // Writes of an action whose claim no longer holds are dropped with it.

@@ -19,7 +19,7 @@ import {
   TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type ActionSummary, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
-import { WriteBatch, claimHolds, claimKey, type Durability, type PendingWrites } from "../write-batch.ts";
+import { WriteBatch, claimHolds, claimKey, lowestAttemptsWritten, type Durability, type PendingWrites } from "../write-batch.ts";
 import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
 
@@ -239,10 +239,12 @@ export class SqliteStore implements RunStore {
         const r = this.#stmt("SELECT owner_id, lease_epoch FROM runs WHERE name = ?").get(run) as Row | undefined;
         if (!r || r.owner_id !== lease.owner || r.lease_epoch !== lease.epoch) refused.add(run);
       }
+      const lowest = lowestAttemptsWritten(w);
       for (const [key, claim] of w.claims) {
         const a = this.#stmt("SELECT phase FROM actions WHERE run_name = ? AND name = ?").get(claim.runName, claim.action) as Row | undefined;
-        const latest = this.#stmt("SELECT owner FROM attempts WHERE run_name = ? AND action = ? ORDER BY attempt DESC LIMIT 1").get(claim.runName, claim.action) as Row | undefined;
-        if (!claimHolds(claim, a !== undefined && isTerminal(a.phase as ActionPhase), latest === undefined ? undefined : (latest.owner as string | null))) refused.add(key);
+        const t = this.#stmt("SELECT attempt, owner, phase FROM attempts WHERE run_name = ? AND action = ? ORDER BY attempt DESC LIMIT 1").get(claim.runName, claim.action) as Row | undefined;
+        const latest = t && { attempt: t.attempt as number, owner: (t.owner as string | null) ?? null, ended: isTerminal(t.phase as ActionPhase) };
+        if (!claimHolds(claim, a !== undefined && isTerminal(a.phase as ActionPhase), latest, lowest.get(key))) refused.add(key);
       }
       const ok = refused.size === 0 ? () => true : (run: string) => !refused.has(run);
       // Writes of an action whose claim no longer holds are dropped with it.
