@@ -6,7 +6,7 @@
  * test/fixtures/conformance.ts.
  *
  * Covered: deterministic action names (the same names on every backend: a golden list), cache (hits, ignored
- * inputs, cache version), retries with backoff (attempts, delays), timeouts (maxRuntime), recovery (recoverFrom
+ * inputs, cache version), retries with backoff (attempts, delays), retries set by task.override(), timeouts (maxRuntime), recovery (recoverFrom
  * reuses what succeeded), abort (the running child's ctx().signal fires, phases end aborted), logs, reports and
  * secrets — and which process executed each action.
  */
@@ -17,7 +17,7 @@ import { describe, expect, it, vi } from "vitest";
 import { getRun, withRunContext, type ActionDetails, type RunContextOptions } from "flyte-ts";
 import { ActionAbortedError, RuntimeUserError, TaskTimeoutError } from "flyte-ts/errors";
 import {
-  cacheCaller, callsFlaky, callsOverruns, callsReporting, callsChatty, callsSecret, callsWaiter, naming, recoverable,
+  cacheCaller, callsFlaky, callsOverridden, callsOverruns, callsReporting, callsChatty, callsSecret, callsWaiter, naming, recoverable,
 } from "../fixtures/conformance.ts";
 import { waitFor } from "./runtime.ts";
 
@@ -54,7 +54,7 @@ export interface ConformanceOptions {
   gaps?: Partial<Record<Semantic, string>>;
 }
 
-export type Semantic = "names" | "cache" | "retries" | "timeouts" | "recovery" | "abort" | "logs" | "reports" | "secrets";
+export type Semantic = "names" | "cache" | "retries" | "overrides" | "timeouts" | "recovery" | "abort" | "logs" | "reports" | "secrets";
 
 /** "<run> <what> <pid>" lines the fixture's tasks appended, for one run. */
 function executions(dir: string, run: string): { what: string; pid: number }[] {
@@ -141,6 +141,16 @@ export function runtimeConformance(o: ConformanceOptions): void {
         const attempts = ran(r.name, /^flakyBackoff attempt/);
         expect(attempts.map((e) => e.what)).toEqual(["flakyBackoff attempt 0", "flakyBackoff attempt 1", "flakyBackoff attempt 2"]);
         expectExecutedBy(attempts, o.childPids());
+      });
+    }
+
+    if (covered("overrides")) {
+      it("retries set by task.override() at the call site apply to the child", async () => {
+        const r = await start("override").run(callsOverridden, { x: 5 });
+        expect(await r.outputs()).toBe(10);
+        const c = child((await r.details()).root, "failsTwice");
+        expect(c.attempts.map((a) => a.phase)).toEqual(["failed", "failed", "succeeded"]);
+        expectExecutedBy(ran(r.name, /^failsTwice attempt/), o.childPids());
       });
     }
 
