@@ -16,7 +16,7 @@ import type { RunOptionsResolved } from "../controller/controller.ts";
 import { InlineDispatcher } from "../controller/inline-dispatcher.ts";
 import { RunState } from "../controller/run-state.ts";
 import { startAdmitted, submitChild } from "../controller/submit-action.ts";
-import { ActionAbortedError, RuntimeSystemError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
+import { RuntimeSystemError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import { withIoScope } from "../io/io-scope.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
@@ -169,11 +169,6 @@ export class Worker {
         phase = "succeeded";
         Object.assign(row, { phase, outputs: out.bytes, error: null, endedAt: Date.now() });
       } catch (e) {
-        if (e instanceof ActionAbortedError && !run.abort.signal.aborted) {
-          // A child's worker saw the run's abort before this worker's poll did: the run's row says it was aborted.
-          const now = await store.getRun(key).catch(() => undefined);
-          if (now?.abortRequested) run.markAborted(now.abortRequested);
-        }
         phase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
         Object.assign(row, { phase, error: run.secretValues.redactRecord(errorToRecord(e)), endedAt: Date.now() });
       }
