@@ -121,6 +121,34 @@ describe("a worker killed mid-attempt", () => {
   }, 90_000);
 });
 
+describe("a worker stopped past its registration and continued", () => {
+  it("loses the action to another worker; its late completion is dropped, not recorded over the new attempt", async () => {
+    const r = await hybrid("stopped").run(callsSlow, { ms: 2_500 });
+    await waitFor(() => executions("stopped").some((e) => e.what === "slow started"), 30_000, "the slow child to start");
+    for (let i = 0; i < 100; i++) {
+      const child = (await r.details()).root.children[0];
+      if (child?.phase === "running" && child.attempts.length === 1) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const victimPid = executions("stopped").find((e) => e.what === "slow started")!.pid;
+    const victim = workers.find((x) => x.child.pid === victimPid)!;
+    victim.child.kill("SIGSTOP");
+    try {
+      await waitFor(() => executions("stopped").filter((e) => e.what === "slow started").length === 2, 30_000, "the other worker to take the action over");
+    } finally {
+      victim.child.kill("SIGCONT");
+    }
+    // The continued worker finishes its attempt first (it had a head start): without the claim, its success
+    // would be recorded over the attempt that took it over.
+    await waitFor(() => victim.out.join("").includes("no longer claimed"), 30_000, "the stopped worker to learn its claim was lost");
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    const slowAction = (await r.details()).root.children[0]!;
+    expect(slowAction.attempts.map((a) => [a.phase, a.error?.code ?? null])).toEqual([["failed", "WorkerLost"], ["succeeded", null]]);
+    expect(victim.out.join("")).toMatch(/Action "[^"]+" of run "stopped" is no longer claimed by .*late writes of it were dropped/);
+    expect(victim.out.join("")).toMatch(/^dropped +stopped\/\S+ cl\.slow \d+ms$/m);
+  }, 90_000);
+});
+
 describe("remote runs", () => {
   it("enqueues the root: a worker executes it and records the run's end", async () => {
     const r = await withRunContext({ mode: "remote", name: "remote-fan" }).run(top, { width: 2, n: 3 });

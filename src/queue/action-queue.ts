@@ -10,7 +10,7 @@
  */
 import { hostname } from "node:os";
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
-import { isProcessAlive } from "../internal/process-alive.ts";
+import { isProcessAlive, isProcessStopped } from "../internal/process-alive.ts";
 import pg from "pg";
 
 /** What a worker needs to find an action and its code. Everything else is in the store. */
@@ -118,9 +118,10 @@ export class ActionQueue {
    */
   async releaseLostWorkers(now = Date.now()): Promise<string[]> {
     const stale = await this.#pool.query(`SELECT id, pid, host FROM ${QUEUE_SCHEMA}.flyte_workers WHERE heartbeat_at < $1`, [now - WORKER_TTL_MS]);
-    // A worker on this host whose process is alive is only late (a long synchronous task blocked its timers):
-    // its actions are still running, so they are not taken from it.
-    const lost = (stale.rows as { id: string; pid: number; host: string }[]).filter((w) => w.host !== hostname() || !isProcessAlive(w.pid)).map((w) => w.id);
+    // A worker on this host whose process is running is only late (a long synchronous task blocked its timers):
+    // its actions are still running, so they are not taken from it. A stopped one (SIGSTOP) runs nothing.
+    const lost = (stale.rows as { id: string; pid: number; host: string }[])
+      .filter((w) => w.host !== hostname() || !isProcessAlive(w.pid) || isProcessStopped(w.pid)).map((w) => w.id);
     if (lost.length === 0) return [];
     const gone = await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE id = ANY($1::text[]) AND heartbeat_at < $2 RETURNING id, engine_ids`, [lost, now - WORKER_TTL_MS]);
     const engineIds = gone.rows.flatMap((r: { engine_ids: string[] }) => r.engine_ids);

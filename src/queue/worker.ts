@@ -47,7 +47,7 @@ export interface WorkerOptions {
   /** The engine's own connections (claims, completions) come from a pool sized for this worker. */
   databaseUrl: string;
   /** Called when an action starts and ends here (progress output of `flyte worker`). */
-  onAction?: (e: { job: ActionJob; phase: ActionPhase | "started"; ms?: number }) => void;
+  onAction?: (e: { job: ActionJob; phase: ActionPhase | "started" | "dropped"; ms?: number }) => void;
 }
 
 export class Worker {
@@ -137,19 +137,34 @@ export class Worker {
     if (!runRow || !row || isTerminal(row.phase)) return; // gone, or already ended (a duplicate delivery)
     const held = this.#holdRun(runRow, job);
     const run = held.state;
+    try {
+      await this.#claimAndExecute(job, key, run, runRow, row, t0);
+    } finally {
+      run.writes.unclaim(run.name, job.action);
+      if (--held.jobs === 0) this.#runs.delete(run.name);
+    }
+  }
+
+  async #claimAndExecute(job: ActionJob, key: RunKey, run: RunState, runRow: RunRow, row: ActionRow, t0: number): Promise<void> {
+    // What this worker writes of the action counts only while the action is this worker's (see WriteBatch.claim).
     if (row.phase === "running") {
       // Claimed before by a worker that was lost mid-attempt (its registration expired): that attempt failed
-      // with a system error, and this one is its system retry.
+      // with a system error, and this one is its system retry. The takeover is committed before anything runs:
+      // if the lost worker's completion got in first, the action has ended and there is nothing left to do.
+      run.writes.claim(run.name, job.action, this.id, { takeover: true });
       const lost = await this.#recordLostAttempt(run, row);
       if (lost) {
         Object.assign(row, { phase: "failed", error: lost, endedAt: Date.now() });
         run.writes.upsertAction(row);
-        await run.writes.committed(run.name);
+      }
+      await run.writes.committed(run.name);
+      if (run.writes.claimLost(run.name, job.action)) return;
+      if (lost) {
         await this.#o.actionQueue.notifyDone(actionKey(job));
-        if (--held.jobs === 0) this.#runs.delete(run.name);
         return;
       }
     }
+    run.writes.claim(run.name, job.action, this.id);
     await this.#slots.acquire(run, job.action);
     this.#o.onAction?.({ job, phase: "started" });
     // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
@@ -178,14 +193,26 @@ export class Worker {
     } finally {
       this.#slots.release(run, job.action);
     }
+    let outcome: ActionPhase | "dropped" = row.phase;
     try {
       run.writes.upsertAction(row);
-      if (isRoot) run.writes.updateRun(key, { phase: row.phase, endedAt: row.endedAt, outputs: row.outputs, error: row.error });
       await run.writes.committed(run.name);
+      const lost = run.writes.claimLost(run.name, job.action);
+      if (lost) {
+        // This worker was declared lost while it ran the action (stopped, cut off) and another took it over:
+        // that one's execution is the action's, and this one's result is dropped.
+        outcome = "dropped";
+        process.emitWarning(lost.message, { code: "FLYTE_CLAIM_LOST" });
+        return;
+      }
+      // The run ends with its root, once the root's end is known to be this worker's to record.
+      if (isRoot) {
+        run.writes.updateRun(key, { phase: row.phase, endedAt: row.endedAt, outputs: row.outputs, error: row.error });
+        await run.writes.committed(run.name);
+      }
       await this.#o.actionQueue.notifyDone(actionKey(job));
     } finally {
-      if (--held.jobs === 0) this.#runs.delete(run.name);
-      this.#o.onAction?.({ job, phase: row.phase, ms: Date.now() - t0 });
+      this.#o.onAction?.({ job, phase: outcome, ms: Date.now() - t0 });
     }
   }
 
@@ -197,7 +224,18 @@ export class Worker {
     const attempts = await this.#o.store.listAttempts(run.name, row.name);
     const last = attempts.at(-1);
     const error = errorToRecord(new RuntimeSystemError("WorkerLost", `The worker executing attempt ${(last?.attempt ?? 0) + 1} of ${row.name} stopped renewing its registration (killed or cut off); the action was claimed again.`));
-    if (last && !isTerminal(last.phase)) run.writes.upsertAttempt({ ...last, phase: "failed", endedAt: Date.now(), error });
+    // Recorded as this worker's: from now on the lost worker's writes of the action are dropped. A worker lost
+    // between attempts (waiting out a backoff) loses the attempt it was about to make.
+    const now = Date.now();
+    if (last && !isTerminal(last.phase)) run.writes.upsertAttempt({ ...last, phase: "failed", endedAt: now, error, owner: this.id });
+    else {
+      const attempt = Math.max(row.attemptCount, (last?.attempt ?? -1) + 1);
+      run.writes.upsertAttempt({
+        runName: run.name, action: row.name, attempt, phase: "failed", startedAt: now, endedAt: now, error, owner: this.id, leaseEpoch: run.lease.epoch,
+      });
+      row.attemptCount = attempt + 1;
+      run.writes.updateAction(run.name, row.name, { attemptCount: row.attemptCount });
+    }
     const lostSoFar = attempts.filter((a) => a.error?.code === "WorkerLost").length + 1;
     if (lostSoFar <= this.#o.systemRetries) return undefined;
     return errorToRecord(new RuntimeSystemError("WorkerLost", `${row.name} lost its worker ${lostSoFar} times, more than execution.systemRetries (${this.#o.systemRetries}).`));
