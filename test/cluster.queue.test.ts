@@ -7,9 +7,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getRun, init, withRunContext } from "flyte-ts";
+import { getRun, init, listWorkers, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { callsFlakyAndSlow, callsSlow, top } from "./fixtures/cluster.ts";
+import { callsDrained, callsFlakyAndSlow, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
@@ -31,10 +31,10 @@ function executions(run: string): { what: string; pid: number }[] {
   });
 }
 
-function startWorker(): { child: ChildProcess; out: string[] } {
+function startWorker(env: Record<string, string> = {}): { child: ChildProcess; out: string[] } {
   const out: string[] = [];
   const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "cl", "--concurrency", "1"], {
-    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500" }, stdio: ["ignore", "pipe", "pipe"],
+    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500", ...env }, stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
   child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
@@ -149,6 +149,44 @@ describe("a worker stopped past its registration and continued", () => {
   }, 90_000);
 });
 
+describe("SIGTERM on a worker whose attempt outlasts the drain time", () => {
+  it("gives the action up at once: another worker retries it as a system retry, without waiting for the registration to expire", async () => {
+    const drainWorker = () => {
+      const out: string[] = [];
+      const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "cldrain"], {
+        cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500", FLYTE_WORKER_DRAIN_MS: "500" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
+      child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
+      return { child, out };
+    };
+    const a = drainWorker();
+    await waitFor(() => a.out.join("").includes("executing cldrain"), 30_000, "the worker to start");
+    const r = await hybrid("drained").run(callsDrained, { ms: 30_000 });
+    await waitFor(() => executions("drained").some((e) => e.what === "drained started"), 30_000, "the child to start");
+    const before = (await listWorkers()).filter((w) => w.pid === a.child.pid);
+    expect(before).toHaveLength(1);
+    a.child.kill("SIGTERM");
+    expect(await new Promise((res) => a.child.once("exit", res))).toBe(0);
+    expect(a.out.join("")).toContain("1 still running after 0.5s: released for other workers to retry.");
+    // Unregistered as it exited (a lost worker's registration stays until it is 1.5 s stale here).
+    expect((await listWorkers()).filter((w) => w.pid === a.child.pid)).toEqual([]);
+    const b = drainWorker();
+    try {
+      await waitFor(() => executions("drained").filter((e) => e.what === "drained started").length === 2, 30_000, "another worker to take the action over");
+      expect(executions("drained")[1]!.pid).toBe(b.child.pid);
+      await r.abort("done checking");
+      expect(await r.wait({ timeout: "30s" })).toBe("aborted");
+      const child = (await r.details()).root.children[0]!;
+      expect(child.attempts[0]).toMatchObject({ phase: "failed", error: { code: "WorkerLost" } });
+    } finally {
+      b.child.kill("SIGTERM");
+      await new Promise((res) => (b.child.exitCode !== null ? res(null) : b.child.once("exit", res)));
+    }
+  }, 90_000);
+});
+
 describe("remote runs", () => {
   it("enqueues the root: a worker executes it and records the run's end", async () => {
     const r = await withRunContext({ mode: "remote", name: "remote-fan" }).run(top, { width: 2, n: 3 });
@@ -160,6 +198,22 @@ describe("remote runs", () => {
     expect(d.root.children.flatMap((m) => m.children)).toHaveLength(6);
     const workerPids = new Set(workers.map((w) => w.child.pid));
     expect(executions("remote-fan").every((e) => workerPids.has(e.pid))).toBe(true);
+  }, 90_000);
+
+  it("a remote run whose root's worker is killed goes on: the root is retried on another worker and ends the run", async () => {
+    const r = await withRunContext({ mode: "remote", name: "remote-root-lost" }).run(rootOfSlow, { ms: 1_500 });
+    await waitFor(() => executions("remote-root-lost").some((e) => e.what === "slow started"), 30_000, "the root and its child to start");
+    const victim = executions("remote-root-lost").find((e) => e.what === "root started")!.pid;
+    const w = workers.find((x) => x.child.pid === victim)!;
+    w.child.kill("SIGKILL");
+    await new Promise((res) => w.child.once("exit", res));
+    workers.splice(workers.indexOf(w), 1);
+    workers.push(startWorker());
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe("finished");
+    const d = await r.details();
+    expect(d.root.attempts.map((a) => [a.phase, a.error?.code ?? null])).toEqual([["failed", "WorkerLost"], ["succeeded", null]]);
+    expect(executions("remote-root-lost").filter((e) => e.what === "root started").map((e) => e.pid)).toHaveLength(2);
   }, 90_000);
 
   it("flyte run --remote returns at once; flyte get run shows the run finish", async () => {

@@ -99,7 +99,11 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
 ): Promise<Packed> {
   const { task } = req;
   const queuedAt = Date.now();
-  const control = new AttemptControl();
+  const sink = new AttemptLogSink(run, req.name, attempt, task.shortName);
+  const control = new AttemptControl((e) => {
+    const what = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
+    for (const line of `An abort listener of task "${task.name}" threw (ignored): ${what}`.split("\n")) sink.line("stderr", line);
+  });
   run.trackAttempt(control);
   let timers: NodeJS.Timeout[] | undefined;
   const maxQueued = (task.timeout.maxQueuedTime ?? 0) * 1000;
@@ -117,7 +121,6 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
   };
   let releaseEnv: (() => void) | undefined;
   let cleanupSecrets: (() => void) | undefined;
-  const sink = new AttemptLogSink(run, req.name, attempt, task.shortName);
   const acquired = run.semaphore.tryAcquire();
   if (!acquired || control.aborted) {
     let waiting: Promise<void> | undefined;

@@ -129,6 +129,12 @@ export class ActionQueue {
     return gone.rows.map((r: { id: string }) => r.id);
   }
 
+  /** Unregisters worker `id` and releases the actions it holds, at once (a worker giving them up). */
+  async releaseWorker(id: string, engineIds: readonly string[]): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE id = $1`, [id]);
+    if (engineIds.length > 0) await this.#utils.forceUnlockWorkers([...engineIds]);
+  }
+
   get pool(): pg.Pool {
     return this.#pool;
   }

@@ -115,6 +115,16 @@ export class Worker {
     await this.#enginePool?.end().catch(() => undefined);
   }
 
+  /**
+   * Gives up every action this worker holds, at once (its drain time ran out): other workers take them over now,
+   * as system retries, instead of once this worker's registration expires. What it still writes of them is dropped.
+   */
+  async abandon(): Promise<void> {
+    if (this.#abortPoll) clearInterval(this.#abortPoll);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    await this.#o.actionQueue.releaseWorker(this.id, this.#engineIds);
+  }
+
   get running(): number {
     return this.#slots.running;
   }
@@ -146,6 +156,8 @@ export class Worker {
   }
 
   async #claimAndExecute(job: ActionJob, key: RunKey, run: RunState, runRow: RunRow, row: ActionRow, t0: number): Promise<void> {
+    // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
+    const isRoot = row.parent === null && runRow.mode === "remote";
     // What this worker writes of the action counts only while the action is this worker's (see WriteBatch.claim).
     if (row.phase === "running") {
       // Claimed before by a worker that was lost mid-attempt (its registration expired): that attempt failed
@@ -160,6 +172,10 @@ export class Worker {
       await run.writes.committed(run.name);
       if (run.writes.claimLost(run.name, job.action)) return;
       if (lost) {
+        if (isRoot) {
+          run.writes.updateRun(key, { phase: "failed", endedAt: row.endedAt, error: lost });
+          await run.writes.committed(run.name);
+        }
         await this.#o.actionQueue.notifyDone(actionKey(job));
         return;
       }
@@ -167,8 +183,6 @@ export class Worker {
     run.writes.claim(run.name, job.action, this.id);
     await this.#slots.acquire(run, job.action);
     this.#o.onAction?.({ job, phase: "started" });
-    // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
-    const isRoot = row.parent === null && runRow.mode === "remote";
     if (isRoot) run.writes.updateRun(key, { phase: "running", startedAt: Date.now() });
     let phase: ActionPhase = "failed";
     try {
@@ -223,7 +237,7 @@ export class Worker {
   async #recordLostAttempt(run: RunState, row: ActionRow): Promise<ErrorRecord | undefined> {
     const attempts = await this.#o.store.listAttempts(run.name, row.name);
     const last = attempts.at(-1);
-    const error = errorToRecord(new RuntimeSystemError("WorkerLost", `The worker executing attempt ${(last?.attempt ?? 0) + 1} of ${row.name} stopped renewing its registration (killed or cut off); the action was claimed again.`));
+    const error = errorToRecord(new RuntimeSystemError("WorkerLost", `The worker executing attempt ${(last?.attempt ?? 0) + 1} of ${row.name} was lost (killed, stopped, cut off, or shut down before the attempt finished); the action was claimed again.`));
     // Recorded as this worker's: from now on the lost worker's writes of the action are dropped. A worker lost
     // between attempts (waiting out a backoff) loses the attempt it was about to make.
     const now = Date.now();
