@@ -6,10 +6,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getRun, init, listWorkers, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { callsDrained, callsFlakyAndSlow, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
+import { callsDrained, callsFlakyAndSlow, callsFlakyBackoff, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
@@ -59,6 +60,17 @@ afterAll(async () => {
   await shutdown();
 }, 60_000);
 
+/** The queue engine's jobs of an action key (its table: the `jobs` view leaves the payload out). */
+async function jobsOf(key: string): Promise<Array<Record<string, unknown>>> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query("SELECT run_at, locked_at, payload FROM flyte_queue._private_jobs WHERE key = $1", [key])).rows;
+  } finally {
+    await c.end();
+  }
+}
+
 const hybrid = (name: string) => withRunContext({ mode: "hybrid", name, runBaseDir: join(dir, "runs", name) });
 
 describe("hybrid runs on two workers", () => {
@@ -92,6 +104,32 @@ describe("hybrid runs on two workers", () => {
     expect(flakyAction.phase).toBe("succeeded");
     expect(flakyAction.attempts.map((a) => a.phase)).toEqual(["failed", "succeeded"]);
   }, 90_000);
+});
+
+describe("retry backoff on the cluster", () => {
+  it("is the queue's scheduled run time: no worker holds the action while it waits, and the retry comes after the backoff", async () => {
+    const r = await hybrid("backoff").run(callsFlakyBackoff, { x: 1 });
+    await waitFor(() => executions("backoff").some((e) => e.what.startsWith("backoff attempt 0")), 30_000, "the first attempt");
+    const child = async () => (await r.details()).root.children[0];
+    for (let i = 0; i < 200; i++) {
+      const c = await child();
+      if (c?.phase === "queued" && c.attempts.length === 1) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const name = (await child())!.name;
+    // Waiting out the backoff is the engine's job: one unlocked job for the action, due about 2 s after the failure.
+    const jobs = await jobsOf(`default/development/backoff/${name}`);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ locked_at: null, payload: { attempt: 1 } });
+    const failedAt = (await child())!.attempts[0]!.endedAt!.getTime();
+    expect(new Date(jobs[0]!.run_at as string).getTime() - failedAt).toBeGreaterThanOrEqual(1_900);
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe(2);
+    const starts = executions("backoff").map((e) => Number(e.what.split(" ")[3]));
+    expect(starts).toHaveLength(2);
+    expect(starts[1]! - failedAt).toBeGreaterThanOrEqual(1_900);
+    expect((await child())!.attempts.map((a) => a.phase)).toEqual(["failed", "succeeded"]);
+  }, 60_000);
 });
 
 describe("a worker killed mid-attempt", () => {

@@ -23,6 +23,8 @@ export interface ActionJob {
   task: string;
   /** The deployed version whose code bundle holds the task. */
   version: string;
+  /** The attempt this job is for, when it is a retry scheduled after a backoff (absent: the action's first job). */
+  attempt?: number;
 }
 
 export const DONE_CHANNEL = "flyte_action_done";
@@ -139,12 +141,16 @@ export class ActionQueue {
     return this.#pool;
   }
 
-  /** Enqueues `job` for the workers of `identifier`, unless a job for that action is already queued or running. */
-  async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date } = {}): Promise<void> {
+  /**
+   * Enqueues `job` for the workers of `identifier`, unless a job for that action is already queued or running.
+   * With `retry`, the action's job is replaced instead: a retry due at `runAt` is the action's job from now on
+   * (the engine strips the key from a job that is running, and that job's worker is the one scheduling this).
+   */
+  async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date; retry?: boolean } = {}): Promise<void> {
     await this.#utils.addJob(identifier, job, {
       // The engine counts a claim lost with its worker as an attempt: the budget for those is ours
       // (execution.systemRetries, see worker.ts), so the engine's own is out of the way.
-      jobKey: actionKey(job), jobKeyMode: "unsafe_dedupe", maxAttempts: 1_000, ...(o.runAt ? { runAt: o.runAt } : {}),
+      jobKey: actionKey(job), jobKeyMode: o.retry ? "replace" : "unsafe_dedupe", maxAttempts: 1_000, ...(o.runAt ? { runAt: o.runAt } : {}),
     });
   }
 
