@@ -245,7 +245,8 @@ export class LocalController implements Controller {
   async #abortOwned(run: RunState, reason: string): Promise<void> {
     const error = run.markAborted(reason);
     try {
-      run.writes.updateRun(run.key, { phase: "aborted", endedAt: Date.now(), error, abortRequested: reason, ...RELEASED });
+      // The lease is kept: the run's last writes (its end, recorded by #execute, which releases it) are still its own.
+      run.writes.updateRun(run.key, { phase: "aborted", endedAt: Date.now(), error, abortRequested: reason });
     } catch {
       // The run's writes failed; its end is recorded by #execute.
     }

@@ -62,6 +62,12 @@ export class QueueDispatcher implements ActionDispatcher {
     } finally {
       await this.hooks?.unblocked(run, req.parent);
     }
+    if (ended!.phase === "aborted" && !run.abort.signal.aborted) {
+      // The run was aborted and the child's worker saw it first (every worker polls for abort requests on its
+      // own): this attempt follows now, so that it, its action and a remote run end aborted, not failed.
+      const now = await run.store.getRun(run.key).catch(() => undefined);
+      if (now?.abortRequested) run.markAborted(now.abortRequested);
+    }
     // The worker recorded attempts and times on the row; the caller finishes it (submit-action.ts) from this copy.
     Object.assign(row, { attemptCount: ended!.attemptCount, startedAt: ended!.startedAt, reportUri: ended!.reportUri });
     if (ended!.phase === "succeeded" && ended!.outputs) return { literal: decodeLiteral(ended!.outputs), bytes: ended!.outputs };

