@@ -10,7 +10,9 @@
  */
 import { hostname } from "node:os";
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
+import { RETRYABLE_ERROR_CODES } from "graphile-worker/dist/lib.js";
 import { isProcessAlive } from "../internal/process-alive.ts";
+import { isConnectionLoss, whileReachable } from "../store/postgres/reconnect.ts";
 import pg from "pg";
 
 /** What a worker needs to find an action and its code. Everything else is in the store. */
@@ -56,7 +58,7 @@ export function actionKey(j: Pick<ActionJob, "project" | "domain" | "run" | "act
   return `${j.project}/${j.domain}/${j.run}/${j.action}`;
 }
 
-type Waiter = { check: () => Promise<boolean>; resolve: () => void; reject: (e: unknown) => void };
+type Waiter = { check: () => Promise<boolean>; resolve: () => void; reject: (e: unknown) => void; checking?: boolean };
 
 export class ActionQueue {
   readonly #pool: pg.Pool;
@@ -134,16 +136,22 @@ export class ActionQueue {
 
   /** Enqueues `job` for the workers of `identifier`, unless a job for that action is already queued or running. */
   async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date } = {}): Promise<void> {
-    await this.#utils.addJob(identifier, job, {
+    // Across a database restart: the job key makes a second try of an enqueue that did reach the server a no-op.
+    await whileReachable(() => this.#utils.addJob(identifier, job, {
       // The engine counts a claim lost with its worker as an attempt: the budget for those is ours
       // (execution.systemRetries, see worker.ts), so the engine's own is out of the way.
       jobKey: actionKey(job), jobKeyMode: "unsafe_dedupe", maxAttempts: 1_000, ...(o.runAt ? { runAt: o.runAt } : {}),
-    });
+    }), { stop: () => this.#closed });
   }
 
   /** Tells every waiter of `key` that its action's row is committed. */
   async notifyDone(key: string): Promise<void> {
-    await this.#pool.query("SELECT pg_notify($1, $2)", [DONE_CHANNEL, key]);
+    try {
+      await this.#pool.query("SELECT pg_notify($1, $2)", [DONE_CHANNEL, key]);
+    } catch (e) {
+      // The database went away after the row was committed: waiters find the row on their next re-check.
+      if (!isConnectionLoss(e)) throw e;
+    }
   }
 
   /**
@@ -184,6 +192,10 @@ export class ActionQueue {
   }
 
   async #check(key: string, w: Waiter): Promise<void> {
+    // One check at a time per waiter: during a database outage a check waits for the server (the store retries),
+    // and the periodic re-checks must not pile up behind it.
+    if (w.checking) return;
+    w.checking = true;
     try {
       if (await w.check()) {
         this.#drop(key, w);
@@ -192,6 +204,8 @@ export class ActionQueue {
     } catch (e) {
       this.#drop(key, w);
       w.reject(e);
+    } finally {
+      w.checking = false;
     }
   }
 
@@ -204,7 +218,14 @@ export class ActionQueue {
         for (const w of [...(this.#waiters.get(m.payload) ?? [])]) void this.#check(m.payload, w);
       });
       client.on("error", () => this.#reconnect(client));
-      await client.query(`LISTEN ${DONE_CHANNEL}`);
+      try {
+        await client.query(`LISTEN ${DONE_CHANNEL}`);
+      } catch (e) {
+        // The server went away between connect and LISTEN: this connection goes back broken (else the pool
+        // keeps it checked out for ever, and ending the pool at exit waits for it).
+        client.release(true);
+        throw e;
+      }
       this.#listener = client;
       this.#recheck ??= setInterval(() => {
         for (const [key, set] of this.#waiters) for (const w of [...set]) void this.#check(key, w);
@@ -244,13 +265,36 @@ export class ActionQueue {
 
 /**
  * A pool for the queue: a connection that breaks while idle or in use (a database restart) is dropped and the
- * next query reconnects, instead of an unhandled 'error' event ending the process.
+ * next query reconnects, instead of an unhandled 'error' event ending the process. A query cut off with the
+ * connection fails with a connection-exception SQLSTATE even when pg gives none ("Connection terminated"), so
+ * that graphile-worker retries it (below) instead of failing the job's completion.
  */
 export function newPool(connectionString: string, max: number): pg.Pool {
   const pool = new pg.Pool({ connectionString, max });
   pool.on("error", () => undefined);
-  pool.on("connect", (client) => client.on("error", () => undefined));
+  pool.on("connect", (client) => {
+    client.on("error", () => undefined);
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      const r = query(...args);
+      return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(tagConnectionLoss(e))) : r;
+    };
+  });
   return pool;
+}
+
+function tagConnectionLoss(e: unknown): unknown {
+  if (e instanceof Error && !(e as { code?: unknown }).code && isConnectionLoss(e)) Object.assign(e, { code: "08006" });
+  return e;
+}
+
+// graphile-worker 0.17 retries its own statements (claiming, completing and failing jobs) only on a few codes, and a
+// job completion that fails otherwise is an unhandled rejection that ends the worker process. A database restart
+// (the server stopping, refusing connections, starting) is retried too, for as long as it takes the server to come back.
+// "The database system is starting up" (57P03) is retried from 3 s on by default: a worker would claim nothing for
+// seconds after the server is back, so it is retried as promptly as the rest.
+for (const code of ["57P01", "57P02", "57P03", "08000", "08001", "08003", "08006", "ECONNREFUSED", "ECONNRESET", "EPIPE"]) {
+  RETRYABLE_ERROR_CODES[code] = { minDelay: 200, maxDelay: 2_000 };
 }
 
 /** graphile-worker logs every job at info level; only its warnings and errors are worth a user's terminal. */

@@ -63,6 +63,8 @@ export class Worker {
   /** The ids graphile-worker locks this worker's jobs under (released by others if this worker is lost). */
   readonly #engineIds: string[] = [];
   readonly #startedAt = Date.now();
+  /** Since when this worker's heartbeats have succeeded without a break (undefined: the last one failed). */
+  #reachableSince: number | undefined;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -100,9 +102,14 @@ export class Worker {
         id: this.id, envs: this.#o.envs, queue: this.#o.queue ?? null, pid: process.pid, host: hostname(), concurrency: this.#o.concurrency,
         running: this.#slots.running, startedAt: this.#startedAt,
       }, this.#engineIds);
-      await q.releaseLostWorkers();
+      const now = Date.now();
+      this.#reachableSince ??= now;
+      // After a database outage, every worker's last heartbeat looks stale: only once this worker has been back
+      // for a whole TTL (so every live worker had its chance to renew) does a stale registration mean a lost worker.
+      if (now - this.#reachableSince >= WORKER_TTL_MS) await q.releaseLostWorkers(now);
     } catch {
       // The database is unreachable for now: the next beat tries again (workers reconnect through the pool).
+      this.#reachableSince = undefined;
     }
   }
 

@@ -25,6 +25,11 @@ export interface PgServer {
   createDatabase(): Promise<string>;
   /** The URL of `database` (with the password). */
   url(database: string): string;
+  /**
+   * Stops the server (a fast shutdown: every connection is cut), runs `whileDown` (or waits `whileDown` ms), then
+   * starts it again on the same port and data dir: a database restart as its clients see it.
+   */
+  restart(whileDown?: number | (() => Promise<unknown>)): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -69,7 +74,8 @@ export async function startPostgres(): Promise<PgServer> {
   const port = await freePort();
   const log: string[] = [];
   const server = new EmbeddedPostgres({
-    databaseDir: join(base, "data"), port, user: USER, password: PASSWORD, authMethod: "scram-sha-256", persistent: false,
+    // persistent: the data dir outlives a stop (restart() starts the server on it again); stop() removes it.
+    databaseDir: join(base, "data"), port, user: USER, password: PASSWORD, authMethod: "scram-sha-256", persistent: true,
     createPostgresUser: process.getuid?.() === 0,
     // C locale: a fresh machine may have no other locale installed (initdb would fail on LANG=en_US.UTF-8).
     initdbFlags: ["--locale=C", "--encoding=UTF8"],
@@ -86,8 +92,13 @@ export async function startPostgres(): Promise<PgServer> {
     rmSync(base, { recursive: true, force: true });
     throw new Error(`Could not start the embedded PostgreSQL server: ${(e as Error | undefined)?.message ?? "it exited"}\n${log.join("").slice(-4000)}`, { cause: e });
   }
-  const admin = new pg.Client({ host: "127.0.0.1", port, user: USER, password: PASSWORD, database: "postgres" });
-  await admin.connect();
+  const connectAdmin = async () => {
+    const c = new pg.Client({ host: "127.0.0.1", port, user: USER, password: PASSWORD, database: "postgres" });
+    c.on("error", () => undefined);
+    await c.connect();
+    return c;
+  };
+  let admin = await connectAdmin();
   let n = 0;
   const url = (database: string) => `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
   let stopped: Promise<void> | undefined;
@@ -97,6 +108,14 @@ export async function startPostgres(): Promise<PgServer> {
       const name = `flyte_test_${process.pid}_${++n}`;
       await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
       return url(name);
+    },
+    async restart(whileDown = 0) {
+      await admin.end().catch(() => undefined);
+      await server.stop();
+      if (typeof whileDown === "number") await new Promise((r) => setTimeout(r, whileDown));
+      else await whileDown();
+      await server.start();
+      admin = await connectAdmin();
     },
     stop() {
       stopped ??= (async () => {
