@@ -36,7 +36,7 @@ function executions(run: string): Execution[] {
   if (!existsSync(execLog)) return [];
   return readFileSync(execLog, "utf8").split("\n").filter((l) => l.startsWith(`${run} `)).map((l) => {
     const parts = l.split(" ");
-    return { action: parts[1]!, what: parts.slice(2, -1).join(" "), pid: Number(parts.at(-1)) };
+    return { action: parts[1]!, what: parts.slice(2, -2).join(" "), pid: Number(parts.at(-2)) };
   });
 }
 
