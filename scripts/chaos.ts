@@ -46,7 +46,8 @@ if (values.backend === "cluster") {
   });
   process.stdout.write(
     `cluster chaos (seed ${seed}): ${f.seconds} s, kills: ${f.kills.worker} workers (SIGKILL), ${f.kills.postgres} PostgreSQL restarts, ` +
-      `${f.kills.cli} remote CLIs (SIGKILL); ${f.runs} runs, ${f.actions} actions; re-executions of committed work: ${f.reexecutedCommitted}, ` +
+      `${f.kills.cli} remote CLIs (SIGKILL); ${f.runs} runs, ${f.actions} actions (${f.refused.run} runs and ${f.refused.worker} workers started while ` +
+      `the database was down exited saying so, and were started again); re-executions of committed work: ${f.reexecutedCommitted}, ` +
       `re-executions of work running on a killed worker: ${f.reexecutedAfterWorkerKill}, other re-executions: ${f.reexecutedOther}, lost outputs: ${f.lostOutputs}\n`,
   );
   for (const x of f.failures) process.stdout.write(`  ${x}\n`);

@@ -11,9 +11,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getRun, init, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { openPostgresStore, type PostgresStore } from "../src/store/postgres/postgres-store.ts";
+import { ActionQueue, newPool } from "../src/queue/action-queue.ts";
+import { databaseUnreachable, openPostgresStore, type PostgresStore } from "../src/store/postgres/postgres-store.ts";
+import { DatabaseOutageError } from "../src/store/postgres/reconnect.ts";
 import { storm } from "./fixtures/cluster-chaos.ts";
-import { usePostgres } from "./helpers/postgres.ts";
+import { freePort, usePostgres } from "./helpers/postgres.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
 
 const FIXTURE = join(REPO, "test/fixtures/cluster-chaos.ts");
@@ -151,4 +153,25 @@ describe("the CLI of a remote run killed", () => {
     expect(await (await getRun("cli-killed")).outputs()).toBe(squares(10));
     await checkExactlyOnce("cli-killed", 2, 5);
   }, 90_000);
+});
+
+describe("a database that does not come back", () => {
+  it("opening the queue waits FLYTE_DB_OUTAGE_MS for it, then init says it cannot reach PostgreSQL", async () => {
+    const port = await freePort();
+    const dead = `postgres://postgres:x@127.0.0.1:${port}/gone`;
+    const pool = newPool(dead, 2);
+    process.env.FLYTE_DB_OUTAGE_MS = "600";
+    const t0 = Date.now();
+    try {
+      const e = await ActionQueue.open(pool).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(DatabaseOutageError);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+      expect(databaseUnreachable(dead, (e as DatabaseOutageError).lastError).message).toMatch(
+        new RegExp(`^Cannot reach PostgreSQL at 127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED .+\\)\\. Check that the database server is running and that store\\.databaseUrl \\(or FLYTE_DATABASE_URL\\) names its host and port\\.$`),
+      );
+    } finally {
+      delete process.env.FLYTE_DB_OUTAGE_MS;
+      await pool.end();
+    }
+  });
 });

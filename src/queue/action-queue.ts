@@ -76,17 +76,18 @@ export class ActionQueue {
 
   /** Opens the queue on `pool`, installing or upgrading graphile-worker's schema. */
   static async open(pool: pg.Pool): Promise<ActionQueue> {
-    const utils = await makeWorkerUtils({ pgPool: pool, schema: QUEUE_SCHEMA, logger: quietLogger });
-    await utils.migrate();
+    // The store connected a moment ago: a connection lost now is a database restart, waited out like any other.
+    const utils = await whileReachable(() => makeWorkerUtils({ pgPool: pool, schema: QUEUE_SCHEMA, logger: quietLogger }));
+    await whileReachable(() => utils.migrate());
     // The worker registry lives beside graphile-worker's tables, in the queue's schema (the engine owns the
     // rest of that schema and migrates it itself).
-    await pool.query(`CREATE TABLE IF NOT EXISTS ${QUEUE_SCHEMA}.flyte_workers (
+    await whileReachable(() => pool.query(`CREATE TABLE IF NOT EXISTS ${QUEUE_SCHEMA}.flyte_workers (
       id TEXT PRIMARY KEY, envs TEXT[] NOT NULL, queue TEXT, pid INTEGER NOT NULL, host TEXT NOT NULL,
       concurrency INTEGER NOT NULL, running INTEGER NOT NULL DEFAULT 0, engine_ids TEXT[] NOT NULL DEFAULT '{}',
       started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL)`).catch(async (e: { code?: string }) => {
       // Two processes creating it at once: one wins, the other sees a duplicate type or key.
       if (e.code !== "23505" && e.code !== "42P07") throw e;
-    });
+    }));
     return new ActionQueue(pool, utils);
   }
 

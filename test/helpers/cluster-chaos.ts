@@ -44,6 +44,8 @@ export interface ClusterChaosOptions {
 export interface ClusterChaosFigures {
   seconds: number;
   kills: { worker: number; postgres: number; cli: number };
+  /** Workers and runs started while the database was down, which said so and exited (then started again). */
+  refused: { worker: number; run: number };
   runs: number;
   actions: number;
   /** Executions of an action that started after its success had been recorded: must be 0. */
@@ -87,15 +89,21 @@ export async function runClusterChaos(o: ClusterChaosOptions): Promise<ClusterCh
   // Enough system retries that an action whose worker is killed again and again still ends (the default is 3).
   writeFileSync(config, `backend: cluster\nstore:\n  databaseUrl: ${url}\nstorage:\n  url: ${join(dir, "blobs")}\nexecution:\n  systemRetries: 20\n`);
   const env = { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "2000" };
+  let procs = 0;
   const flyte = (args: string[], extra: Record<string, string> = {}): Proc => {
     const out: string[] = [];
     const child = spawn(process.execPath, [FLYTE_BIN, ...args], { cwd: dir, env: { ...env, ...extra }, stdio: ["ignore", "pipe", "pipe"] });
     child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
     child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
+    // Each process's output, kept with the state when something fails.
+    const file = join(dir, `${++procs}-${args[0]}-${args.includes("--name") ? args[args.indexOf("--name") + 1] : "worker"}.log`);
+    child.once("exit", (code, signal) => writeFileSync(file, `${args.join(" ")}\npid ${child.pid} exit ${code ?? signal}\n${out.join("")}`));
     return { child, out };
   };
 
   const kills = { worker: 0, postgres: 0, cli: 0 };
+  /** Processes that exited at start because the database was down then (workers are started again, runs relaunched). */
+  const refused = { worker: 0, run: 0 };
   /** pid → when it was killed. */
   const killedAt = new Map<number, number>();
   const workers: Proc[] = [];
@@ -130,14 +138,37 @@ export async function runClusterChaos(o: ClusterChaosOptions): Promise<ClusterCh
     };
     const live = () => runs.filter((r) => r.cli.child.exitCode === null && r.cli.child.signalCode === null);
 
+    /**
+     * A worker that exited without being killed: one that never started (the database was down when it opened its
+     * connection: `flyte worker` then exits with "Cannot reach PostgreSQL") is started again, as a supervisor would;
+     * one that had started and died is a crash, a failure.
+     */
+    const supervise = () => {
+      for (const w of [...workers]) {
+        if (w.child.exitCode === null && w.child.signalCode === null) continue;
+        if (killedAt.has(w.child.pid!)) continue;
+        workers.splice(workers.indexOf(w), 1);
+        const out = w.out.join("");
+        if (out.includes("executing storm")) {
+          failures.push(`worker ${w.child.pid} died (exit ${w.child.exitCode ?? w.child.signalCode}): ${out.trim().split("\n").slice(-3).join(" | ")}`);
+        } else {
+          refused.worker++;
+          log(`worker ${w.child.pid} could not start (${out.trim().split("\n").at(-1)}); starting another`);
+        }
+        startWorker();
+      }
+    };
     const end = t0 + o.seconds * 1000;
     let nextEvent = Date.now() + o.minGapMs + rnd() * (o.maxGapMs - o.minGapMs);
     while (Date.now() < end) {
+      supervise();
       while (live().length < o.inFlight) launch();
       if (Date.now() >= nextEvent) {
         const pick = rnd();
         if (pick < 0.45) {
-          const w = workers.filter((x) => x.child.exitCode === null && x.child.signalCode === null)[Math.floor(rnd() * o.workers)];
+          // A worker that is up (claiming), not one still starting.
+          const ready = workers.filter((x) => x.child.exitCode === null && x.child.signalCode === null && x.out.join("").includes("executing storm"));
+          const w = ready[Math.floor(rnd() * ready.length)];
           if (w) {
             killedAt.set(w.child.pid!, Date.now());
             w.child.kill("SIGKILL");
@@ -198,9 +229,16 @@ export async function runClusterChaos(o: ClusterChaosOptions): Promise<ClusterCh
     let reexecutedAfterWorkerKill = 0;
     let reexecutedOther = 0;
     let lostOutputs = 0;
+    const counted: typeof runs = [];
     for (const r of runs) {
       const row = await store.getRun({ project: "default", domain: "development", name: r.name });
       const cliOut = r.cli.out.join("");
+      if (!row && !cliOut.includes(`Run ${r.name} started`) && /Cannot reach PostgreSQL|Lost the connection to the database/.test(cliOut)) {
+        // Started while the database was down: the CLI said so and started nothing.
+        refused.run++;
+        continue;
+      }
+      counted.push(r);
       if (!row || row.phase !== "succeeded") {
         lostOutputs++;
         failures.push(`${r.name}: ${row?.phase ?? "no run"}${row?.error ? `: ${row.error.message}` : ""}${r.cliKilled ? "" : `; CLI: ${cliOut.trim().split("\n").slice(-2).join(" | ")}`}`);
@@ -249,7 +287,7 @@ export async function runClusterChaos(o: ClusterChaosOptions): Promise<ClusterCh
       }
     }
     return {
-      seconds: Math.round((Date.now() - t0) / 1000), kills, runs: runs.length, actions, reexecutedCommitted, reexecutedAfterWorkerKill, reexecutedOther,
+      seconds: Math.round((Date.now() - t0) / 1000), kills, refused, runs: counted.length, actions, reexecutedCommitted, reexecutedAfterWorkerKill, reexecutedOther,
       lostOutputs, failures,
     };
   } finally {

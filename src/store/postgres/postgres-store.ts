@@ -149,6 +149,11 @@ function redact(url: string): string {
 }
 
 /** Translates a failure to connect into what to do about it. */
+/** The error `init()` gives when PostgreSQL at `url` cannot be reached (`e`: the last failure). */
+export function databaseUnreachable(url: string, e: unknown): InitializationError {
+  return connectError(databaseTarget(url), e);
+}
+
 function connectError(t: DatabaseTarget, e: unknown): InitializationError {
   const code = (e as { code?: string }).code ?? "";
   const msg = e instanceof Error ? e.message : String(e);
