@@ -6,10 +6,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { getRun, init, withRunContext } from "flyte-ts";
+import { getRun, init, listWorkers, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { callsFlakyAndSlow, callsSlow, top } from "./fixtures/cluster.ts";
+import { callsDrained, callsFlakyAndSlow, callsFlakyBackoff, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
@@ -31,10 +32,10 @@ function executions(run: string): { what: string; pid: number }[] {
   });
 }
 
-function startWorker(): { child: ChildProcess; out: string[] } {
+function startWorker(env: Record<string, string> = {}): { child: ChildProcess; out: string[] } {
   const out: string[] = [];
   const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "cl", "--concurrency", "1"], {
-    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500" }, stdio: ["ignore", "pipe", "pipe"],
+    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500", ...env }, stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
   child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
@@ -58,6 +59,17 @@ afterAll(async () => {
   await Promise.all(workers.map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once("exit", r)))));
   await shutdown();
 }, 60_000);
+
+/** The queue engine's jobs of an action key (its table: the `jobs` view leaves the payload out). */
+async function jobsOf(key: string): Promise<Array<Record<string, unknown>>> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query("SELECT run_at, locked_at, payload FROM flyte_queue._private_jobs WHERE key = $1", [key])).rows;
+  } finally {
+    await c.end();
+  }
+}
 
 const hybrid = (name: string) => withRunContext({ mode: "hybrid", name, runBaseDir: join(dir, "runs", name) });
 
@@ -94,6 +106,32 @@ describe("hybrid runs on two workers", () => {
   }, 90_000);
 });
 
+describe("retry backoff on the cluster", () => {
+  it("is the queue's scheduled run time: no worker holds the action while it waits, and the retry comes after the backoff", async () => {
+    const r = await hybrid("backoff").run(callsFlakyBackoff, { x: 1 });
+    await waitFor(() => executions("backoff").some((e) => e.what.startsWith("backoff attempt 0")), 30_000, "the first attempt");
+    const child = async () => (await r.details()).root.children[0];
+    for (let i = 0; i < 200; i++) {
+      const c = await child();
+      if (c?.phase === "queued" && c.attempts.length === 1) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const name = (await child())!.name;
+    // Waiting out the backoff is the engine's job: one unlocked job for the action, due about 2 s after the failure.
+    const jobs = await jobsOf(`default/development/backoff/${name}`);
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ locked_at: null, payload: { attempt: 1 } });
+    const failedAt = (await child())!.attempts[0]!.endedAt!.getTime();
+    expect(new Date(jobs[0]!.run_at as string).getTime() - failedAt).toBeGreaterThanOrEqual(1_900);
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe(2);
+    const starts = executions("backoff").map((e) => Number(e.what.split(" ")[3]));
+    expect(starts).toHaveLength(2);
+    expect(starts[1]! - failedAt).toBeGreaterThanOrEqual(1_900);
+    expect((await child())!.attempts.map((a) => a.phase)).toEqual(["failed", "succeeded"]);
+  }, 60_000);
+});
+
 describe("a worker killed mid-attempt", () => {
   it("loses the attempt to a system retry on another worker; the run succeeds", async () => {
     const r = await hybrid("killed").run(callsSlow, { ms: 1_500 });
@@ -121,6 +159,72 @@ describe("a worker killed mid-attempt", () => {
   }, 90_000);
 });
 
+describe("a worker stopped past its registration and continued", () => {
+  it("loses the action to another worker; its late completion is dropped, not recorded over the new attempt", async () => {
+    const r = await hybrid("stopped").run(callsSlow, { ms: 2_500 });
+    await waitFor(() => executions("stopped").some((e) => e.what === "slow started"), 30_000, "the slow child to start");
+    for (let i = 0; i < 100; i++) {
+      const child = (await r.details()).root.children[0];
+      if (child?.phase === "running" && child.attempts.length === 1) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const victimPid = executions("stopped").find((e) => e.what === "slow started")!.pid;
+    const victim = workers.find((x) => x.child.pid === victimPid)!;
+    victim.child.kill("SIGSTOP");
+    try {
+      await waitFor(() => executions("stopped").filter((e) => e.what === "slow started").length === 2, 30_000, "the other worker to take the action over");
+    } finally {
+      victim.child.kill("SIGCONT");
+    }
+    // The continued worker finishes its attempt first (it had a head start): without the claim, its success
+    // would be recorded over the attempt that took it over.
+    await waitFor(() => victim.out.join("").includes("no longer claimed"), 30_000, "the stopped worker to learn its claim was lost");
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    const slowAction = (await r.details()).root.children[0]!;
+    expect(slowAction.attempts.map((a) => [a.phase, a.error?.code ?? null])).toEqual([["failed", "WorkerLost"], ["succeeded", null]]);
+    expect(victim.out.join("")).toMatch(/Action "[^"]+" of run "stopped" is no longer claimed by .*late writes of it were dropped/);
+    expect(victim.out.join("")).toMatch(/^dropped +stopped\/\S+ cl\.slow \d+ms$/m);
+  }, 90_000);
+});
+
+describe("SIGTERM on a worker whose attempt outlasts the drain time", () => {
+  it("gives the action up at once: another worker retries it as a system retry, without waiting for the registration to expire", async () => {
+    const drainWorker = () => {
+      const out: string[] = [];
+      const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "cldrain"], {
+        cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500", FLYTE_WORKER_DRAIN_MS: "500" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
+      child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
+      return { child, out };
+    };
+    const a = drainWorker();
+    await waitFor(() => a.out.join("").includes("executing cldrain"), 30_000, "the worker to start");
+    const r = await hybrid("drained").run(callsDrained, { ms: 30_000 });
+    await waitFor(() => executions("drained").some((e) => e.what === "drained started"), 30_000, "the child to start");
+    const before = (await listWorkers()).filter((w) => w.pid === a.child.pid);
+    expect(before).toHaveLength(1);
+    a.child.kill("SIGTERM");
+    expect(await new Promise((res) => a.child.once("exit", res))).toBe(0);
+    expect(a.out.join("")).toContain("1 still running after 0.5s: released for other workers to retry.");
+    // Unregistered as it exited (a lost worker's registration stays until it is 1.5 s stale here).
+    expect((await listWorkers()).filter((w) => w.pid === a.child.pid)).toEqual([]);
+    const b = drainWorker();
+    try {
+      await waitFor(() => executions("drained").filter((e) => e.what === "drained started").length === 2, 30_000, "another worker to take the action over");
+      expect(executions("drained")[1]!.pid).toBe(b.child.pid);
+      await r.abort("done checking");
+      expect(await r.wait({ timeout: "30s" })).toBe("aborted");
+      const child = (await r.details()).root.children[0]!;
+      expect(child.attempts[0]).toMatchObject({ phase: "failed", error: { code: "WorkerLost" } });
+    } finally {
+      b.child.kill("SIGTERM");
+      await new Promise((res) => (b.child.exitCode !== null ? res(null) : b.child.once("exit", res)));
+    }
+  }, 90_000);
+});
+
 describe("remote runs", () => {
   it("enqueues the root: a worker executes it and records the run's end", async () => {
     const r = await withRunContext({ mode: "remote", name: "remote-fan" }).run(top, { width: 2, n: 3 });
@@ -132,6 +236,22 @@ describe("remote runs", () => {
     expect(d.root.children.flatMap((m) => m.children)).toHaveLength(6);
     const workerPids = new Set(workers.map((w) => w.child.pid));
     expect(executions("remote-fan").every((e) => workerPids.has(e.pid))).toBe(true);
+  }, 90_000);
+
+  it("a remote run whose root's worker is killed goes on: the root is retried on another worker and ends the run", async () => {
+    const r = await withRunContext({ mode: "remote", name: "remote-root-lost" }).run(rootOfSlow, { ms: 1_500 });
+    await waitFor(() => executions("remote-root-lost").some((e) => e.what === "slow started"), 30_000, "the root and its child to start");
+    const victim = executions("remote-root-lost").find((e) => e.what === "root started")!.pid;
+    const w = workers.find((x) => x.child.pid === victim)!;
+    w.child.kill("SIGKILL");
+    await new Promise((res) => w.child.once("exit", res));
+    workers.splice(workers.indexOf(w), 1);
+    workers.push(startWorker());
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe("finished");
+    const d = await r.details();
+    expect(d.root.attempts.map((a) => [a.phase, a.error?.code ?? null])).toEqual([["failed", "WorkerLost"], ["succeeded", null]]);
+    expect(executions("remote-root-lost").filter((e) => e.what === "root started").map((e) => e.pid)).toHaveLength(2);
   }, 90_000);
 
   it("flyte run --remote returns at once; flyte get run shows the run finish", async () => {

@@ -217,6 +217,36 @@ describe("abort", () => {
   });
 });
 
+describe("abort listeners that throw", () => {
+  it("cannot crash the process: the exception goes to the attempt's stderr log and the other listeners still run", async () => {
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    let politeRan = false;
+    const careless = env.task(async function careless() {
+      const { signal } = ctx()!;
+      signal.addEventListener("abort", () => {
+        throw new Error("listener boom");
+      });
+      signal.onabort = () => {
+        throw new TypeError("onabort boom");
+      };
+      signal.addEventListener("abort", () => (politeRan = true));
+      started();
+      await new Promise((r) => setTimeout(r, 5000).unref());
+      return 1;
+    });
+    const r = await run(careless);
+    await running;
+    await r.abort("stop");
+    expect(await r.phase()).toBe("aborted");
+    expect(politeRan).toBe(true);
+    const lines: string[] = [];
+    for await (const l of r.logs()) if (l.stream === "stderr") lines.push(l.message);
+    expect(lines).toContain('An abort listener of task "rt-run.careless" threw (ignored): Error: listener boom');
+    expect(lines).toContain('An abort listener of task "rt-run.careless" threw (ignored): TypeError: onabort boom');
+  });
+});
+
 describe("caching", () => {
   let executions = 0;
   const cached = env.task({ cache: "auto" }, async function cachedSquare({ x }: { x: number }) {

@@ -14,6 +14,12 @@ export class AttemptControl {
   #aborted = false;
   /** Rejects the promise `race()` returned last, if it is still pending. */
   #rejectRace: ((reason: unknown) => void) | undefined;
+  readonly #onListenerError: ((e: unknown) => void) | undefined;
+
+  /** @param onListenerError told of an exception thrown by a listener of `signal` (see `guardListeners`) */
+  constructor(onListenerError?: (e: unknown) => void) {
+    this.#onListenerError = onListenerError;
+  }
 
   get aborted(): boolean {
     return this.#aborted;
@@ -27,6 +33,7 @@ export class AttemptControl {
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();
+      guardListeners(this.#controller.signal, (e) => this.#onListenerError?.(e));
       if (this.#aborted) this.#controller.abort(this.#reason);
     }
     return this.#controller.signal;
@@ -60,4 +67,54 @@ export class AttemptControl {
       );
     });
   }
+}
+
+type AbortListener = ((this: AbortSignal, ev: Event) => unknown) | { handleEvent(ev: Event): unknown };
+
+/**
+ * Makes the listeners of `signal` unable to crash the process: Node reports an exception thrown by an event
+ * listener as an uncaught exception, so one task's faulty abort handler would end every run (and the worker)
+ * this process executes. Here it is caught and handed to `report` (the attempt's stderr log).
+ */
+function guardListeners(signal: AbortSignal, report: (e: unknown) => void): void {
+  const wrappers = new WeakMap<object, (this: AbortSignal, ev: Event) => void>();
+  const wrap = (l: AbortListener) => {
+    let w = wrappers.get(l);
+    if (!w) {
+      w = function (this: AbortSignal, ev: Event) {
+        try {
+          if (typeof l === "function") l.call(this, ev);
+          else l.handleEvent(ev);
+        } catch (e) {
+          report(e);
+        }
+      };
+      wrappers.set(l, w);
+    }
+    return w;
+  };
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  type Options = Parameters<AbortSignal["addEventListener"]>[2];
+  Object.defineProperties(signal, {
+    addEventListener: {
+      value: (type: string, l: AbortListener | null, o?: Options) => {
+        if (l) add(type, wrap(l), o);
+      },
+    },
+    removeEventListener: {
+      value: (type: string, l: AbortListener | null, o?: Options) => {
+        if (l) remove(type, wrappers.get(l) ?? l, o);
+      },
+    },
+  });
+  let onabort: ((this: AbortSignal, ev: Event) => unknown) | null = null;
+  Object.defineProperty(signal, "onabort", {
+    get: () => onabort,
+    set: (l: ((this: AbortSignal, ev: Event) => unknown) | null) => {
+      if (onabort) remove("abort", wrap(onabort));
+      onabort = typeof l === "function" ? l : null;
+      if (onabort) add("abort", wrap(onabort));
+    },
+  });
 }

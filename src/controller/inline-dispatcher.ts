@@ -37,23 +37,60 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", onAbort, { once: true });
   });
 
-export class InlineDispatcher implements ActionDispatcher {
-  /** @param submit what an attempt's task calls go to (submit-action.ts's `submitChild`) */
-  constructor(private readonly submit: SubmitChild) {}
+/** Where an action's attempt loop picks up when its earlier attempts ran elsewhere (see `retryStateOf`). */
+export interface RetryState {
+  userFailures: number;
+  systemFailures: number;
+  previousError: ErrorRecord | null;
+}
 
-  dispatch(run: RunState, req: ActionRequest, row: ActionRow): Promise<Packed> {
-    return attemptLoop(run, req, row, run.actionKey(req.name), this.submit);
+/** The retry budgets an action has used, from its recorded attempts (lost workers are counted apart, by the worker). */
+export function retryStateOf(attempts: readonly AttemptRow[]): RetryState {
+  let userFailures = 0;
+  let systemFailures = 0;
+  for (const a of attempts) {
+    if (!a.error || a.error.code === "WorkerLost") continue;
+    if (a.error.kind === "system") systemFailures++;
+    else userFailures++;
+  }
+  return { userFailures, systemFailures, previousError: attempts.at(-1)?.error ?? null };
+}
+
+/**
+ * Thrown by the attempt loop of a dispatcher that defers backoffs, instead of waiting one out: the caller (a
+ * worker) schedules the next attempt `delayMs` from now with its queue, and holds nothing meanwhile.
+ */
+export class RetryDeferred extends Error {
+  constructor(readonly delayMs: number) {
+    super(`The next attempt is due in ${delayMs} ms.`);
+    this.name = "RetryDeferred";
+  }
+}
+
+export class InlineDispatcher implements ActionDispatcher {
+  /**
+   * @param submit what an attempt's task calls go to (submit-action.ts's `submitChild`)
+   * @param o.deferBackoff throw `RetryDeferred` instead of sleeping through a retry's backoff
+   */
+  constructor(private readonly submit: SubmitChild, private readonly o: { deferBackoff?: boolean } = {}) {}
+
+  /** @param resume the budgets used by attempts made before (elsewhere), when `row` already has attempts */
+  dispatch(run: RunState, req: ActionRequest, row: ActionRow, resume?: RetryState): Promise<Packed> {
+    return attemptLoop(run, req, row, run.actionKey(req.name), this.submit, resume, this.o.deferBackoff ?? false);
   }
 }
 
 /** Attempts until success, a non-retryable error, or the retry budgets are spent (API.md §6). */
-async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, key: string, submit: SubmitChild): Promise<Packed> {
+async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, key: string, submit: SubmitChild, resume: RetryState | undefined,
+  deferBackoff: boolean,
+): Promise<Packed> {
   const { task } = req;
   const deadlineMs = (task.timeout.deadline ?? 0) * 1000;
-  const deadlineAt = deadlineMs > 0 ? Date.now() + deadlineMs : Infinity;
-  let userFailures = 0;
-  let previousError: ErrorRecord | null = null;
-  let systemFailures = 0;
+  // The deadline spans every attempt: a resumed loop counts from the action's first start.
+  const deadlineAt = deadlineMs > 0 ? (resume && row.startedAt !== null ? row.startedAt : Date.now()) + deadlineMs : Infinity;
+  let userFailures = resume?.userFailures ?? 0;
+  let previousError: ErrorRecord | null = resume?.previousError ?? null;
+  let systemFailures = resume?.systemFailures ?? 0;
   for (;;) {
     const attempt = row.attemptCount;
     row.attemptCount++;
@@ -72,6 +109,7 @@ async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, ke
       const delayS = task.retries.backoff ? task.retries.backoff.computeDelay(userFailures - 1) : 0;
       if (Date.now() + delayS * 1000 >= deadlineAt) throw deadlineError(task, deadlineMs);
       if (delayS > 0) {
+        if (deferBackoff) throw new RetryDeferred(delayS * 1000);
         try {
           await sleep(delayS * 1000, run.abort.signal);
         } catch {
@@ -99,7 +137,11 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
 ): Promise<Packed> {
   const { task } = req;
   const queuedAt = Date.now();
-  const control = new AttemptControl();
+  const sink = new AttemptLogSink(run, req.name, attempt, task.shortName);
+  const control = new AttemptControl((e) => {
+    const what = e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e);
+    for (const line of `An abort listener of task "${task.name}" threw (ignored): ${what}`.split("\n")) sink.line("stderr", line);
+  });
   run.trackAttempt(control);
   let timers: NodeJS.Timeout[] | undefined;
   const maxQueued = (task.timeout.maxQueuedTime ?? 0) * 1000;
@@ -117,7 +159,6 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
   };
   let releaseEnv: (() => void) | undefined;
   let cleanupSecrets: (() => void) | undefined;
-  const sink = new AttemptLogSink(run, req.name, attempt, task.shortName);
   const acquired = run.semaphore.tryAcquire();
   if (!acquired || control.aborted) {
     let waiting: Promise<void> | undefined;

@@ -11,7 +11,7 @@
 import { hostname } from "node:os";
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
 import { RETRYABLE_ERROR_CODES } from "graphile-worker/dist/lib.js";
-import { isProcessAlive } from "../internal/process-alive.ts";
+import { isProcessAlive, isProcessStopped } from "../internal/process-alive.ts";
 import { isConnectionLoss, whileReachable } from "../store/postgres/reconnect.ts";
 import pg from "pg";
 
@@ -25,6 +25,8 @@ export interface ActionJob {
   task: string;
   /** The deployed version whose code bundle holds the task. */
   version: string;
+  /** The attempt this job is for, when it is a retry scheduled after a backoff (absent: the action's first job). */
+  attempt?: number;
 }
 
 export const DONE_CHANNEL = "flyte_action_done";
@@ -121,9 +123,10 @@ export class ActionQueue {
    */
   async releaseLostWorkers(now = Date.now()): Promise<string[]> {
     const stale = await this.#pool.query(`SELECT id, pid, host FROM ${QUEUE_SCHEMA}.flyte_workers WHERE heartbeat_at < $1`, [now - WORKER_TTL_MS]);
-    // A worker on this host whose process is alive is only late (a long synchronous task blocked its timers):
-    // its actions are still running, so they are not taken from it.
-    const lost = (stale.rows as { id: string; pid: number; host: string }[]).filter((w) => w.host !== hostname() || !isProcessAlive(w.pid)).map((w) => w.id);
+    // A worker on this host whose process is running is only late (a long synchronous task blocked its timers):
+    // its actions are still running, so they are not taken from it. A stopped one (SIGSTOP) runs nothing.
+    const lost = (stale.rows as { id: string; pid: number; host: string }[])
+      .filter((w) => w.host !== hostname() || !isProcessAlive(w.pid) || isProcessStopped(w.pid)).map((w) => w.id);
     if (lost.length === 0) return [];
     const gone = await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE id = ANY($1::text[]) AND heartbeat_at < $2 RETURNING id, engine_ids`, [lost, now - WORKER_TTL_MS]);
     const engineIds = gone.rows.flatMap((r: { engine_ids: string[] }) => r.engine_ids);
@@ -131,17 +134,28 @@ export class ActionQueue {
     return gone.rows.map((r: { id: string }) => r.id);
   }
 
+  /** Unregisters worker `id` and releases the actions it holds, at once (a worker giving them up). */
+  async releaseWorker(id: string, engineIds: readonly string[]): Promise<void> {
+    await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE id = $1`, [id]);
+    if (engineIds.length > 0) await this.#utils.forceUnlockWorkers([...engineIds]);
+  }
+
   get pool(): pg.Pool {
     return this.#pool;
   }
 
-  /** Enqueues `job` for the workers of `identifier`, unless a job for that action is already queued or running. */
-  async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date } = {}): Promise<void> {
-    // Across a database restart: the job key makes a second try of an enqueue that did reach the server a no-op.
+  /**
+   * Enqueues `job` for the workers of `identifier`, unless a job for that action is already queued or running.
+   * With `retry`, the action's job is replaced instead: a retry due at `runAt` is the action's job from now on
+   * (the engine strips the key from a job that is running, and that job's worker is the one scheduling this).
+   */
+  async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date; retry?: boolean } = {}): Promise<void> {
+    // Across a database restart: the job key makes a second try of an enqueue that did reach the server a no-op
+    // (or, for a retry, the same replacement again).
     await whileReachable(() => this.#utils.addJob(identifier, job, {
       // The engine counts a claim lost with its worker as an attempt: the budget for those is ours
       // (execution.systemRetries, see worker.ts), so the engine's own is out of the way.
-      jobKey: actionKey(job), jobKeyMode: "unsafe_dedupe", maxAttempts: 1_000, ...(o.runAt ? { runAt: o.runAt } : {}),
+      jobKey: actionKey(job), jobKeyMode: o.retry ? "replace" : "unsafe_dedupe", maxAttempts: 1_000, ...(o.runAt ? { runAt: o.runAt } : {}),
     }), { stop: () => this.#closed });
   }
 

@@ -13,7 +13,7 @@ import { EventEmitter } from "node:events";
 import { run as runGraphile, type Runner, type Task, type WorkerEvents } from "graphile-worker";
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import type { RunOptionsResolved } from "../controller/controller.ts";
-import { InlineDispatcher } from "../controller/inline-dispatcher.ts";
+import { InlineDispatcher, RetryDeferred, retryStateOf, type RetryState } from "../controller/inline-dispatcher.ts";
 import { RunState } from "../controller/run-state.ts";
 import { startAdmitted, submitChild } from "../controller/submit-action.ts";
 import { RuntimeSystemError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
@@ -47,7 +47,7 @@ export interface WorkerOptions {
   /** The engine's own connections (claims, completions) come from a pool sized for this worker. */
   databaseUrl: string;
   /** Called when an action starts and ends here (progress output of `flyte worker`). */
-  onAction?: (e: { job: ActionJob; phase: ActionPhase | "started"; ms?: number }) => void;
+  onAction?: (e: { job: ActionJob; phase: ActionPhase | "started" | "dropped" | "retrying"; ms?: number }) => void;
 }
 
 export class Worker {
@@ -74,7 +74,7 @@ export class Worker {
 
   /** Starts claiming actions. */
   async start(): Promise<void> {
-    const handler: Task = async (payload) => this.#execute(payload as ActionJob);
+    const handler: Task = async (payload, helpers) => this.#execute(payload as ActionJob, helpers.job.task_identifier);
     const taskList = Object.fromEntries(this.#o.envs.map((env) => [taskIdentifier(env, this.#o.queue), handler]));
     // graphile-worker's concurrency only bounds claimed jobs: parents parked on their children keep a claim but
     // not a slot, so claims go well beyond the slots (WorkerSlots bounds what executes).
@@ -122,6 +122,16 @@ export class Worker {
     await this.#enginePool?.end().catch(() => undefined);
   }
 
+  /**
+   * Gives up every action this worker holds, at once (its drain time ran out): other workers take them over now,
+   * as system retries, instead of once this worker's registration expires. What it still writes of them is dropped.
+   */
+  async abandon(): Promise<void> {
+    if (this.#abortPoll) clearInterval(this.#abortPoll);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    await this.#o.actionQueue.releaseWorker(this.id, this.#engineIds);
+  }
+
   get running(): number {
     return this.#slots.running;
   }
@@ -135,7 +145,7 @@ export class Worker {
     }
   }
 
-  async #execute(job: ActionJob): Promise<void> {
+  async #execute(job: ActionJob, identifier: string): Promise<void> {
     const { store } = this.#o;
     const key: RunKey = { project: job.project, domain: job.domain, name: job.run };
     const t0 = Date.now();
@@ -144,40 +154,79 @@ export class Worker {
     if (!runRow || !row || isTerminal(row.phase)) return; // gone, or already ended (a duplicate delivery)
     const held = this.#holdRun(runRow, job);
     const run = held.state;
+    try {
+      await this.#claimAndExecute(job, identifier, key, run, runRow, row, t0);
+    } finally {
+      run.writes.unclaim(run.name, job.action);
+      if (--held.jobs === 0) this.#runs.delete(run.name);
+    }
+  }
+
+  async #claimAndExecute(job: ActionJob, identifier: string, key: RunKey, run: RunState, runRow: RunRow, row: ActionRow, t0: number): Promise<void> {
+    // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
+    const isRoot = row.parent === null && runRow.mode === "remote";
+    // What this worker writes of the action counts only while the action is this worker's (see WriteBatch.claim).
     if (row.phase === "running") {
       // Claimed before by a worker that was lost mid-attempt (its registration expired): that attempt failed
-      // with a system error, and this one is its system retry.
+      // with a system error, and this one is its system retry. The takeover is committed before anything runs:
+      // if the lost worker's completion got in first, the action has ended and there is nothing left to do.
+      run.writes.claim(run.name, job.action, this.id, { takeover: true });
       const lost = await this.#recordLostAttempt(run, row);
       if (lost) {
         Object.assign(row, { phase: "failed", error: lost, endedAt: Date.now() });
         run.writes.upsertAction(row);
-        await run.writes.committed(run.name);
+      }
+      await run.writes.committed(run.name);
+      if (run.writes.claimLost(run.name, job.action)) return;
+      if (lost) {
+        if (isRoot) {
+          run.writes.updateRun(key, { phase: "failed", endedAt: row.endedAt, error: lost });
+          await run.writes.committed(run.name);
+        }
         await this.#o.actionQueue.notifyDone(actionKey(job));
-        if (--held.jobs === 0) this.#runs.delete(run.name);
         return;
       }
     }
+    run.writes.claim(run.name, job.action, this.id);
+    let resume: RetryState | undefined;
+    if (row.attemptCount > 0) {
+      const attempts = await this.#o.store.listAttempts(run.name, row.name);
+      if (row.phase === "queued" && (job.attempt ?? 0) !== row.attemptCount) {
+        // An older job of an action waiting out a backoff (its worker was lost before the retry's job replaced
+        // this one, or this one was released late): the retry is scheduled, once, and this job ends.
+        const last = attempts.at(-1);
+        const due = (last?.endedAt ?? Date.now()) + await this.#backoffMs(job, retryStateOf(attempts));
+        await this.#o.actionQueue.enqueue(identifier, { ...job, attempt: row.attemptCount }, { runAt: new Date(due), retry: true });
+        return;
+      }
+      // Earlier attempts ran elsewhere (a retry after a backoff, or a takeover): the retry budgets go on from theirs.
+      resume = retryStateOf(attempts);
+    }
     await this.#slots.acquire(run, job.action);
     this.#o.onAction?.({ job, phase: "started" });
-    // The root of a remote run: its run has no owner but the worker executing the root, which records its end.
-    const isRoot = row.parent === null && runRow.mode === "remote";
     if (isRoot) run.writes.updateRun(key, { phase: "running", startedAt: Date.now() });
     let phase: ActionPhase = "failed";
+    let deferred: RetryDeferred | undefined;
     try {
       const task = await this.#o.resolveTask(job.task, job.version);
       const stored = decodeLiteral(row.inputs!);
       const inputs = await withIoScope(run.ioScope, () => fromLiteral(stored, { taskName: task.name, direction: "input" }));
       try {
         if (runRow.abortRequested || run.abort.signal.aborted) run.markAborted(runRow.abortRequested ?? "aborted");
-        const out = await new InlineDispatcher(submitChild).dispatch(run, {
+        const out = await new InlineDispatcher(submitChild, { deferBackoff: true }).dispatch(run, {
           name: job.action, parent: row.parent, task, inputs, lit: stored, inputsHash: row.inputsHash, group: row.group,
           customContext: run.options.customContext,
-        }, row);
+        }, row, resume);
         phase = "succeeded";
         Object.assign(row, { phase, outputs: out.bytes, error: null, endedAt: Date.now() });
       } catch (e) {
-        phase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
-        Object.assign(row, { phase, error: run.secretValues.redactRecord(errorToRecord(e)), endedAt: Date.now() });
+        if (e instanceof RetryDeferred) {
+          deferred = e;
+          row.phase = "queued";
+        } else {
+          phase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
+          Object.assign(row, { phase, error: run.secretValues.redactRecord(errorToRecord(e)), endedAt: Date.now() });
+        }
       }
     } catch (e) {
       // The code could not be loaded or the inputs read: the action fails (not the worker), saying why.
@@ -185,15 +234,60 @@ export class Worker {
     } finally {
       this.#slots.release(run, job.action);
     }
+    if (deferred) {
+      await this.#deferRetry(job, identifier, run, row, deferred.delayMs, t0);
+      return;
+    }
+    let outcome: ActionPhase | "dropped" = row.phase;
     try {
       run.writes.upsertAction(row);
-      if (isRoot) run.writes.updateRun(key, { phase: row.phase, endedAt: row.endedAt, outputs: row.outputs, error: row.error });
       await run.writes.committed(run.name);
+      const lost = run.writes.claimLost(run.name, job.action);
+      if (lost) {
+        // This worker was declared lost while it ran the action (stopped, cut off) and another took it over:
+        // that one's execution is the action's, and this one's result is dropped.
+        outcome = "dropped";
+        process.emitWarning(lost.message, { code: "FLYTE_CLAIM_LOST" });
+        return;
+      }
+      // The run ends with its root, once the root's end is known to be this worker's to record.
+      if (isRoot) {
+        run.writes.updateRun(key, { phase: row.phase, endedAt: row.endedAt, outputs: row.outputs, error: row.error });
+        await run.writes.committed(run.name);
+      }
       await this.#o.actionQueue.notifyDone(actionKey(job));
     } finally {
-      if (--held.jobs === 0) this.#runs.delete(run.name);
-      this.#o.onAction?.({ job, phase: row.phase, ms: Date.now() - t0 });
+      this.#o.onAction?.({ job, phase: outcome, ms: Date.now() - t0 });
     }
+  }
+
+  /**
+   * The action failed an attempt and its next one is due after a backoff: rather than hold a slot and a claim
+   * through it, the worker records the action as queued again and has the queue hand its job to a worker
+   * (maybe this one) when it is due (the engine's run_at). The job is enqueued after the record is committed: a
+   * worker lost in between leaves this job, released, to schedule it (see `#claimAndExecute`).
+   */
+  async #deferRetry(job: ActionJob, identifier: string, run: RunState, row: ActionRow, delayMs: number, t0: number): Promise<void> {
+    let outcome: "retrying" | "dropped" = "retrying";
+    try {
+      run.writes.updateAction(run.name, row.name, { phase: "queued", attemptCount: row.attemptCount });
+      await run.writes.committed(run.name);
+      const lost = run.writes.claimLost(run.name, job.action);
+      if (lost) {
+        outcome = "dropped";
+        process.emitWarning(lost.message, { code: "FLYTE_CLAIM_LOST" });
+        return;
+      }
+      await this.#o.actionQueue.enqueue(identifier, { ...job, attempt: row.attemptCount }, { runAt: new Date(Date.now() + delayMs), retry: true });
+    } finally {
+      this.#o.onAction?.({ job, phase: outcome, ms: Date.now() - t0 });
+    }
+  }
+
+  /** The backoff before the action's next attempt, given the budgets its attempts used. */
+  async #backoffMs(job: ActionJob, state: RetryState): Promise<number> {
+    const task = await this.#o.resolveTask(job.task, job.version);
+    return task.retries.backoff && state.userFailures > 0 ? task.retries.backoff.computeDelay(state.userFailures - 1) * 1000 : 0;
   }
 
   /**
@@ -203,8 +297,19 @@ export class Worker {
   async #recordLostAttempt(run: RunState, row: ActionRow): Promise<ErrorRecord | undefined> {
     const attempts = await this.#o.store.listAttempts(run.name, row.name);
     const last = attempts.at(-1);
-    const error = errorToRecord(new RuntimeSystemError("WorkerLost", `The worker executing attempt ${(last?.attempt ?? 0) + 1} of ${row.name} stopped renewing its registration (killed or cut off); the action was claimed again.`));
-    if (last && !isTerminal(last.phase)) run.writes.upsertAttempt({ ...last, phase: "failed", endedAt: Date.now(), error });
+    const error = errorToRecord(new RuntimeSystemError("WorkerLost", `The worker executing attempt ${(last?.attempt ?? 0) + 1} of ${row.name} was lost (killed, stopped, cut off, or shut down before the attempt finished); the action was claimed again.`));
+    // Recorded as this worker's: from now on the lost worker's writes of the action are dropped. A worker lost
+    // between attempts (waiting out a backoff) loses the attempt it was about to make.
+    const now = Date.now();
+    if (last && !isTerminal(last.phase)) run.writes.upsertAttempt({ ...last, phase: "failed", endedAt: now, error, owner: this.id });
+    else {
+      const attempt = Math.max(row.attemptCount, (last?.attempt ?? -1) + 1);
+      run.writes.upsertAttempt({
+        runName: run.name, action: row.name, attempt, phase: "failed", startedAt: now, endedAt: now, error, owner: this.id, leaseEpoch: run.lease.epoch,
+      });
+      row.attemptCount = attempt + 1;
+      run.writes.updateAction(run.name, row.name, { attemptCount: row.attemptCount });
+    }
     const lostSoFar = attempts.filter((a) => a.error?.code === "WorkerLost").length + 1;
     if (lostSoFar <= this.#o.systemRetries) return undefined;
     return errorToRecord(new RuntimeSystemError("WorkerLost", `${row.name} lost its worker ${lostSoFar} times, more than execution.systemRetries (${this.#o.systemRetries}).`));

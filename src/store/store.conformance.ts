@@ -207,6 +207,55 @@ export function storeConformance(o: StoreConformanceOptions): void {
       await store.close();
     });
 
+    it("fences a claimed action: a takeover wins over the lost claimant's late writes, and nobody writes an ended action", async () => {
+      const { store: a, reopen } = await o.newStore();
+      const b = await reopen();
+      await a.createRun(runRow("r"));
+      a.writes.upsertAction(actionRow("r", "a0", { phase: "queued" }));
+      await a.writes.flush();
+      // Worker A claims the action and starts attempt 0.
+      a.writes.claim("r", "a0", "A");
+      a.writes.upsertAttempt(attemptRow("r", "a0", 0, { owner: "A" }));
+      a.writes.updateAction("r", "a0", { phase: "running", attemptCount: 1 });
+      await a.writes.flush();
+      expect(a.writes.claimLost("r", "a0")).toBeUndefined();
+      // Worker B takes it over (A stopped renewing its registration): the lost attempt becomes B's record.
+      b.writes.claim("r", "a0", "B", { takeover: true });
+      b.writes.upsertAttempt(attemptRow("r", "a0", 0, { owner: "B", phase: "failed", error: failure }));
+      await b.writes.flush();
+      expect(b.writes.claimLost("r", "a0")).toBeUndefined();
+      b.writes.claim("r", "a0", "B");
+      // A wakes up and reports success: dropped, with its logs of that action; its other writes of the run commit.
+      a.writes.upsertAttempt(attemptRow("r", "a0", 0, { owner: "A", phase: "succeeded" }));
+      a.writes.updateAction("r", "a0", { phase: "succeeded", outputs: new Uint8Array([1]) });
+      a.writes.appendLogs([{ runName: "r", action: "a0", attempt: 0, time: NOW, stream: "stdout", message: "late" }]);
+      a.writes.upsertAction(actionRow("r", "other"));
+      await a.writes.flush("r");
+      expect(a.writes.claimLost("r", "a0")?.message).toBe(
+        'Action "a0" of run "r" is no longer claimed by A: it ended, or another worker took it over after this one stopped renewing its registration, so this worker\'s late writes of it were dropped.',
+      );
+      expect(a.writes.claimLost("r", "a0")).toMatchObject({ code: "ClaimLost" });
+      expect((await b.getAction("r", "a0"))?.phase).toBe("running");
+      expect(await b.listAttempts("r", "a0")).toMatchObject([{ attempt: 0, owner: "B", phase: "failed" }]);
+      expect(await b.readLogs("r", { action: "a0" })).toEqual([]);
+      expect(await b.getAction("r", "other")).toMatchObject({ name: "other" });
+      a.writes.updateAction("r", "a0", { phase: "failed" }); // dropped at once: the claim is known to be lost
+      expect(a.writes.pending).toBe(false);
+      // B finishes; then a takeover of the ended action (a third worker's stale job) is refused.
+      b.writes.upsertAttempt(attemptRow("r", "a0", 1, { owner: "B", phase: "succeeded" }));
+      b.writes.updateAction("r", "a0", { phase: "succeeded", attemptCount: 2 });
+      await b.writes.flush();
+      expect(b.writes.claimLost("r", "a0")).toBeUndefined();
+      a.writes.unclaim("r", "a0");
+      a.writes.claim("r", "a0", "C", { takeover: true });
+      a.writes.upsertAttempt(attemptRow("r", "a0", 1, { owner: "C", phase: "failed", error: failure }));
+      await a.writes.flush();
+      expect(a.writes.claimLost("r", "a0")).toMatchObject({ code: "ClaimLost" });
+      expect(await b.listAttempts("r", "a0")).toMatchObject([{ owner: "B" }, { attempt: 1, owner: "B", phase: "succeeded" }]);
+      await b.close();
+      await a.close();
+    });
+
     it("reaps only the runs whose owner is lost, with their unfinished actions and attempts", async () => {
       const { store } = await o.newStore();
       await store.createRun(runRow("lost", { ownerId: "x", leaseEpoch: 1, leaseExpiresAt: NOW }));

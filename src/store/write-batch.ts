@@ -11,8 +11,12 @@
  * current one. A batch holding writes of a run that changed hands is refused for that run (the stale owner is
  * told through `failureOf` and a warning), and the rest of the batch commits.
  *
+ * Claims fence one action rather than a run: a worker executing an action of a run it does not own `claim`s the
+ * action, and its writes of that action are applied only while the action has not ended and its latest attempt
+ * is still the claimant's. Another worker that takes the action over from a lost one (`claim` with `takeover`)
+ * makes the latest attempt its own, so whatever the lost worker still writes is dropped (`claimLost`).
  * The batch is the same for every backend; a store supplies `commit`, which applies one `PendingWrites` in one
- * transaction and returns the runs whose lease no longer matched.
+ * transaction and returns the runs whose lease no longer matched and the claims that no longer held.
  */
 import { StoreError } from "../errors.ts";
 import type { ActionRow, AttemptRow, CacheEntry, Lease, LogRow, RunKey, RunRow, TraceRow } from "./store.ts";
@@ -28,10 +32,32 @@ export interface PendingAction {
   patch: Partial<ActionRow> | undefined;
 }
 
+/** A worker's claim on one action (see the module comment), keyed by `claimKey`. */
+export interface Claim {
+  runName: string;
+  action: string;
+  owner: string;
+  /** The claimant takes the action over from a lost one: only an action that has not ended is required. */
+  takeover: boolean;
+}
+
+export const claimKey = (runName: string, action: string): string => `${runName}\u0000${action}`;
+
+/**
+ * Whether `claim` still holds, given what the store has (read in the committing transaction, the action's row
+ * locked): the action has not ended, and its latest attempt (if any) is the claimant's, or the claim takes it over.
+ */
+export function claimHolds(claim: Claim, actionEnded: boolean, latestAttemptOwner: string | null | undefined): boolean {
+  if (actionEnded) return false;
+  return claim.takeover || latestAttemptOwner === undefined || latestAttemptOwner === claim.owner;
+}
+
 /** Everything queued since the last commit, coalesced per row. */
 export interface PendingWrites {
   /** Runs with at least one write here, with the lease their writes are fenced by (undefined: not fenced). */
   runs: Map<string, Lease | undefined>;
+  /** Claimed actions with at least one write here. */
+  claims: Map<string, Claim>;
   runPatches: Map<string, { key: RunKey; patch: Partial<RunRow> }>;
   actions: Map<string, PendingAction>;
   attempts: Map<string, AttemptRow>;
@@ -44,11 +70,14 @@ export interface PendingWrites {
   acks: Array<{ run: string; resolve: () => void; reject: (e: StoreError) => void }>;
 }
 
-/** Applies a batch in one transaction; returns the runs whose writes were refused because their lease moved on. */
+/**
+ * Applies a batch in one transaction; returns the runs whose writes were refused because their lease moved on,
+ * and the keys (`claimKey`) of the claims whose writes were refused because the action ended or changed hands.
+ */
 export type CommitWrites = (w: PendingWrites) => ReadonlySet<string> | Promise<ReadonlySet<string>>;
 
 const empty = (): PendingWrites => ({
-  runs: new Map(), runPatches: new Map(), actions: new Map(), attempts: new Map(), logs: [], traces: [], cache: [], durable: false, acks: [],
+  runs: new Map(), claims: new Map(), runPatches: new Map(), actions: new Map(), attempts: new Map(), logs: [], traces: [], cache: [], durable: false, acks: [],
 });
 
 /**
@@ -68,6 +97,8 @@ export class WriteBatch {
   readonly #failures = new Map<string, StoreError>();
   readonly #leases = new Map<string, Lease>();
   readonly #levels = new Map<string, Durability>();
+  readonly #claims = new Map<string, Claim>();
+  readonly #claimsLost = new Map<string, StoreError>();
   readonly #defaultLevel: Durability;
   readonly #commit: CommitWrites;
   readonly #describe: (e: unknown) => StoreError;
@@ -117,6 +148,25 @@ export class WriteBatch {
     return new Promise((resolve, reject) => this.#pending.acks.push({ run, resolve, reject }));
   }
 
+  /**
+   * Fences the writes of `action` of `run` by `owner`'s claim from now on (see the module comment). Called again,
+   * it replaces the claim (a takeover, once committed, becomes a plain claim).
+   */
+  claim(runName: string, action: string, owner: string, o: { takeover?: boolean } = {}): void {
+    this.#claims.set(claimKey(runName, action), { runName, action, owner, takeover: o.takeover ?? false });
+  }
+
+  /** Stops fencing the action; forgets whether its claim was lost. */
+  unclaim(runName: string, action: string): void {
+    this.#claims.delete(claimKey(runName, action));
+    this.#claimsLost.delete(claimKey(runName, action));
+  }
+
+  /** Why the claim on the action no longer holds (its later writes are dropped), if it does not. */
+  claimLost(runName: string, action: string): StoreError | undefined {
+    return this.#claimsLost.get(claimKey(runName, action));
+  }
+
   /** The failure that stopped `run`'s writes, if any. */
   failureOf(run: string): StoreError | undefined {
     return this.#failures.get(run);
@@ -130,7 +180,8 @@ export class WriteBatch {
   }
 
   upsertAction(row: ActionRow): void {
-    const w = this.#queue(row.runName);
+    if (this.#dropped(row.runName, row.name)) return;
+    const w = this.#queue(row.runName, row.name);
     const key = `${row.runName}\u0000${row.name}`;
     // A copy: the executor keeps changing its row, and what is committed is what was written.
     const full = { ...row };
@@ -142,7 +193,8 @@ export class WriteBatch {
   }
 
   updateAction(runName: string, name: string, patch: Partial<ActionRow>): void {
-    const w = this.#queue(runName);
+    if (this.#dropped(runName, name)) return;
+    const w = this.#queue(runName, name);
     const key = `${runName}\u0000${name}`;
     const queued = w.actions.get(key);
     if (!queued) w.actions.set(key, { runName, name, full: undefined, patch: { ...patch } });
@@ -151,21 +203,26 @@ export class WriteBatch {
   }
 
   upsertAttempt(row: AttemptRow): void {
-    this.#queue(row.runName).attempts.set(`${row.runName}\u0000${row.action}\u0000${row.attempt}`, { ...row });
+    if (this.#dropped(row.runName, row.action)) return;
+    this.#queue(row.runName, row.action).attempts.set(`${row.runName}\u0000${row.action}\u0000${row.attempt}`, { ...row });
   }
 
   appendLogs(rows: LogRow[]): void {
     if (rows.length === 0) return;
-    const w = this.#queue(rows[0]!.runName);
+    const { runName, action } = rows[0]!;
+    if (this.#dropped(runName, action)) return;
+    const w = this.#queue(runName, action);
     for (const r of rows) w.logs.push(r);
   }
 
   putTrace(row: TraceRow): void {
-    this.#queue(row.runName).traces.push(row);
+    if (this.#dropped(row.runName, row.action)) return;
+    this.#queue(row.runName, row.action).traces.push(row);
   }
 
   putCache(entry: CacheEntry): void {
-    (entry.runName === null ? this.#queueUnowned() : this.#queue(entry.runName)).cache.push(entry);
+    if (entry.runName !== null && entry.action !== null && this.#dropped(entry.runName, entry.action)) return;
+    (entry.runName === null ? this.#queueUnowned() : this.#queue(entry.runName, entry.action ?? undefined)).cache.push(entry);
   }
 
   /** Whether anything is queued. */
@@ -248,7 +305,20 @@ export class WriteBatch {
   }
 
   #refused(batch: PendingWrites, refused: ReadonlySet<string>): void {
+    for (const key of refused) {
+      const claim = batch.claims.get(key);
+      if (!claim) continue;
+      // The claimant learns it through `claimLost`; the action is someone else's business now.
+      if (this.#claims.get(key)?.owner === claim.owner && !this.#claimsLost.has(key)) {
+        this.#claimsLost.set(key, new StoreError(
+          `Action "${claim.action}" of run "${claim.runName}" is no longer claimed by ${claim.owner}: it ended, or another worker took it over ` +
+            "after this one stopped renewing its registration, so this worker's late writes of it were dropped.",
+          { code: "ClaimLost" },
+        ));
+      }
+    }
     for (const run of refused) {
+      if (batch.claims.has(run)) continue;
       const lease = batch.runs.get(run);
       const error = new StoreError(
         `Run "${run}" is no longer owned by this process (lease ${lease?.owner ?? "?"} epoch ${lease?.epoch ?? "?"}): ` +
@@ -260,12 +330,22 @@ export class WriteBatch {
     }
   }
 
-  /** The pending writes, with `run` registered; refuses the write when `run` has failed. */
-  #queue(run: string): PendingWrites {
+  /** Whether writes of the action are dropped: its claim was lost. */
+  #dropped(runName: string, action: string): boolean {
+    return this.#claimsLost.size > 0 && this.#claimsLost.has(claimKey(runName, action));
+  }
+
+  /** The pending writes, with `run` (and `action`'s claim) registered; refuses the write when `run` has failed. */
+  #queue(run: string, action?: string): PendingWrites {
     this.#checkWritable();
     const failure = this.#failures.get(run);
     if (failure) throw failure;
     const w = this.#pending;
+    if (action !== undefined && this.#claims.size > 0) {
+      const key = claimKey(run, action);
+      const claim = this.#claims.get(key);
+      if (claim) w.claims.set(key, claim);
+    }
     if (!w.runs.has(run)) {
       w.runs.set(run, this.#leases.get(run));
       if ((this.#levels.get(run) ?? this.#defaultLevel) === "full") w.durable = true;

@@ -34,6 +34,11 @@ export interface WorkerHandle {
   readonly running: number;
   /** Stops claiming actions and waits for the running ones. */
   stop(): Promise<void>;
+  /**
+   * Gives up the actions this worker holds at once, for other workers to retry (a drain that ran out of time):
+   * nothing waits for its registration to expire. Call it before the process exits with attempts still running.
+   */
+  abandon(): Promise<void>;
 }
 
 export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> {
@@ -77,6 +82,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
       return worker.running;
     },
     stop: () => worker.stop(),
+    abandon: () => worker.abandon(),
   };
 }
 

@@ -7,8 +7,11 @@ import { startWorker } from "../../index.ts";
 import { cliIo, openRuntime } from "../context.ts";
 import { loadModule, UsageError } from "../load-task.ts";
 
-/** How long SIGTERM waits for running attempts before the process exits anyway (API.md §16: 30 s). */
-const DRAIN_MS = 30_000;
+/**
+ * How long SIGTERM waits for running attempts before the worker gives them up and exits (API.md §16: 30 s).
+ * FLYTE_WORKER_DRAIN_MS shortens it (tests).
+ */
+const DRAIN_MS = Number(process.env.FLYTE_WORKER_DRAIN_MS) > 0 ? Number(process.env.FLYTE_WORKER_DRAIN_MS) : 30_000;
 
 export function registerWorkerCommand(program: Command): void {
   program.command("worker").description("Execute queued actions of the given environments (cluster backend)")
@@ -32,7 +35,10 @@ export function registerWorkerCommand(program: Command): void {
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           io.stderr.write(`${signal}: no new actions; waiting up to ${DRAIN_MS / 1000}s for ${worker.running} running.\n`);
-          const force = setTimeout(() => resolve(), DRAIN_MS);
+          const force = setTimeout(() => {
+            io.stderr.write(`${worker.running} still running after ${DRAIN_MS / 1000}s: released for other workers to retry.\n`);
+            void worker.abandon().catch(() => undefined).finally(resolve);
+          }, DRAIN_MS);
           force.unref();
           void worker.stop().then(() => {
             clearTimeout(force);

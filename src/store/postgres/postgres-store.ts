@@ -12,10 +12,10 @@
 import pg from "pg";
 import { FlyteError, InitializationError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
 import {
-  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
+  TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
-import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
+import { WriteBatch, claimHolds, claimKey, type Durability, type PendingWrites } from "../write-batch.ts";
 import { migrate } from "./migrations.ts";
 import { DatabaseOutageError, whileReachable } from "./reconnect.ts";
 import { ACTION_COLS, ACTION_KEYS, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
@@ -300,7 +300,16 @@ export class PostgresStore implements RunStore {
           if (!x || x.owner_id !== lease.owner || x.lease_epoch !== lease.epoch) refused.add(run);
         }
       }
+      // A claimed action's row is locked first: a takeover and the lost claimant's late completion serialise on it.
+      for (const [key, claim] of w.claims) {
+        const a = await c.query<{ phase: string }>("SELECT phase FROM actions WHERE run_name = $1 AND name = $2 FOR UPDATE", [claim.runName, claim.action]);
+        const latest = await c.query<{ owner: string | null }>("SELECT owner FROM attempts WHERE run_name = $1 AND action = $2 ORDER BY attempt DESC LIMIT 1", [claim.runName, claim.action]);
+        const ended = a.rows.length > 0 && isTerminal(a.rows[0]!.phase as ActionPhase);
+        if (!claimHolds(claim, ended, latest.rows.length === 0 ? undefined : latest.rows[0]!.owner)) refused.add(key);
+      }
       const ok = (run: string) => !refused.has(run);
+      // Writes of an action whose claim no longer holds are dropped with it.
+      const okAction = (run: string, action: string | null) => ok(run) && (action === null || !refused.has(claimKey(run, action)));
       for (const { key, patch } of w.runPatches.values()) {
         if (!ok(key.name)) continue;
         const keys = Object.keys(patch) as (keyof RunRow)[];
@@ -312,7 +321,7 @@ export class PostgresStore implements RunStore {
       }
       const full: ActionRow[] = [];
       for (const a of w.actions.values()) {
-        if (!ok(a.runName)) continue;
+        if (!okAction(a.runName, a.name)) continue;
         if (a.full) full.push(a.full);
         else if (a.patch) {
           const patch = a.patch;
@@ -325,23 +334,23 @@ export class PostgresStore implements RunStore {
         }
       }
       if (full.length > 0) await c.query(UPSERT_ACTIONS, columns(full, ACTION_KEYS.map((k) => (r: ActionRow) => actionValue(k, r[k]))));
-      const attempts = [...w.attempts.values()].filter((r) => ok(r.runName));
+      const attempts = [...w.attempts.values()].filter((r) => okAction(r.runName, r.action));
       if (attempts.length > 0) {
         await c.query(UPSERT_ATTEMPTS, columns(attempts, [
           (r) => r.runName, (r) => r.action, (r) => r.attempt, (r) => r.phase, (r) => r.startedAt, (r) => r.endedAt, (r) => json(r.error), (r) => r.owner, (r) => r.leaseEpoch,
         ]));
       }
-      const logs = w.logs.filter((r) => ok(r.runName));
+      const logs = w.logs.filter((r) => okAction(r.runName, r.action));
       if (logs.length > 0) {
         await c.query(INSERT_LOGS, columns<LogRow>(logs, [(r) => r.runName, (r) => r.action, (r) => r.attempt, (r) => r.time, (r) => r.stream, (r) => r.message]));
       }
-      const traces = lastPerKey(w.traces.filter((r) => ok(r.runName)), (r) => `${r.runName}\u0000${r.action}\u0000${r.key}`);
+      const traces = lastPerKey(w.traces.filter((r) => okAction(r.runName, r.action)), (r) => `${r.runName}\u0000${r.action}\u0000${r.key}`);
       if (traces.length > 0) {
         await c.query(UPSERT_TRACES, columns<TraceRow>(traces, [
           (r) => r.runName, (r) => r.action, (r) => r.key, (r) => r.name, (r) => r.output, (r) => json(r.error), (r) => r.durationMs,
         ]));
       }
-      const cache = lastPerKey(w.cache.filter((e) => e.runName === null || ok(e.runName)), (e) => e.key);
+      const cache = lastPerKey(w.cache.filter((e) => e.runName === null || okAction(e.runName, e.action)), (e) => e.key);
       if (cache.length > 0) {
         await c.query(UPSERT_CACHE, columns<CacheEntry>(cache, [(e) => e.key, (e) => e.taskName, (e) => e.outputs, (e) => e.createdAt, (e) => e.runName, (e) => e.action]));
       }

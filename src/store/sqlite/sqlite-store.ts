@@ -15,10 +15,10 @@ import { MIGRATIONS } from "./migrations.ts";
 import { RelativeUris } from "./relative-uris.ts";
 import { WalCheckpointer } from "./wal-checkpointer.ts";
 import {
-  TERMINAL_SQL, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
+  TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
-import { WriteBatch, type Durability, type PendingWrites } from "../write-batch.ts";
+import { WriteBatch, claimHolds, claimKey, type Durability, type PendingWrites } from "../write-batch.ts";
 import { ACTION_COLS, ACTION_KEYS, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
 
@@ -235,7 +235,14 @@ export class SqliteStore implements RunStore {
         const r = this.#stmt("SELECT owner_id, lease_epoch FROM runs WHERE name = ?").get(run) as Row | undefined;
         if (!r || r.owner_id !== lease.owner || r.lease_epoch !== lease.epoch) refused.add(run);
       }
+      for (const [key, claim] of w.claims) {
+        const a = this.#stmt("SELECT phase FROM actions WHERE run_name = ? AND name = ?").get(claim.runName, claim.action) as Row | undefined;
+        const latest = this.#stmt("SELECT owner FROM attempts WHERE run_name = ? AND action = ? ORDER BY attempt DESC LIMIT 1").get(claim.runName, claim.action) as Row | undefined;
+        if (!claimHolds(claim, a !== undefined && isTerminal(a.phase as ActionPhase), latest === undefined ? undefined : (latest.owner as string | null))) refused.add(key);
+      }
       const ok = refused.size === 0 ? () => true : (run: string) => !refused.has(run);
+      // Writes of an action whose claim no longer holds are dropped with it.
+      const okAction = refused.size === 0 ? () => true : (run: string, action: string | null) => ok(run) && (action === null || !refused.has(claimKey(run, action)));
       for (const { key, patch } of w.runPatches.values()) {
         if (!ok(key.name)) continue;
         const keys = Object.keys(patch) as (keyof RunRow)[];
@@ -244,7 +251,7 @@ export class SqliteStore implements RunStore {
         this.#stmt(`UPDATE runs SET ${keys.map((k) => `${RUN_COLS[k]} = ?`).join(", ")} WHERE name = ?`).run(...values, key.name);
       }
       for (const a of w.actions.values()) {
-        if (!ok(a.runName)) continue;
+        if (!okAction(a.runName, a.name)) continue;
         if (a.full) {
           const row = a.full;
           this.#stmt(UPSERT_ACTION_SQL).run(ACTION_KEYS.map((k) => actionValue(k, k === "inputs" || k === "outputs" ? this.#uris.toStored(row[k]) : row[k])));
@@ -259,20 +266,20 @@ export class SqliteStore implements RunStore {
       if (w.attempts.size > 0) {
         const s = this.#stmt("INSERT OR REPLACE INTO attempts (run_name, action, attempt, phase, started_at, ended_at, error, owner, lease_epoch) VALUES (?,?,?,?,?,?,?,?,?)");
         for (const r of w.attempts.values()) {
-          if (ok(r.runName)) s.run(r.runName, r.action, r.attempt, r.phase, r.startedAt, r.endedAt, json(r.error), r.owner, r.leaseEpoch);
+          if (okAction(r.runName, r.action)) s.run(r.runName, r.action, r.attempt, r.phase, r.startedAt, r.endedAt, json(r.error), r.owner, r.leaseEpoch);
         }
       }
       if (w.logs.length > 0) {
         const s = this.#stmt("INSERT INTO logs (run_name, action, attempt, time, stream, message) VALUES (?,?,?,?,?,?)");
-        for (const r of w.logs) if (ok(r.runName)) s.run(r.runName, r.action, r.attempt, r.time, r.stream, r.message);
+        for (const r of w.logs) if (okAction(r.runName, r.action)) s.run(r.runName, r.action, r.attempt, r.time, r.stream, r.message);
       }
       for (const r of w.traces) {
-        if (!ok(r.runName)) continue;
+        if (!okAction(r.runName, r.action)) continue;
         this.#stmt("INSERT OR REPLACE INTO traces (run_name, action, key, name, output, error, duration_ms) VALUES (?,?,?,?,?,?,?)")
           .run(r.runName, r.action, r.key, r.name, this.#uris.toStored(r.output), json(r.error), r.durationMs);
       }
       for (const e of w.cache) {
-        if (e.runName !== null && !ok(e.runName)) continue;
+        if (e.runName !== null && !okAction(e.runName, e.action)) continue;
         this.#stmt("INSERT OR REPLACE INTO cache_entries (key, task_name, outputs, created_at, run_name, action) VALUES (?,?,?,?,?,?)")
           .run(e.key, e.taskName, this.#uris.toStored(e.outputs), e.createdAt, e.runName, e.action);
       }
