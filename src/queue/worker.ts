@@ -26,6 +26,7 @@ import { fromLiteral } from "../types/literal.ts";
 import type pg from "pg";
 import { actionKey, newPool, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
 import { QueueDispatcher } from "./queue-dispatcher.ts";
+import { whileReachable } from "../store/postgres/reconnect.ts";
 import { WorkerSlots } from "./worker-slots.ts";
 
 /** Finds the code of a task at a version: a deployed bundle, or (for development) the files this worker loaded. */
@@ -85,10 +86,11 @@ export class Worker {
     events.on("worker:create", ({ worker }) => void this.#engineIds.push(worker.workerId));
     const claims = Math.max(4, this.#o.concurrency * 4);
     this.#enginePool = newPool(this.#o.databaseUrl, claims + 2);
-    this.#runner = await runGraphile({
-      pgPool: this.#enginePool, schema: QUEUE_SCHEMA, concurrency: claims, noHandleSignals: true,
+    // The runtime connected a moment ago: a database restart now is waited out (it was an internal error).
+    this.#runner = await whileReachable(() => runGraphile({
+      pgPool: this.#enginePool!, schema: QUEUE_SCHEMA, concurrency: claims, noHandleSignals: true,
       pollInterval: 2_000, taskList, logger: quietLogger, events,
-    });
+    }));
     await this.#beat();
     this.#abortPoll = setInterval(() => void this.#pollAborts(), 1_000);
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(200, Math.floor(WORKER_TTL_MS / 5)));

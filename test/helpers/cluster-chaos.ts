@@ -149,7 +149,7 @@ export async function runClusterChaos(o: ClusterChaosOptions): Promise<ClusterCh
         if (killedAt.has(w.child.pid!)) continue;
         workers.splice(workers.indexOf(w), 1);
         const out = w.out.join("");
-        if (out.includes("executing storm")) {
+        if (out.includes("executing storm") || out.includes("Internal error")) {
           failures.push(`worker ${w.child.pid} died (exit ${w.child.exitCode ?? w.child.signalCode}): ${out.trim().split("\n").slice(-3).join(" | ")}`);
         } else {
           refused.worker++;

@@ -245,6 +245,9 @@ export class PostgresStore implements RunStore {
     });
     // A connection that breaks while idle (the server restarted) is dropped from the pool; the next query reconnects.
     pool.on("error", () => undefined);
+    // A checked-out connection that breaks between two statements of a transaction emits 'error' on its client,
+    // which the pool does not listen to then: unhandled, it ended the process. The statement fails instead.
+    pool.on("connect", (c) => c.on("error", () => undefined));
     let client: pg.PoolClient;
     try {
       client = await Promise.race([
