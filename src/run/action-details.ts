@@ -2,7 +2,7 @@
  * The action tree of a run as `Run.details()` and `Action.details()` return it, built from the store's rows.
  */
 import type { ErrorKind } from "../errors.ts";
-import type { ActionPhase, ActionRow, AttemptRow } from "../store/store.ts";
+import type { ActionPhase, ActionSummary, AttemptRow } from "../store/store.ts";
 
 export interface ErrorDetails {
   name: string;
@@ -29,18 +29,12 @@ export interface ActionDetails {
 }
 
 /** Every action of a run keyed by name, each with its attempts and children (the root has `parent === null`). */
-export function buildActionTree(actions: ActionRow[], attempts: AttemptRow[]): { root?: ActionDetails; byName: Map<string, ActionDetails> } {
-  const byAction = new Map<string, AttemptRow[]>();
-  for (const a of attempts) (byAction.get(a.action) ?? byAction.set(a.action, []).get(a.action)!).push(a);
+export function buildActionTree(actions: ActionSummary[], attempts: AttemptRow[]): { root?: ActionDetails; byName: Map<string, ActionDetails> } {
   const nodes = new Map<string, ActionDetails>();
   for (const a of actions) {
     const d: ActionDetails = {
       name: a.name, taskName: a.taskName, shortName: a.shortName, phase: a.phase, cacheHit: a.cacheHit, recovered: a.recovered,
-      attempts: (byAction.get(a.name) ?? []).map((t) => ({
-        attempt: t.attempt, phase: t.phase, ...(t.startedAt ? { startedAt: new Date(t.startedAt) } : {}),
-        ...(t.endedAt ? { endedAt: new Date(t.endedAt) } : {}), ...(t.error ? { error: t.error } : {}),
-      })),
-      children: [],
+      attempts: [], children: [],
     };
     if (a.group) d.group = a.group;
     if (a.startedAt) d.startedAt = new Date(a.startedAt);
@@ -48,6 +42,16 @@ export function buildActionTree(actions: ActionRow[], attempts: AttemptRow[]): {
     if (a.reportUri) d.reportUri = a.reportUri;
     if (a.error) d.error = a.error;
     nodes.set(a.name, d);
+  }
+  // Attempts come ordered by action and attempt number: each is appended to its action's list.
+  for (const t of attempts) {
+    const node = nodes.get(t.action);
+    if (!node) continue;
+    const attempt: ActionDetails["attempts"][number] = { attempt: t.attempt, phase: t.phase };
+    if (t.startedAt) attempt.startedAt = new Date(t.startedAt);
+    if (t.endedAt) attempt.endedAt = new Date(t.endedAt);
+    if (t.error) attempt.error = t.error;
+    node.attempts.push(attempt);
   }
   let root: ActionDetails | undefined;
   for (const a of actions) {

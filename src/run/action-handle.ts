@@ -46,7 +46,7 @@ export class Action {
   /** The action with its attempts, error and descendants. */
   async details(): Promise<ActionDetails> {
     const store = getRuntime().store;
-    const [actions, attempts] = [await store.listActions(this.runName), await store.listAttempts(this.runName)];
+    const [actions, attempts] = [await store.listActionSummaries(this.runName), await store.listAttempts(this.runName)];
     const node = buildActionTree(actions, attempts).byName.get(this.name);
     if (!node) throw notFound(this.runName, this.name);
     return node;

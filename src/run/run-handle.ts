@@ -107,7 +107,7 @@ export class Run<O = unknown> {
   async details(): Promise<RunDetails> {
     const rt = getRuntime();
     const row = await this.#row();
-    const root = buildActionTree(await rt.store.listActions(this.name), await rt.store.listAttempts(this.name)).root;
+    const root = buildActionTree(await rt.store.listActionSummaries(this.name), await rt.store.listAttempts(this.name)).root;
     const d: RunDetails = {
       name: row.name, taskName: row.taskName, phase: row.phase, createdAt: new Date(row.createdAt), inputs: await decode(row.inputs),
       root: root ?? { name: "a0", taskName: row.taskName, shortName: row.taskName, phase: row.phase, cacheHit: false, recovered: false, attempts: [], children: [] },

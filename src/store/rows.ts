@@ -4,7 +4,7 @@
  * statements, how it encodes booleans on the way in).
  */
 import type { ErrorRecord } from "../errors.ts";
-import type { ActionRow, AttemptRow, RunRow, TaskSpecRow } from "./store.ts";
+import type { ActionRow, ActionSummary, AttemptRow, RunRow, TaskSpecRow } from "./store.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -58,13 +58,20 @@ export function runFromDb(r: Row): RunRow {
 }
 
 export function actionFromDb(r: Row): ActionRow {
+  return { ...actionSummaryFromDb(r), inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), interface: parse(r.interface) };
+}
+
+/** The columns `actionSummaryFromDb` reads. */
+export const ACTION_SUMMARY_SQL =
+  "run_name, name, parent, task_name, short_name, group_name, phase, cache_hit, recovered, error, created_at, started_at, ended_at, report_uri, attempt_count";
+
+export function actionSummaryFromDb(r: Row): ActionSummary {
   return {
     runName: r.run_name as string, name: r.name as string, parent: (r.parent as string | null) ?? null,
     taskName: r.task_name as string, shortName: r.short_name as string, group: (r.group_name as string | null) ?? null,
-    phase: r.phase as ActionRow["phase"], cacheHit: flag(r.cache_hit), recovered: flag(r.recovered),
-    inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), error: parse<ErrorRecord>(r.error),
+    phase: r.phase as ActionRow["phase"], cacheHit: flag(r.cache_hit), recovered: flag(r.recovered), error: parse<ErrorRecord>(r.error),
     createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
-    reportUri: (r.report_uri as string | null) ?? null, attemptCount: r.attempt_count as number, interface: parse(r.interface),
+    reportUri: (r.report_uri as string | null) ?? null, attemptCount: r.attempt_count as number,
   };
 }
 

@@ -151,6 +151,10 @@ export function storeConformance(o: StoreConformanceOptions): void {
       store.writes.putCache({ key: "c2", taskName: "env.u", outputs: new Uint8Array([6]), createdAt: NOW, runName: null, action: null });
 
       expect((await store.listActions("r")).map((a) => a.name)).toEqual(["a0", "b1"]);
+      // Summaries: every field but the values, in the same order.
+      const full = await store.listActions("r");
+      expect(await store.listActionSummaries("r")).toEqual(full.map(({ inputs: _i, outputs: _o, inputsHash: _h, interface: _f, ...rest }) => rest));
+      expect(await store.listActionSummaries("nope")).toEqual([]);
       expect(plain(await store.listSucceeded("r"))).toEqual([{ name: "a0", inputsHash: "h-a0", outputs: [7] }]);
       expect((await store.getAction("r", "b1"))?.error).toEqual(failure);
       expect(await store.listAttempts("r", "b1")).toEqual([
@@ -207,7 +211,7 @@ export function storeConformance(o: StoreConformanceOptions): void {
       await store.close();
     });
 
-    it("fences a claimed action: a takeover wins over the lost claimant's late writes, and nobody writes an ended action", async () => {
+    it("fences a claimed action: a takeover wins over the lost claimant's late writes, and nobody takes over an ended action", async () => {
       const { store: a, reopen } = await o.newStore();
       const b = await reopen();
       await a.createRun(runRow("r"));
@@ -252,6 +256,23 @@ export function storeConformance(o: StoreConformanceOptions): void {
       await a.writes.flush();
       expect(a.writes.claimLost("r", "a0")).toMatchObject({ code: "ClaimLost" });
       expect(await b.listAttempts("r", "a0")).toMatchObject([{ owner: "B" }, { attempt: 1, owner: "B", phase: "succeeded" }]);
+      // Cache entries are the caller's writes, not the claimant's: one naming an action whose claim was lost commits.
+      a.writes.putCache({ key: "ck", taskName: "env.t", outputs: new Uint8Array([3]), createdAt: NOW, runName: "r", action: "a0" });
+      await a.writes.flush();
+      expect(await b.getCache("ck")).toMatchObject({ key: "ck" });
+      // The run's owner ends an action (an abort) while a worker holds it: the worker still records its attempt's end.
+      b.writes.upsertAction(actionRow("r", "a1", { phase: "queued" }));
+      await b.writes.flush();
+      a.writes.claim("r", "a1", "A");
+      a.writes.upsertAttempt(attemptRow("r", "a1", 0, { owner: "A" }));
+      await a.writes.flush();
+      b.writes.updateAction("r", "a1", { phase: "aborted" });
+      await b.writes.flush();
+      a.writes.upsertAttempt(attemptRow("r", "a1", 0, { owner: "A", phase: "aborted" }));
+      a.writes.updateAction("r", "a1", { phase: "aborted", attemptCount: 1 });
+      await a.writes.flush();
+      expect(a.writes.claimLost("r", "a1")).toBeUndefined();
+      expect(await b.listAttempts("r", "a1")).toMatchObject([{ attempt: 0, owner: "A", phase: "aborted" }]);
       await b.close();
       await a.close();
     });

@@ -82,6 +82,9 @@ export interface ActionRow {
   interface: { inputs?: object; output?: object } | null;
 }
 
+/** An action without its values: inputs, outputs, their hash and the interface schemas. */
+export type ActionSummary = Omit<ActionRow, "inputs" | "outputs" | "inputsHash" | "interface">;
+
 export interface AttemptRow {
   runName: string;
   action: string;
@@ -237,6 +240,8 @@ export interface RunStore {
 
   getAction(runName: string, name: string): Promise<ActionRow | undefined>;
   listActions(runName: string): Promise<ActionRow[]>;
+  /** The run's actions without their values (what its tree needs), in `listActions`' order: a 10k-action run's tree is read without its inputs and outputs. */
+  listActionSummaries(runName: string): Promise<ActionSummary[]>;
   /** Name, inputs hash and outputs of the succeeded actions of a run (what recovery reuses). */
   listSucceeded(runName: string): Promise<Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>>;
   listAttempts(runName: string, action?: string): Promise<AttemptRow[]>;

@@ -12,8 +12,8 @@
  * told through `failureOf` and a warning), and the rest of the batch commits.
  *
  * Claims fence one action rather than a run: a worker executing an action of a run it does not own `claim`s the
- * action, and its writes of that action are applied only while the action has not ended and its latest attempt
- * is still the claimant's. Another worker that takes the action over from a lost one (`claim` with `takeover`)
+ * action, and its writes of that action (its row, attempts, logs, traces) are applied only while its latest
+ * attempt is still the claimant's. Another worker that takes the action over from a lost one (`claim` with `takeover`)
  * makes the latest attempt its own, so whatever the lost worker still writes is dropped (`claimLost`).
  * The batch is the same for every backend; a store supplies `commit`, which applies one `PendingWrites` in one
  * transaction and returns the runs whose lease no longer matched and the claims that no longer held.
@@ -45,11 +45,13 @@ export const claimKey = (runName: string, action: string): string => `${runName}
 
 /**
  * Whether `claim` still holds, given what the store has (read in the committing transaction, the action's row
- * locked): the action has not ended, and its latest attempt (if any) is the claimant's, or the claim takes it over.
+ * locked): a takeover needs an action that has not ended (else the lost claimant finished it first); any other
+ * claim needs the latest attempt (if any) to be the claimant's. An action its run's owner ended meanwhile (an
+ * abort) is still its claimant's to record the end of its attempt.
  */
 export function claimHolds(claim: Claim, actionEnded: boolean, latestAttemptOwner: string | null | undefined): boolean {
-  if (actionEnded) return false;
-  return claim.takeover || latestAttemptOwner === undefined || latestAttemptOwner === claim.owner;
+  if (claim.takeover) return !actionEnded;
+  return latestAttemptOwner === undefined || latestAttemptOwner === claim.owner;
 }
 
 /** Everything queued since the last commit, coalesced per row. */
@@ -220,9 +222,9 @@ export class WriteBatch {
     this.#queue(row.runName, row.action).traces.push(row);
   }
 
+  /** Not fenced by claims: an entry is written by the caller of the action it names, not by its claimant. */
   putCache(entry: CacheEntry): void {
-    if (entry.runName !== null && entry.action !== null && this.#dropped(entry.runName, entry.action)) return;
-    (entry.runName === null ? this.#queueUnowned() : this.#queue(entry.runName, entry.action ?? undefined)).cache.push(entry);
+    (entry.runName === null ? this.#queueUnowned() : this.#queue(entry.runName)).cache.push(entry);
   }
 
   /** Whether anything is queued. */

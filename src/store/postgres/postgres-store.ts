@@ -12,13 +12,13 @@
 import pg from "pg";
 import { FlyteError, InitializationError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
 import {
-  TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
+  TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type ActionSummary, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, claimHolds, claimKey, type Durability, type PendingWrites } from "../write-batch.ts";
 import { migrate } from "./migrations.ts";
 import { DatabaseOutageError, whileReachable } from "./reconnect.ts";
-import { ACTION_COLS, ACTION_KEYS, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
+import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
 
 /** How long opening the store may take to reach the server before it is reported unreachable. */
@@ -353,7 +353,7 @@ export class PostgresStore implements RunStore {
           (r) => r.runName, (r) => r.action, (r) => r.key, (r) => r.name, (r) => r.output, (r) => json(r.error), (r) => r.durationMs,
         ]));
       }
-      const cache = lastPerKey(w.cache.filter((e) => e.runName === null || okAction(e.runName, e.action)), (e) => e.key);
+      const cache = lastPerKey(w.cache.filter((e) => e.runName === null || ok(e.runName)), (e) => e.key);
       if (cache.length > 0) {
         await c.query(UPSERT_CACHE, columns<CacheEntry>(cache, [(e) => e.key, (e) => e.taskName, (e) => e.outputs, (e) => e.createdAt, (e) => e.runName, (e) => e.action]));
       }
@@ -503,6 +503,10 @@ export class PostgresStore implements RunStore {
 
   listActions(runName: string): Promise<ActionRow[]> {
     return this.#read(async (db) => ((await db.query("SELECT * FROM actions WHERE run_name = $1 ORDER BY created_at, name", [runName])).rows as Row[]).map(actionFromDb));
+  }
+
+  listActionSummaries(runName: string): Promise<ActionSummary[]> {
+    return this.#read(async (db) => ((await db.query(`SELECT ${ACTION_SUMMARY_SQL} FROM actions WHERE run_name = $1 ORDER BY created_at, name`, [runName])).rows as Row[]).map(actionSummaryFromDb));
   }
 
   listSucceeded(runName: string): Promise<Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>> {

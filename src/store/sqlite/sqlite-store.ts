@@ -15,11 +15,11 @@ import { MIGRATIONS } from "./migrations.ts";
 import { RelativeUris } from "./relative-uris.ts";
 import { WalCheckpointer } from "./wal-checkpointer.ts";
 import {
-  TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
+  TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type ActionSummary, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, claimHolds, claimKey, type Durability, type PendingWrites } from "../write-batch.ts";
-import { ACTION_COLS, ACTION_KEYS, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
+import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
 
 
@@ -279,7 +279,7 @@ export class SqliteStore implements RunStore {
           .run(r.runName, r.action, r.key, r.name, this.#uris.toStored(r.output), json(r.error), r.durationMs);
       }
       for (const e of w.cache) {
-        if (e.runName !== null && !okAction(e.runName, e.action)) continue;
+        if (e.runName !== null && !ok(e.runName)) continue;
         this.#stmt("INSERT OR REPLACE INTO cache_entries (key, task_name, outputs, created_at, run_name, action) VALUES (?,?,?,?,?,?)")
           .run(e.key, e.taskName, this.#uris.toStored(e.outputs), e.createdAt, e.runName, e.action);
       }
@@ -416,6 +416,10 @@ export class SqliteStore implements RunStore {
 
   listActions(runName: string): Promise<ActionRow[]> {
     return this.#read(() => (this.#stmt("SELECT * FROM actions WHERE run_name = ? ORDER BY created_at, name").all(runName) as Row[]).map((r) => this.#actionIn(actionFromDb(r))));
+  }
+
+  listActionSummaries(runName: string): Promise<ActionSummary[]> {
+    return this.#read(() => (this.#stmt(`SELECT ${ACTION_SUMMARY_SQL} FROM actions WHERE run_name = ? ORDER BY created_at, name`).all(runName) as Row[]).map(actionSummaryFromDb));
   }
 
   listSucceeded(runName: string): Promise<Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>> {
