@@ -127,16 +127,6 @@ export class ActionQueue {
     // its actions are still running, so they are not taken from it. A stopped one (SIGSTOP) runs nothing.
     const lost = (stale.rows as { id: string; pid: number; host: string }[])
       .filter((w) => w.host !== hostname() || !isProcessAlive(w.pid) || isProcessStopped(w.pid)).map((w) => w.id);
-    // Claims no registered worker holds: a worker that claimed jobs and died before its first heartbeat reached
-    // the database (killed while the database was down, or just after it started) left them locked for the
-    // engine's 4 hours.
-    const orphans = await this.#pool.query(
-      `SELECT DISTINCT j.locked_by FROM ${QUEUE_SCHEMA}.jobs j WHERE j.locked_by IS NOT NULL AND j.locked_at < now() - make_interval(secs => $1::float8 / 1000)
-         AND NOT EXISTS (SELECT 1 FROM ${QUEUE_SCHEMA}.flyte_workers w WHERE j.locked_by = ANY(w.engine_ids))`,
-      [WORKER_TTL_MS],
-    );
-    const orphaned = (orphans.rows as { locked_by: string }[]).map((r) => r.locked_by);
-    if (orphaned.length > 0) await this.#utils.forceUnlockWorkers(orphaned);
     if (lost.length === 0) return [];
     const gone = await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE id = ANY($1::text[]) AND heartbeat_at < $2 RETURNING id, engine_ids`, [lost, now - WORKER_TTL_MS]);
     const engineIds = gone.rows.flatMap((r: { engine_ids: string[] }) => r.engine_ids);
