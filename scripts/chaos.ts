@@ -41,7 +41,7 @@ if (values.backend === "cluster") {
   const { runClusterChaos } = await import("../test/helpers/cluster-chaos.ts");
   const f = await runClusterChaos({
     seed, seconds: Math.round(minutes * 60), workers: int("workers", values.workers), concurrency: 2, inFlight: 3,
-    width: int("width", values.width ?? "3"), n: int("n", values.n ?? "4"), ms: 150, minGapMs: 1_500, maxGapMs: 5_000,
+    width: int("width", values.width ?? "3"), n: int("n", values.n ?? "4"), ms: 150, minGapMs: 4_000, maxGapMs: 10_000,
     ...(log ? { log } : {}),
   });
   process.stdout.write(
