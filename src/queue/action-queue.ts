@@ -10,7 +10,9 @@
  */
 import { hostname } from "node:os";
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
+import { RETRYABLE_ERROR_CODES } from "graphile-worker/dist/lib.js";
 import { isProcessAlive, isProcessStopped } from "../internal/process-alive.ts";
+import { isConnectionLoss, whileReachable } from "../store/postgres/reconnect.ts";
 import pg from "pg";
 
 /** What a worker needs to find an action and its code. Everything else is in the store. */
@@ -77,17 +79,18 @@ export class ActionQueue {
 
   /** Opens the queue on `pool`, installing or upgrading graphile-worker's schema. */
   static async open(pool: pg.Pool): Promise<ActionQueue> {
-    const utils = await makeWorkerUtils({ pgPool: pool, schema: QUEUE_SCHEMA, logger: quietLogger });
-    await utils.migrate();
+    // The store connected a moment ago: a connection lost now is a database restart, waited out like any other.
+    const utils = await whileReachable(() => makeWorkerUtils({ pgPool: pool, schema: QUEUE_SCHEMA, logger: quietLogger }));
+    await whileReachable(() => utils.migrate());
     // The worker registry lives beside graphile-worker's tables, in the queue's schema (the engine owns the
     // rest of that schema and migrates it itself).
-    await pool.query(`CREATE TABLE IF NOT EXISTS ${QUEUE_SCHEMA}.flyte_workers (
+    await whileReachable(() => pool.query(`CREATE TABLE IF NOT EXISTS ${QUEUE_SCHEMA}.flyte_workers (
       id TEXT PRIMARY KEY, envs TEXT[] NOT NULL, queue TEXT, pid INTEGER NOT NULL, host TEXT NOT NULL,
       concurrency INTEGER NOT NULL, running INTEGER NOT NULL DEFAULT 0, engine_ids TEXT[] NOT NULL DEFAULT '{}',
       started_at BIGINT NOT NULL, heartbeat_at BIGINT NOT NULL)`).catch(async (e: { code?: string }) => {
       // Two processes creating it at once: one wins, the other sees a duplicate type or key.
       if (e.code !== "23505" && e.code !== "42P07") throw e;
-    });
+    }));
     return new ActionQueue(pool, utils);
   }
 
@@ -148,16 +151,23 @@ export class ActionQueue {
    * (the engine strips the key from a job that is running, and that job's worker is the one scheduling this).
    */
   async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date; retry?: boolean } = {}): Promise<void> {
-    await this.#utils.addJob(identifier, job, {
+    // Across a database restart: the job key makes a second try of an enqueue that did reach the server a no-op
+    // (or, for a retry, the same replacement again).
+    await whileReachable(() => this.#utils.addJob(identifier, job, {
       // The engine counts a claim lost with its worker as an attempt: the budget for those is ours
       // (execution.systemRetries, see worker.ts), so the engine's own is out of the way.
       jobKey: actionKey(job), jobKeyMode: o.retry ? "replace" : "unsafe_dedupe", maxAttempts: 1_000, ...(o.runAt ? { runAt: o.runAt } : {}),
-    });
+    }), { stop: () => this.#closed });
   }
 
   /** Tells every waiter of `key` that its action's row is committed. */
   async notifyDone(key: string): Promise<void> {
-    await this.#pool.query("SELECT pg_notify($1, $2)", [DONE_CHANNEL, key]);
+    try {
+      await this.#pool.query("SELECT pg_notify($1, $2)", [DONE_CHANNEL, key]);
+    } catch (e) {
+      // The database went away after the row was committed: waiters find the row on their next re-check.
+      if (!isConnectionLoss(e)) throw e;
+    }
   }
 
   /**
@@ -202,7 +212,7 @@ export class ActionQueue {
   /**
    * One check at a time per waiter: with thousands of waiters (a wide fan-out) the periodic re-check would
    * otherwise start a new read for every waiter whose last one is still queued for a connection, piling reads
-   * up faster than the pool serves them.
+   * up faster than the pool serves them (and, during a database outage, pile up behind the store's retries).
    */
   async #check(key: string, w: Waiter): Promise<void> {
     if (w.checking) {
@@ -236,7 +246,14 @@ export class ActionQueue {
         for (const w of [...(this.#waiters.get(m.payload) ?? [])]) void this.#check(m.payload, w);
       });
       client.on("error", () => this.#reconnect(client));
-      await client.query(`LISTEN ${DONE_CHANNEL}`);
+      try {
+        await client.query(`LISTEN ${DONE_CHANNEL}`);
+      } catch (e) {
+        // The server went away between connect and LISTEN: this connection goes back broken (else the pool
+        // keeps it checked out for ever, and ending the pool at exit waits for it).
+        client.release(true);
+        throw e;
+      }
       this.#listener = client;
       this.#recheck ??= setInterval(() => {
         for (const [key, set] of this.#waiters) for (const w of [...set]) void this.#check(key, w);
@@ -276,13 +293,36 @@ export class ActionQueue {
 
 /**
  * A pool for the queue: a connection that breaks while idle or in use (a database restart) is dropped and the
- * next query reconnects, instead of an unhandled 'error' event ending the process.
+ * next query reconnects, instead of an unhandled 'error' event ending the process. A query cut off with the
+ * connection fails with a connection-exception SQLSTATE even when pg gives none ("Connection terminated"), so
+ * that graphile-worker retries it (below) instead of failing the job's completion.
  */
 export function newPool(connectionString: string, max: number): pg.Pool {
   const pool = new pg.Pool({ connectionString, max });
   pool.on("error", () => undefined);
-  pool.on("connect", (client) => client.on("error", () => undefined));
+  pool.on("connect", (client) => {
+    client.on("error", () => undefined);
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      const r = query(...args);
+      return r instanceof Promise ? r.catch((e: unknown) => Promise.reject(tagConnectionLoss(e))) : r;
+    };
+  });
   return pool;
+}
+
+function tagConnectionLoss(e: unknown): unknown {
+  if (e instanceof Error && !(e as { code?: unknown }).code && isConnectionLoss(e)) Object.assign(e, { code: "08006" });
+  return e;
+}
+
+// graphile-worker 0.17 retries its own statements (claiming, completing and failing jobs) only on a few codes, and a
+// job completion that fails otherwise is an unhandled rejection that ends the worker process. A database restart
+// (the server stopping, refusing connections, starting) is retried too, for as long as it takes the server to come back.
+// "The database system is starting up" (57P03) is retried from 3 s on by default: a worker would claim nothing for
+// seconds after the server is back, so it is retried as promptly as the rest.
+for (const code of ["57P01", "57P02", "57P03", "08000", "08001", "08003", "08006", "ECONNREFUSED", "ECONNRESET", "EPIPE"]) {
+  RETRYABLE_ERROR_CODES[code] = { minDelay: 200, maxDelay: 2_000 };
 }
 
 /** graphile-worker logs every job at info level; only its warnings and errors are worth a user's terminal. */

@@ -27,6 +27,7 @@ import { fromLiteral } from "../types/literal.ts";
 import type pg from "pg";
 import { actionKey, newPool, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
 import { QueueDispatcher } from "./queue-dispatcher.ts";
+import { whileReachable } from "../store/postgres/reconnect.ts";
 import { WorkerSlots } from "./worker-slots.ts";
 
 /** Finds the code of a task at a version: a deployed bundle, or (for development) the files this worker loaded. */
@@ -64,6 +65,8 @@ export class Worker {
   /** The ids graphile-worker locks this worker's jobs under (released by others if this worker is lost). */
   readonly #engineIds: string[] = [];
   readonly #startedAt = Date.now();
+  /** Since when this worker's heartbeats have succeeded without a break (undefined: the last one failed). */
+  #reachableSince: number | undefined;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -84,10 +87,11 @@ export class Worker {
     events.on("worker:create", ({ worker }) => void this.#engineIds.push(worker.workerId));
     const claims = Math.max(4, this.#o.concurrency * 4);
     this.#enginePool = newPool(this.#o.databaseUrl, claims + 2);
-    this.#runner = await runGraphile({
-      pgPool: this.#enginePool, schema: QUEUE_SCHEMA, concurrency: claims, noHandleSignals: true,
+    // The runtime connected a moment ago: a database restart now is waited out (it was an internal error).
+    this.#runner = await whileReachable(() => runGraphile({
+      pgPool: this.#enginePool!, schema: QUEUE_SCHEMA, concurrency: claims, noHandleSignals: true,
       pollInterval: 2_000, taskList, logger: quietLogger, events,
-    });
+    }));
     await this.#beat();
     this.#abortPoll = setInterval(() => void this.#pollAborts(), 1_000);
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(200, Math.floor(WORKER_TTL_MS / 5)));
@@ -101,9 +105,14 @@ export class Worker {
         id: this.id, envs: this.#o.envs, queue: this.#o.queue ?? null, pid: process.pid, host: hostname(), concurrency: this.#o.concurrency,
         running: this.#slots.running, startedAt: this.#startedAt,
       }, this.#engineIds);
-      await q.releaseLostWorkers();
+      const now = Date.now();
+      this.#reachableSince ??= now;
+      // After a database outage, every worker's last heartbeat looks stale: only once this worker has been back
+      // for a whole TTL (so every live worker had its chance to renew) does a stale registration mean a lost worker.
+      if (now - this.#reachableSince >= WORKER_TTL_MS) await q.releaseLostWorkers(now);
     } catch {
       // The database is unreachable for now: the next beat tries again (workers reconnect through the pool).
+      this.#reachableSince = undefined;
     }
   }
 

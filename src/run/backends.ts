@@ -51,7 +51,7 @@ async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend
     throw new InitializationError('backend "cluster" needs a databaseUrl (postgres://user:pass@host:5432/db). Set store.databaseUrl or FLYTE_DATABASE_URL.', { code: "BadConfig" });
   }
   // Loaded only here: the embedded backend never pays for pg and graphile-worker.
-  const { openPostgresStore } = await import("../store/postgres/postgres-store.ts");
+  const { openPostgresStore, databaseUnreachable } = await import("../store/postgres/postgres-store.ts");
   const store = await openPostgresStore(config.databaseUrl, { durability: config.durability, ...(config.poolSize === undefined ? {} : { poolSize: config.poolSize }) });
   let queue: ActionQueue | undefined;
   try {
@@ -72,6 +72,9 @@ async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend
   } catch (e) {
     await queue?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
+    // The database went away while the queue was being opened and did not come back: said as for the store.
+    const { DatabaseOutageError } = await import("../store/postgres/reconnect.ts");
+    if (e instanceof DatabaseOutageError) throw databaseUnreachable(config.databaseUrl, e.lastError);
     throw e;
   }
 }

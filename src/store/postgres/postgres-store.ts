@@ -18,6 +18,7 @@ import {
 import { WriteBatch, claimHolds, claimKey, lowestAttemptsWritten, type Durability, type PendingWrites } from "../write-batch.ts";
 import { KeyLocks } from "../key-locks.ts";
 import { migrate } from "./migrations.ts";
+import { DatabaseOutageError, whileReachable } from "./reconnect.ts";
 import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
 
@@ -33,6 +34,11 @@ export interface PostgresStoreOptions {
    * corrupt anything). A batch holding writes of a run that asks for the other level sets it for its transaction.
    */
   durability?: Durability;
+  /**
+   * How long reads and commits wait for a database that went away (a restart) to come back before they fail;
+   * default `FLYTE_DB_OUTAGE_MS` or 60 s. See reconnect.ts.
+   */
+  outageMs?: number;
 }
 
 
@@ -144,6 +150,11 @@ function redact(url: string): string {
 }
 
 /** Translates a failure to connect into what to do about it. */
+/** The error `init()` gives when PostgreSQL at `url` cannot be reached (`e`: the last failure). */
+export function databaseUnreachable(url: string, e: unknown): InitializationError {
+  return connectError(databaseTarget(url), e);
+}
+
 function connectError(t: DatabaseTarget, e: unknown): InitializationError {
   const code = (e as { code?: string }).code ?? "";
   const msg = e instanceof Error ? e.message : String(e);
@@ -178,6 +189,12 @@ function storeError(where: string, e: unknown): StoreError {
   if (code === "53100" || code === "ENOSPC") {
     return new StoreError(`The database ${where} is full (${msg}): the server's disk has no space left. Free space on the database server, then recover the run.`, { cause: e, code: "StoreFull" });
   }
+  if (e instanceof DatabaseOutageError) {
+    return new StoreError(
+      `Lost the connection to the database ${where} and it did not come back within ${Math.round(e.waitedMs / 100) / 10} s (${msg}). Check that the server is up; the run can be recovered once it is.`,
+      { cause: e.lastError, code: "StoreUnavailable" },
+    );
+  }
   if (code.startsWith("08") || code === "57P01" || code === "57P03" || code === "ECONNREFUSED" || code === "ECONNRESET" || /Connection terminated/.test(msg)) {
     return new StoreError(`Lost the connection to the database ${where} (${msg}). Check that the server is up; the run can be recovered once it is.`, { cause: e, code: "StoreUnavailable" });
   }
@@ -203,14 +220,16 @@ export class PostgresStore implements RunStore {
   readonly #pool: pg.Pool;
   /** The connections' `synchronous_commit` outside a batch of the other level (see `PostgresStoreOptions.durability`). */
   readonly #durable: boolean;
+  readonly #outageMs: number | undefined;
   #closed: Promise<void> | undefined;
   /** Cache keys held by callers in this process (see `lockCacheKey`), and the session that holds them in PostgreSQL. */
   readonly #cacheLocks = new KeyLocks();
   #locks: Promise<pg.Client> | undefined;
 
-  private constructor(target: DatabaseTarget, pool: pg.Pool, durability: Durability) {
+  private constructor(target: DatabaseTarget, pool: pg.Pool, durability: Durability, outageMs: number | undefined) {
     this.location = target.shown;
     this.#pool = pool;
+    this.#outageMs = outageMs;
     this.#durable = durability === "full";
     this.writes = new WriteBatch((w) => this.#commit(w), (e) => storeError(this.location, e), undefined, durability);
   }
@@ -233,6 +252,9 @@ export class PostgresStore implements RunStore {
     });
     // A connection that breaks while idle (the server restarted) is dropped from the pool; the next query reconnects.
     pool.on("error", () => undefined);
+    // A checked-out connection that breaks between two statements of a transaction emits 'error' on its client,
+    // which the pool does not listen to then: unhandled, it ended the process. The statement fails instead.
+    pool.on("connect", (c) => c.on("error", () => undefined));
     let client: pg.PoolClient;
     try {
       client = await Promise.race([
@@ -252,11 +274,24 @@ export class PostgresStore implements RunStore {
       throw new InitializationError(`Cannot prepare the database ${t.shown}: ${(e as Error).message}`, { cause: e, code: "MigrationFailed" });
     }
     client.release();
-    return new PostgresStore(t, pool, durability);
+    return new PostgresStore(t, pool, durability, o.outageMs);
   }
 
-  /** Applies one batch of the write batch in one transaction; returns the runs refused by their lease. */
-  async #commit(w: PendingWrites): Promise<ReadonlySet<string>> {
+  /** `fn`, tried again on a new connection while the database is restarting (see reconnect.ts). */
+  #reconnecting<T>(fn: () => Promise<T>): Promise<T> {
+    return whileReachable(fn, { ...(this.#outageMs !== undefined ? { outageMs: this.#outageMs } : {}), stop: () => this.#closed !== undefined });
+  }
+
+  /**
+   * Applies one batch of the write batch in one transaction; returns the runs refused by their lease. A batch
+   * cut off by a database restart is applied again once the server is back: its rows are upserts and patches, so a batch whose COMMIT reached the server just
+   * before the connection broke is applied again unchanged (only its log lines would then be stored twice).
+   */
+  #commit(w: PendingWrites): Promise<ReadonlySet<string>> {
+    return this.#reconnecting(() => this.#commitOnce(w));
+  }
+
+  async #commitOnce(w: PendingWrites): Promise<ReadonlySet<string>> {
     const refused = new Set<string>();
     const c = await this.#pool.connect();
     try {
@@ -348,7 +383,7 @@ export class PostgresStore implements RunStore {
     if (this.#closed) throw new StoreError(`The store ${this.location} is closed.`);
     await this.writes.flush();
     try {
-      return await fn(this.#pool);
+      return await this.#reconnecting(() => fn(this.#pool));
     } catch (e) {
       throw e instanceof FlyteError ? e : storeError(this.location, e);
     }
