@@ -62,15 +62,6 @@ const workerPids = () => workers.map((w) => w.child.pid!);
  */
 const OVERRIDES_GAP = "task.override() options are not carried to the worker (the job names the task by FQN only)";
 
-/**
- * Gap (seen after main's 0a75ce4, backoff through the queue's run_at): a child's retry after a backoff sometimes
- * never runs: the worker that failed the attempt finds its claim lost when it commits the action as queued again
- * (`dropped ... FLYTE_CLAIM_LOST` in its output, worker.ts #deferRetry), so the retry's job is never enqueued and
- * the caller waits forever (the case times out at 60 s). Intermittent on this loaded machine (most runs).
- */
-const RETRY_GAP = "a deferred retry is sometimes dropped as a lost claim and never enqueued (the run hangs)";
-
-
 runtimeConformance({
   prefix: "hyb",
   mode: "hybrid",
@@ -79,7 +70,7 @@ runtimeConformance({
   rootPids: () => [process.pid],
   childPids: workerPids,
   secretValue: SECRET,
-  gaps: { overrides: OVERRIDES_GAP, retries: RETRY_GAP },
+  gaps: { overrides: OVERRIDES_GAP },
 });
 
 runtimeConformance({
@@ -90,11 +81,5 @@ runtimeConformance({
   rootPids: workerPids,
   childPids: workerPids,
   secretValue: SECRET,
-  gaps: {
-    // Gap: recoverFrom of a remote run is refused ("recoverFrom is not supported for remote runs yet",
-    // LocalController.#startRemote); recovery holds for hybrid runs above.
-    recovery: "recoverFrom is not supported for remote runs yet",
-    overrides: OVERRIDES_GAP,
-    retries: RETRY_GAP,
-  },
+  gaps: { overrides: OVERRIDES_GAP },
 });
