@@ -54,14 +54,6 @@ afterAll(async () => {
 
 const workerPids = () => workers.map((w) => w.child.pid!);
 
-/**
- * Gap: options set by `task.override()` at the call site (retries here; timeout, secrets, envVars likewise) do
- * not reach the worker that executes the child: the queued job names the task by its FQN only, and the worker
- * runs the task as its module declares it (worker.ts #execute, resolveTask). Only what the caller decides itself
- * (the cache lookup and write, hence cache versions set by override) holds.
- */
-const OVERRIDES_GAP = "task.override() options are not carried to the worker (the job names the task by FQN only)";
-
 runtimeConformance({
   prefix: "hyb",
   mode: "hybrid",
@@ -70,7 +62,6 @@ runtimeConformance({
   rootPids: () => [process.pid],
   childPids: workerPids,
   secretValue: SECRET,
-  gaps: { overrides: OVERRIDES_GAP },
 });
 
 runtimeConformance({
@@ -81,5 +72,4 @@ runtimeConformance({
   rootPids: workerPids,
   childPids: workerPids,
   secretValue: SECRET,
-  gaps: { overrides: OVERRIDES_GAP },
 });

@@ -25,6 +25,9 @@ import {
   type CallArgs, type OverrideOptions, type SchemaLike, type TaskInterface, type TaskTemplateOptions,
 } from "./task-options.ts";
 
+/** @internal Marks a template made by `override()` (its options may differ from what its module declares). */
+export const OVERRIDDEN: unique symbol = Symbol("flyte.overridden");
+
 export {
   TASK_OPTION_KEYS, DEFAULT_MAX_INLINE_IO_BYTES,
   type SchemaLike, type Infer, type InferInput, type TaskFunction, type InputsOf, type OutputOf, type CallArgs,
@@ -48,7 +51,7 @@ function makeCallable(proto: object): TaskTemplate {
   return self as unknown as TaskTemplate;
 }
 
-function define(obj: object, key: string, value: unknown): void {
+function define(obj: object, key: string | symbol, value: unknown): void {
   Object.defineProperty(obj, key, { value, enumerable: true, configurable: true, writable: false });
 }
 
@@ -249,7 +252,7 @@ export abstract class TaskTemplate<I = any, O = any> {
       if (key === "length" || key === "prototype") continue;
       Object.defineProperty(clone, key, Object.getOwnPropertyDescriptor(this, key)!);
     }
-    const set = (k: string, v: unknown) => define(clone, k, v);
+    const set = (k: string | symbol, v: unknown) => define(clone, k, v);
     const setChecked = (k: Exclude<CheckedOption, "report">) => {
       if (options[k] !== undefined) set(k, checkOption(k, options[k], at));
     };
@@ -268,6 +271,7 @@ export abstract class TaskTemplate<I = any, O = any> {
     setChecked("entrypoint");
     setChecked("links");
     if (options.pluginConfig !== undefined) set("pluginConfig", options.pluginConfig);
+    set(OVERRIDDEN, true);
     return clone as unknown as TaskTemplate<I, O>;
   }
 

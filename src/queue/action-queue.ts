@@ -27,6 +27,16 @@ export interface ActionJob {
   version: string;
   /** The attempt this job is for, when it is a retry scheduled after a backoff (absent: the action's first job). */
   attempt?: number;
+  /** What `task.override()` changed at the call site that the attempt loop reads (absent: the task as declared). */
+  overrides?: JobOverrides;
+}
+
+/** The options of an overridden task that a worker applies to the task as its module declares it. */
+export interface JobOverrides {
+  shortName: string;
+  retries: { count: number; backoff?: { base: number; factor: number; cap?: number } };
+  timeout: { maxRuntime?: number; maxQueuedTime?: number; deadline?: number };
+  envVars?: Record<string, string>;
 }
 
 export const DONE_CHANNEL = "flyte_action_done";

@@ -5,13 +5,14 @@
  * recovery, cache, the queued row); executing (the attempt loop, retries, timeouts, logs, secrets) happens on the
  * worker, through the same inline attempt loop the embedded runtime uses.
  */
+import { OVERRIDDEN, type TaskTemplate } from "../authoring/task-template.ts";
 import { errorFromRecord, ValidationError } from "../errors.ts";
 import type { ActionDispatcher, ActionRequest } from "../controller/dispatcher.ts";
 import type { Packed } from "../controller/packing.ts";
 import type { RunState } from "../controller/run-state.ts";
 import { isTerminal, type ActionRow } from "../store/store.ts";
 import { decodeLiteral } from "../types/codec.ts";
-import { actionKey, taskIdentifier, type ActionQueue } from "./action-queue.ts";
+import { actionKey, taskIdentifier, type ActionJob, type ActionQueue, type JobOverrides } from "./action-queue.ts";
 
 /** Lets a worker know when an attempt of its own is blocked on children (see worker-slots.ts). */
 export interface BlockingHooks {
@@ -31,7 +32,10 @@ export class QueueDispatcher implements ActionDispatcher {
     if (!env) {
       throw new ValidationError(`Task "${req.task.name}" belongs to no environment, so no worker can run it. Declare it with env.task(...).`);
     }
-    const job = { project: run.key.project, domain: run.key.domain, run: run.name, action: req.name, task: req.task.name, version: run.options.version };
+    const job: ActionJob = {
+      project: run.key.project, domain: run.key.domain, run: run.name, action: req.name, task: req.task.name, version: run.options.version,
+      ...(OVERRIDDEN in req.task ? { overrides: jobOverrides(req.task) } : {}),
+    };
     await run.writes.flush(run.name);
     const failure = run.writes.failureOf(run.name);
     if (failure) throw failure;
@@ -73,4 +77,22 @@ export class QueueDispatcher implements ActionDispatcher {
     if (ended!.phase === "succeeded" && ended!.outputs) return { literal: decodeLiteral(ended!.outputs), bytes: ended!.outputs };
     throw errorFromRecord(ended!.error ?? { name: "RuntimeSystemError", code: "NoError", kind: "system", message: `Action ${req.name} ended ${ended!.phase} without an error.` });
   }
+}
+
+/**
+ * What an overridden task's attempts depend on, for the worker (which loads the task as declared) to apply. A
+ * reusable task's env vars belong to its environment and are not carried.
+ */
+function jobOverrides(task: TaskTemplate): JobOverrides {
+  const { backoff } = task.retries;
+  return {
+    shortName: task.shortName,
+    retries: { count: task.retries.count, ...(backoff ? { backoff: { base: backoff.base, factor: backoff.factor, ...(backoff.cap !== undefined ? { cap: backoff.cap } : {}) } } : {}) },
+    timeout: {
+      ...(task.timeout.maxRuntime !== undefined ? { maxRuntime: task.timeout.maxRuntime } : {}),
+      ...(task.timeout.maxQueuedTime !== undefined ? { maxQueuedTime: task.timeout.maxQueuedTime } : {}),
+      ...(task.timeout.deadline !== undefined ? { deadline: task.timeout.deadline } : {}),
+    },
+    ...(task.envVars && (task.reusable === undefined) ? { envVars: { ...task.envVars } } : {}),
+  };
 }

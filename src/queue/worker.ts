@@ -12,6 +12,8 @@ import { hostname } from "node:os";
 import { EventEmitter } from "node:events";
 import { run as runGraphile, type Runner, type Task, type WorkerEvents } from "graphile-worker";
 import type { TaskTemplate } from "../authoring/task-template.ts";
+import { Backoff, RetryStrategy } from "../authoring/retry-strategy.ts";
+import { Timeout } from "../authoring/timeout.ts";
 import type { RunOptionsResolved } from "../controller/controller.ts";
 import { InlineDispatcher, RetryDeferred, retryStateOf, type RetryState } from "../controller/inline-dispatcher.ts";
 import { loadRecoveredInto } from "../controller/recovery.ts";
@@ -25,7 +27,7 @@ import { isTerminal, type ActionPhase, type ActionRow, type RunKey, type RunRow,
 import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteral } from "../types/literal.ts";
 import type pg from "pg";
-import { actionKey, newPool, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
+import { actionKey, newPool, type JobOverrides, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
 import { QueueDispatcher } from "./queue-dispatcher.ts";
 import { whileReachable } from "../store/postgres/reconnect.ts";
 import { WorkerSlots } from "./worker-slots.ts";
@@ -213,7 +215,7 @@ export class Worker {
     let phase: ActionPhase = "failed";
     let deferred: RetryDeferred | undefined;
     try {
-      const task = await this.#o.resolveTask(job.task, job.version);
+      const task = withOverrides(await this.#o.resolveTask(job.task, job.version), job.overrides);
       const stored = decodeLiteral(row.inputs!);
       const inputs = await withIoScope(run.ioScope, () => fromLiteral(stored, { taskName: task.name, direction: "input" }));
       try {
@@ -291,7 +293,7 @@ export class Worker {
 
   /** The backoff before the action's next attempt, given the budgets its attempts used. */
   async #backoffMs(job: ActionJob, state: RetryState): Promise<number> {
-    const task = await this.#o.resolveTask(job.task, job.version);
+    const task = withOverrides(await this.#o.resolveTask(job.task, job.version), job.overrides);
     return task.retries.backoff && state.userFailures > 0 ? task.retries.backoff.computeDelay(state.userFailures - 1) * 1000 : 0;
   }
 
@@ -349,4 +351,16 @@ export class Worker {
     this.#runs.set(runRow.name, held);
     return held;
   }
+}
+
+/** The task as its caller overrode it (see `JobOverrides`). */
+function withOverrides(task: TaskTemplate, o: JobOverrides | undefined): TaskTemplate {
+  if (!o) return task;
+  const { backoff } = o.retries;
+  return task.override({
+    shortName: o.shortName,
+    retries: new RetryStrategy({ count: o.retries.count, ...(backoff ? { backoff: new Backoff(backoff) } : {}) }),
+    timeout: new Timeout(o.timeout),
+    ...(o.envVars ? { envVars: o.envVars } : {}),
+  });
 }
