@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getRun, init, listWorkers, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { callsDrained, callsFlakyAndSlow, callsFlakyBackoff, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
+import { callsDrained, callsFlakyAndSlow, callsFlakyBackoff, callsOverriddenSleeper, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
@@ -129,6 +129,18 @@ describe("retry backoff on the cluster", () => {
     expect(starts).toHaveLength(2);
     expect(starts[1]! - failedAt).toBeGreaterThanOrEqual(1_900);
     expect((await child())!.attempts.map((a) => a.phase)).toEqual(["failed", "succeeded"]);
+  }, 60_000);
+});
+
+describe("task.override() at the call site", () => {
+  it("reaches the worker: the child runs with the caller's timeout and env vars", async () => {
+    const quick = await hybrid("override-env").run(callsOverriddenSleeper, { ms: 10 });
+    expect(await quick.outputs()).toBe("from the caller");
+    const slow = await hybrid("override-timeout").run(callsOverriddenSleeper, { ms: 5_000 });
+    expect(await slow.wait({ timeout: "30s" })).toBe("timed_out");
+    const c = (await slow.details()).root.children[0]!;
+    expect(c.phase).toBe("timed_out");
+    expect(c.error?.message).toBe('Task "cl.sleeper" attempt #0 ran longer than its maxRuntime of 0.3s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.');
   }, 60_000);
 });
 
