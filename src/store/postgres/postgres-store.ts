@@ -311,15 +311,25 @@ export class PostgresStore implements RunStore {
         }
       }
       // A claimed action's row is locked first: a takeover and the lost claimant's late completion serialise on it.
-      const lowest = lowestAttemptsWritten(w);
-      for (const [key, claim] of w.claims) {
-        const a = await c.query<{ phase: string }>("SELECT phase FROM actions WHERE run_name = $1 AND name = $2 FOR UPDATE", [claim.runName, claim.action]);
-        const t = await c.query<{ attempt: number; owner: string | null; phase: string }>(
-          "SELECT attempt, owner, phase FROM attempts WHERE run_name = $1 AND action = $2 ORDER BY attempt DESC LIMIT 1", [claim.runName, claim.action],
+      if (w.claims.size > 0) {
+        // Every claimed action with its latest attempt, in one statement (a batch may end dozens of actions).
+        const claims = [...w.claims.values()];
+        const r = await c.query<{ run_name: string; name: string; phase: string; attempt: number | null; owner: string | null; attempt_phase: string | null }>(
+          `SELECT a.run_name, a.name, a.phase, t.attempt, t.owner, t.phase AS attempt_phase
+             FROM actions a
+             LEFT JOIN LATERAL (SELECT attempt, owner, phase FROM attempts WHERE run_name = a.run_name AND action = a.name ORDER BY attempt DESC LIMIT 1) t ON true
+            WHERE (a.run_name, a.name) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+            ORDER BY a.run_name, a.name
+              FOR UPDATE OF a`,
+          [claims.map((x) => x.runName), claims.map((x) => x.action)],
         );
-        const ended = a.rows.length > 0 && isTerminal(a.rows[0]!.phase as ActionPhase);
-        const latest = t.rows[0] && { attempt: Number(t.rows[0].attempt), owner: t.rows[0].owner, ended: isTerminal(t.rows[0].phase as ActionPhase) };
-        if (!claimHolds(claim, ended, latest, lowest.get(key))) refused.add(key);
+        const found = new Map(r.rows.map((x) => [claimKey(x.run_name, x.name), x]));
+        const lowest = lowestAttemptsWritten(w);
+        for (const [key, claim] of w.claims) {
+          const x = found.get(key);
+          const latest = x && x.attempt !== null ? { attempt: Number(x.attempt), owner: x.owner, ended: isTerminal(x.attempt_phase as ActionPhase) } : undefined;
+          if (!claimHolds(claim, x !== undefined && isTerminal(x.phase as ActionPhase), latest, lowest.get(key))) refused.add(key);
+        }
       }
       const ok = (run: string) => !refused.has(run);
       // Writes of an action whose claim no longer holds are dropped with it.
