@@ -259,7 +259,13 @@ describe("remote runs", () => {
     await new Promise((res) => w.child.once("exit", res));
     workers.splice(workers.indexOf(w), 1);
     workers.push(startWorker());
-    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    const ph = await r.wait({ timeout: "60s" }).catch((e: unknown) => String(e));
+    if (ph !== "succeeded") {
+      // Seen once in CI under load and not reproduced since: what each worker printed, and the run's tree.
+      console.error(`killed worker:\n${w.out.join("")}\n${workers.map((x) => `worker ${x.child.pid}:\n${x.out.join("")}`).join("\n")}`);
+      console.error(JSON.stringify(await r.details(), null, 1));
+    }
+    expect(ph).toBe("succeeded");
     expect(await r.outputs()).toBe("finished");
     const d = await r.details();
     expect(d.root.attempts.map((a) => [a.phase, a.error?.code ?? null])).toEqual([["failed", "WorkerLost"], ["succeeded", null]]);

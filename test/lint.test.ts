@@ -39,7 +39,7 @@ describe("npm run lint", () => {
   it("lets cli/ import the public API but not the runtime's insides", async () => {
     expect(await problems("src/cli/x.ts", `import { run } from "../index.ts";\nimport { File } from "../io/index.ts";\nexport const r = [run, File];\n`)).toEqual([]);
     expect(await problems("src/cli/x.ts", `import { SqliteStore } from "../store/sqlite/sqlite-store.ts";\nexport const s = SqliteStore;\n`)).toEqual([
-      "import-x/no-restricted-paths: Unexpected path \"../store/sqlite/sqlite-store.ts\" imported in restricted zone. src/cli may import only the public API (index.ts, errors.ts, extend.ts, io/, report/, clustered/, ui/ index.ts), run/ and internal/.",
+      "import-x/no-restricted-paths: Unexpected path \"../store/sqlite/sqlite-store.ts\" imported in restricted zone. src/cli may import only the public API (index.ts, errors.ts, extend.ts, io/, report/, clustered/, ui/ index.ts), run/, dev/ and internal/.",
     ]);
     expect(await problems("src/cli/x.ts", `import { File } from "../io/file.ts";\nexport const f = File;\n`)).toHaveLength(1);
   });

@@ -119,7 +119,7 @@ describe.skipIf(!existsSync(CHROMIUM))("flyte ui in Chromium", () => {
   });
 
   it("follows an action's logs while it prints, and searches them", async () => {
-    const r = await run(ticker, { lines: 12, every: 150 });
+    const r = await run(ticker, { lines: 12, every: 500 });
     const page = await openPage();
     await page.goto(`${server.url}/runs/${r.name}/actions/a0`);
     const lines = () => page.locator('[data-testid="logs"] .msg').allTextContents();
