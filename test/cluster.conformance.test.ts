@@ -4,7 +4,6 @@
  * child on the workers) get the whole suite; remote runs (root on a worker too) the part that holds for them.
  * test/runtime.conformance.test.ts runs the same suite on the embedded backend.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,14 +13,15 @@ import { shutdown } from "../src/run/runtime.ts";
 import { LocalSecretStore } from "../src/secrets/secret-store.ts";
 import { SECRET_KEY } from "./fixtures/conformance.ts";
 import { usePostgres } from "./helpers/postgres.ts";
+import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
 import { runtimeConformance } from "./helpers/runtime.conformance.ts";
-import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
+import { REPO, waitFor } from "./helpers/runtime.ts";
 
 const FIXTURE = join(REPO, "test/fixtures/conformance.ts");
 const SECRET = "conformance-secret-cluster";
 const server = usePostgres();
 let dir: string;
-const workers: { child: ChildProcess; out: string[] }[] = [];
+const workers: WorkerProcess[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "flyte-conf-cluster-"));
@@ -35,20 +35,13 @@ beforeAll(async () => {
   // The workers read secrets from the same state dir (<dir>/.flyte): they run in <dir>.
   new LocalSecretStore(join(dir, ".flyte")).set({ key: SECRET_KEY }, SECRET);
   for (let i = 0; i < 2; i++) {
-    const out: string[] = [];
-    const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "conf", "--env", "conf-sec", "--concurrency", "4"], {
-      cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_CONF_DIR: dir }, stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
-    child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
-    workers.push({ child, out });
+    workers.push(spawnFlyteProcess(dir, ["worker", FIXTURE, "--env", "conf", "--env", "conf-sec", "--concurrency", "4"], { FLYTE_CONFIG: config, FLYTE_CONF_DIR: dir }));
   }
   await waitFor(() => workers.every((w) => w.out.join("").includes("executing conf")), 30_000, "both workers to start");
 }, 90_000);
 
 afterAll(async () => {
-  for (const w of workers) w.child.kill("SIGTERM");
-  await Promise.all(workers.map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once("exit", r)))));
+  await stopProcesses(workers);
   await shutdown();
 }, 60_000);
 

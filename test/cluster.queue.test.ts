@@ -13,6 +13,7 @@ import { shutdown } from "../src/run/runtime.ts";
 import { callsDrained, callsFlakyAndSlow, callsFlakyBackoff, callsOverriddenSleeper, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
+import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
 
 const FIXTURE = join(REPO, "test/fixtures/cluster.ts");
@@ -21,7 +22,7 @@ let dir: string;
 let config: string;
 let execLog: string;
 let url: string;
-const workers: { child: ChildProcess; out: string[] }[] = [];
+const workers: WorkerProcess[] = [];
 
 /** "<run> <what> <pid>" lines the fixture's tasks append. */
 function executions(run: string): { what: string; pid: number }[] {
@@ -32,14 +33,8 @@ function executions(run: string): { what: string; pid: number }[] {
   });
 }
 
-function startWorker(env: Record<string, string> = {}): { child: ChildProcess; out: string[] } {
-  const out: string[] = [];
-  const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "cl", "--concurrency", "1"], {
-    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500", ...env }, stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
-  child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
-  return { child, out };
+function startWorker(env: Record<string, string> = {}): WorkerProcess {
+  return spawnFlyteProcess(dir, ["worker", FIXTURE, "--env", "cl", "--concurrency", "1"], { FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500", ...env });
 }
 
 beforeAll(async () => {
@@ -55,8 +50,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const w of workers) w.child.kill("SIGTERM");
-  await Promise.all(workers.map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once("exit", r)))));
+  await stopProcesses(workers);
   await shutdown();
 }, 60_000);
 
@@ -201,16 +195,10 @@ describe("a worker stopped past its registration and continued", () => {
 
 describe("SIGTERM on a worker whose attempt outlasts the drain time", () => {
   it("gives the action up at once: another worker retries it as a system retry, without waiting for the registration to expire", async () => {
-    const drainWorker = () => {
-      const out: string[] = [];
-      const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "cldrain"], {
-        cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500", FLYTE_WORKER_DRAIN_MS: "500" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
-      child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
-      return { child, out };
-    };
+    const drainWorker = () => spawnFlyteProcess(dir, ["worker", FIXTURE, "--env", "cldrain"], {
+      FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: "1500", FLYTE_WORKER_DRAIN_MS: "500",
+    });
+
     const a = drainWorker();
     await waitFor(() => a.out.join("").includes("executing cldrain"), 30_000, "the worker to start");
     const r = await hybrid("drained").run(callsDrained, { ms: 30_000 });

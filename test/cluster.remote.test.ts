@@ -18,6 +18,7 @@ import { getRuntime, shutdown } from "../src/run/runtime.ts";
 import { quick, steps, talker, threeWaiters, viaA, viaB } from "./fixtures/cluster-remote.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
+import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
 import { FLYTE_BIN, REPO, waitFor } from "./helpers/runtime.ts";
 
 const FIXTURE = join(REPO, "test/fixtures/cluster-remote.ts");
@@ -26,7 +27,7 @@ let dir: string;
 let config: string;
 let execLog: string;
 let url: string;
-const workers: { child: ChildProcess; out: string[] }[] = [];
+const workers: WorkerProcess[] = [];
 
 /** Lines "<run> <what> <pid>" the fixture's tasks appended, as { run, what, pid }. */
 function executions(): { run: string; what: string; pid: number }[] {
@@ -38,15 +39,10 @@ function executions(): { run: string; what: string; pid: number }[] {
 }
 
 /** A worker of the shared env plus one env only it claims. */
-function startWorker(only: string): { child: ChildProcess; out: string[] } {
-  const out: string[] = [];
-  const child = spawn(process.execPath, [FLYTE_BIN, "worker", FIXTURE, "--env", "rs", "--env", only, "--concurrency", "2"], {
-    cwd: dir, env: { ...process.env, FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_TEST_FAIL_DIR: dir, FLYTE_WORKER_TTL_MS: "3000" },
-    stdio: ["ignore", "pipe", "pipe"],
+function startWorker(only: string): WorkerProcess {
+  return spawnFlyteProcess(dir, ["worker", FIXTURE, "--env", "rs", "--env", only, "--concurrency", "2"], {
+    FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_TEST_FAIL_DIR: dir, FLYTE_WORKER_TTL_MS: "3000",
   });
-  child.stdout!.on("data", (d: Buffer) => out.push(d.toString()));
-  child.stderr!.on("data", (d: Buffer) => out.push(d.toString()));
-  return { child, out };
 }
 
 const reinit = () => init({ root: dir, backend: "cluster", databaseUrl: url, storage: join(dir, "blobs") });
@@ -67,8 +63,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  for (const w of workers) w.child.kill("SIGTERM");
-  await Promise.all(workers.map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.once("exit", r)))));
+  await stopProcesses(workers);
   await shutdown();
 }, 60_000);
 

@@ -249,12 +249,8 @@ export class Worker {
     try {
       run.writes.upsertAction(row);
       await run.writes.committed(run.name);
-      const lost = run.writes.claimLost(run.name, job.action);
-      if (lost) {
-        // This worker was declared lost while it ran the action (stopped, cut off) and another took it over:
-        // that one's execution is the action's, and this one's result is dropped.
+      if (this.#claimLost(run, job)) {
         outcome = "dropped";
-        process.emitWarning(lost.message, { code: "FLYTE_CLAIM_LOST" });
         return;
       }
       // The run ends with its root, once the root's end is known to be this worker's to record.
@@ -269,6 +265,16 @@ export class Worker {
   }
 
   /**
+   * Whether this worker's claim on the job's action was lost: it was declared lost while it ran the action
+   * (stopped, cut off) and another worker took it over, whose execution is the action's. Warns when so.
+   */
+  #claimLost(run: RunState, job: ActionJob): boolean {
+    const lost = run.writes.claimLost(run.name, job.action);
+    if (lost) process.emitWarning(lost.message, { code: "FLYTE_CLAIM_LOST" });
+    return lost !== undefined;
+  }
+
+  /**
    * The action failed an attempt and its next one is due after a backoff: rather than hold a slot and a claim
    * through it, the worker records the action as queued again and has the queue hand its job to a worker
    * (maybe this one) when it is due (the engine's run_at). The job is enqueued after the record is committed: a
@@ -279,10 +285,8 @@ export class Worker {
     try {
       run.writes.updateAction(run.name, row.name, { phase: "queued", attemptCount: row.attemptCount });
       await run.writes.committed(run.name);
-      const lost = run.writes.claimLost(run.name, job.action);
-      if (lost) {
+      if (this.#claimLost(run, job)) {
         outcome = "dropped";
-        process.emitWarning(lost.message, { code: "FLYTE_CLAIM_LOST" });
         return;
       }
       await this.#o.actionQueue.enqueue(identifier, { ...job, attempt: row.attemptCount }, { runAt: new Date(Date.now() + delayMs), retry: true });
