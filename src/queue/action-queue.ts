@@ -145,6 +145,25 @@ export class ActionQueue {
     return gone.rows.map((r: { id: string }) => r.id);
   }
 
+  /**
+   * Releases jobs locked for longer than the TTL under an id that no registered worker lists: their worker was
+   * lost before its registration named them (killed between claiming and its first heartbeat), so no lost-worker
+   * sweep would ever find them, and the engine itself would hold them for its 4-hour lock timeout. A live worker
+   * names its ids within moments of claiming (its first heartbeat follows its start at once), so an id still
+   * unnamed a whole TTL after its lock is a lost worker's. Returns the released lock ids.
+   */
+  async releaseOrphanedJobs(): Promise<string[]> {
+    const r = await this.#pool.query(
+      `SELECT DISTINCT j.locked_by FROM ${QUEUE_SCHEMA}._private_jobs j
+       WHERE j.locked_by IS NOT NULL AND j.locked_at < now() - make_interval(secs => $1::double precision / 1000)
+         AND NOT EXISTS (SELECT 1 FROM ${QUEUE_SCHEMA}.flyte_workers w WHERE j.locked_by = ANY(w.engine_ids))`,
+      [WORKER_TTL_MS],
+    );
+    const ids = r.rows.map((x: { locked_by: string }) => x.locked_by);
+    if (ids.length > 0) await this.#utils.forceUnlockWorkers(ids);
+    return ids;
+  }
+
   /** Unregisters worker `id` and releases the actions it holds, at once (a worker giving them up). */
   async releaseWorker(id: string, engineIds: readonly string[]): Promise<void> {
     await this.#pool.query(`DELETE FROM ${QUEUE_SCHEMA}.flyte_workers WHERE id = $1`, [id]);

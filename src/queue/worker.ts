@@ -69,6 +69,8 @@ export class Worker {
   readonly #startedAt = Date.now();
   /** Since when this worker's heartbeats have succeeded without a break (undefined: the last one failed). */
   #reachableSince: number | undefined;
+  /** When this worker last looked for jobs locked under ids no registration names (see `releaseOrphanedJobs`). */
+  #orphansCheckedAt = 0;
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -111,7 +113,15 @@ export class Worker {
       this.#reachableSince ??= now;
       // After a database outage, every worker's last heartbeat looks stale: only once this worker has been back
       // for a whole TTL (so every live worker had its chance to renew) does a stale registration mean a lost worker.
-      if (now - this.#reachableSince >= WORKER_TTL_MS) await q.releaseLostWorkers(now);
+      if (now - this.#reachableSince >= WORKER_TTL_MS) {
+        await q.releaseLostWorkers(now);
+        // Jobs of a worker lost before its first heartbeat named them: looked for once per TTL (a scan of the
+        // engine's job table, which holds only jobs not yet done).
+        if (now - this.#orphansCheckedAt >= WORKER_TTL_MS) {
+          this.#orphansCheckedAt = now;
+          await q.releaseOrphanedJobs();
+        }
+      }
     } catch {
       // The database is unreachable for now: the next beat tries again (workers reconnect through the pool).
       this.#reachableSince = undefined;

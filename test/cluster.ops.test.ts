@@ -1,0 +1,103 @@
+/**
+ * Cluster reliability edges (issue #15), with a real PostgreSQL and `flyte worker` processes spawned as a user
+ * would: a worker killed before its first heartbeat, call-site overrides that workers must apply, waiters riding
+ * out store failures, wide fan-outs on a worker.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { init, listWorkers, withRunContext } from "flyte-ts";
+import { shutdown } from "../src/run/runtime.ts";
+import { callsSlow } from "./fixtures/cluster-ops.ts";
+import { usePostgres } from "./helpers/postgres.ts";
+import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
+import { REPO, waitFor } from "./helpers/runtime.ts";
+
+const FIXTURE = join(REPO, "test/fixtures/cluster-ops.ts");
+const TTL_MS = 1_500;
+const server = usePostgres();
+let dir: string;
+let config: string;
+let execLog: string;
+let url: string;
+const workers: WorkerProcess[] = [];
+
+/** "<run> <what> <pid>" lines the fixture's tasks append. */
+function executions(run: string): { what: string; pid: number }[] {
+  if (!existsSync(execLog)) return [];
+  return readFileSync(execLog, "utf8").split("\n").filter((l) => l.startsWith(`${run} `)).map((l) => {
+    const parts = l.split(" ");
+    return { what: parts.slice(1, -1).join(" "), pid: Number(parts.at(-1)) };
+  });
+}
+
+function startWorker(env: Record<string, string> = {}): WorkerProcess {
+  const w = spawnFlyteProcess(dir, ["worker", FIXTURE, "--env", "ops", "--concurrency", "2"], {
+    FLYTE_CONFIG: config, FLYTE_TEST_EXEC_LOG: execLog, FLYTE_WORKER_TTL_MS: String(TTL_MS), ...env,
+  });
+  workers.push(w);
+  return w;
+}
+
+async function kill(w: WorkerProcess): Promise<void> {
+  if (w.child.exitCode === null) {
+    w.child.kill("SIGKILL");
+    await new Promise((res) => w.child.once("exit", res));
+  }
+  workers.splice(workers.indexOf(w), 1);
+}
+
+const hybrid = (name: string) => withRunContext({ mode: "hybrid", name, runBaseDir: join(dir, "runs", name) });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "flyte-ops-"));
+  execLog = join(dir, "executions");
+  url = await server().createDatabase();
+  mkdirSync(join(dir, ".flyte"));
+  config = join(dir, ".flyte", "config.yaml");
+  writeFileSync(config, `backend: cluster\nstore:\n  databaseUrl: ${url}\nstorage:\n  url: ${join(dir, "blobs")}\n`);
+  await init({ root: dir, backend: "cluster", databaseUrl: url, storage: join(dir, "blobs") });
+}, 90_000);
+
+afterAll(async () => {
+  await stopProcesses(workers);
+  await shutdown();
+}, 60_000);
+
+describe("a worker killed before its first heartbeat", () => {
+  it("does not keep the job it locked: another worker takes the action over once the TTL has passed", async () => {
+    // The registry refuses every registration, so the worker's heartbeats fail: it claims and starts the action
+    // without ever naming the ids its jobs are locked under.
+    const registry = new pg.Client({ connectionString: url });
+    await registry.connect();
+    let victim: WorkerProcess;
+    try {
+      await registry.query(`CREATE FUNCTION flyte_queue.test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$`);
+      await registry.query("CREATE TRIGGER test_refuse BEFORE INSERT OR UPDATE ON flyte_queue.flyte_workers FOR EACH ROW EXECUTE FUNCTION flyte_queue.test_refuse()");
+      victim = startWorker();
+      const r = await hybrid("unregistered").run(callsSlow, { ms: 500 });
+      await waitFor(() => executions("unregistered").some((e) => e.what === "slow started"), 30_000, "the worker to claim and start the child");
+      await kill(victim);
+      await registry.query("DROP TRIGGER test_refuse ON flyte_queue.flyte_workers");
+      // It never registered.
+      expect((await listWorkers()).map((w) => w.pid)).not.toContain(victim.child.pid);
+      const killedAt = Date.now();
+      const other = startWorker();
+      const phase = await r.wait({ timeout: "30s" }).catch((e: unknown) => String(e));
+      if (phase !== "succeeded") {
+        console.error(`victim:\n${victim.out.join("")}\nother:\n${other.out.join("")}`);
+        await r.abort("the test failed");
+      }
+      expect(phase).toBe("succeeded");
+      expect(await r.outputs()).toBe("finished");
+      // The second worker's start, one TTL, a sweep and a poll of the queue: seconds, not the engine's 4 hours.
+      expect(Date.now() - killedAt).toBeLessThan(15_000);
+      const starts = executions("unregistered").filter((e) => e.what === "slow started");
+      expect(starts.map((e) => e.pid)).toEqual([victim.child.pid, other.child.pid]);
+    } finally {
+      await registry.end().catch(() => undefined);
+    }
+  }, 60_000);
+});
