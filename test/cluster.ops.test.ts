@@ -10,7 +10,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { init, listWorkers, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { callsSlow } from "./fixtures/cluster-ops.ts";
+import { callsSlow, callsWithToken } from "./fixtures/cluster-ops.ts";
+import { LocalSecretStore } from "../src/secrets/secret-store.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
 import { REPO, waitFor } from "./helpers/runtime.ts";
@@ -47,6 +48,13 @@ async function kill(w: WorkerProcess): Promise<void> {
     await new Promise((res) => w.child.once("exit", res));
   }
   workers.splice(workers.indexOf(w), 1);
+}
+
+/** The workers started so far that are still running, or a new one once it has started. */
+async function aWorker(): Promise<WorkerProcess> {
+  const w = workers.find((x) => x.child.exitCode === null) ?? startWorker();
+  await waitFor(() => w.out.join("").includes("executing ops"), 30_000, "a worker to start");
+  return w;
 }
 
 const hybrid = (name: string) => withRunContext({ mode: "hybrid", name, runBaseDir: join(dir, "runs", name) });
@@ -99,5 +107,16 @@ describe("a worker killed before its first heartbeat", () => {
     } finally {
       await registry.end().catch(() => undefined);
     }
+  }, 60_000);
+});
+
+describe("task.override() at a remote run's call site", () => {
+  it("secrets the environment does not declare reach the worker's attempt (env var and getSecret)", async () => {
+    // The worker runs in <dir>: its secrets are the state dir's (<dir>/.flyte).
+    new LocalSecretStore(join(dir, ".flyte")).set({ key: "ops-token" }, "tok-4711-abc");
+    await aWorker();
+    const r = await withRunContext({ mode: "remote", name: "override-secret" }).run(callsWithToken);
+    expect(await r.wait({ timeout: "30s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe("cba-1174-kot cba-1174-kot");
   }, 60_000);
 });

@@ -37,6 +37,10 @@ export interface JobOverrides {
   retries: { count: number; backoff?: { base: number; factor: number; cap?: number } };
   timeout: { maxRuntime?: number; maxQueuedTime?: number; deadline?: number };
   envVars?: Record<string, string>;
+  /** The secrets the attempt resolves (a task that is not reusable: the call site's list, or the declared one). */
+  secrets?: { key: string; group?: string; mount?: string; asEnvVar?: string }[];
+  /** The compute resources the call site asked for (`Resources` options; a `gpu` Device as its options). */
+  resources?: Record<string, unknown>;
 }
 
 export const DONE_CHANNEL = "flyte_action_done";

@@ -5,6 +5,7 @@
  * recovery, cache, the queued row); executing (the attempt loop, retries, timeouts, logs, secrets) happens on the
  * worker, through the same inline attempt loop the embedded runtime uses.
  */
+import type { Resources } from "../authoring/resources.ts";
 import { OVERRIDDEN, type TaskTemplate } from "../authoring/task-template.ts";
 import { errorFromRecord, ValidationError } from "../errors.ts";
 import type { ActionDispatcher, ActionRequest } from "../controller/dispatcher.ts";
@@ -81,7 +82,7 @@ export class QueueDispatcher implements ActionDispatcher {
 
 /**
  * What an overridden task's attempts depend on, for the worker (which loads the task as declared) to apply. A
- * reusable task's env vars belong to its environment and are not carried.
+ * reusable task's env vars, secrets and resources belong to its environment and are not carried.
  */
 function jobOverrides(task: TaskTemplate): JobOverrides {
   const { backoff } = task.retries;
@@ -94,5 +95,14 @@ function jobOverrides(task: TaskTemplate): JobOverrides {
       ...(task.timeout.deadline !== undefined ? { deadline: task.timeout.deadline } : {}),
     },
     ...(task.envVars && (task.reusable === undefined) ? { envVars: { ...task.envVars } } : {}),
+    ...(task.reusable === undefined && task.secrets.length > 0 ? { secrets: task.secrets.map((x) => ({ ...x })) } : {}),
+    ...(task.reusable === undefined && task.resources ? { resources: plainResources(task.resources) } : {}),
   };
+}
+
+/** `Resources` as the options that rebuild it (the worker's `new Resources(...)`), its Device as a plain object. */
+function plainResources(r: Resources): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) if (v !== undefined) o[k] = typeof v === "object" && !Array.isArray(v) ? { ...v } : v;
+  return o;
 }
