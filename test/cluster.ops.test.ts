@@ -9,7 +9,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { init, listWorkers, withRunContext } from "flyte-ts";
-import { shutdown } from "../src/run/runtime.ts";
+import { getRuntime, shutdown } from "../src/run/runtime.ts";
 import { callsSlow, callsWithToken } from "./fixtures/cluster-ops.ts";
 import { LocalSecretStore } from "../src/secrets/secret-store.ts";
 import { usePostgres } from "./helpers/postgres.ts";
@@ -119,4 +119,71 @@ describe("task.override() at a remote run's call site", () => {
     expect(await r.wait({ timeout: "30s" })).toBe("succeeded");
     expect(await r.outputs()).toBe("cba-1174-kot cba-1174-kot");
   }, 60_000);
+});
+
+describe("a parent waiting for a remote child", () => {
+  it("rides out a store read that fails once (a cancelled statement): the parent goes on waiting and the run succeeds", async () => {
+    await aWorker();
+    const r = await hybrid("read-fails").run(callsSlow, { ms: 4_000 });
+    await waitFor(() => executions("read-fails").some((e) => e.what === "slow started"), 30_000, "the child to start on a worker");
+    for (let i = 0; i < 100; i++) {
+      if ((await r.details()).root.children[0]?.phase === "running") break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    // The parent (the root, here) re-checks its child's row every 2 s: the table is locked so that its next read
+    // waits, and that read is cancelled, as a statement timeout or an operator would (SQLSTATE 57014).
+    const admin = new pg.Client({ connectionString: url });
+    const monitor = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await monitor.connect();
+    let cancelled = 0;
+    try {
+      await admin.query("BEGIN");
+      await admin.query("LOCK TABLE actions IN ACCESS EXCLUSIVE MODE");
+      const end = Date.now() + 10_000;
+      while (cancelled === 0 && Date.now() < end) {
+        const q = await monitor.query(
+          `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE 'SELECT * FROM actions WHERE run_name%'`,
+        );
+        cancelled += q.rowCount ?? 0;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    } finally {
+      await admin.query("ROLLBACK").catch(() => undefined);
+      await admin.end();
+      await monitor.end();
+    }
+    expect(cancelled).toBeGreaterThan(0);
+    const phase = await r.wait({ timeout: "30s" });
+    if (phase !== "succeeded") console.error(JSON.stringify((await r.details()).root, null, 1));
+    expect(phase).toBe("succeeded");
+    expect(await r.outputs()).toBe("finished");
+  }, 60_000);
+});
+
+describe("a waiter whose store reads keep failing", () => {
+  it("fails at once on an error that is not transient, and after the outage budget on transient ones, naming what it awaited", async () => {
+    const queue = getRuntime().queue!;
+    const what = 'action "a0-x" (ops.slow) of run "r"';
+    const broken = Object.assign(new Error('relation "actions" does not exist'), { code: "42P01" });
+    await expect(queue.whenDone("default/development/r/a0-x", () => Promise.reject(broken), undefined, what))
+      .rejects.toThrow(`Could not read the state of ${what} while waiting for it to end: relation "actions" does not exist`);
+    const before = process.env.FLYTE_DB_OUTAGE_MS;
+    process.env.FLYTE_DB_OUTAGE_MS = "600";
+    try {
+      let tries = 0;
+      const t0 = Date.now();
+      const lost = () => {
+        tries++;
+        return Promise.reject(Object.assign(new Error("read ECONNRESET"), { code: "ECONNRESET" }));
+      };
+      await expect(queue.whenDone("default/development/r/a0-y", lost, undefined, what))
+        .rejects.toThrow(new RegExp(`^Could not read the state of ${what.replace(/[()]/g, "\\$&")} for [\\d.]+ s while waiting for it to end \\(read ECONNRESET\\)\\. Check that the database is up`));
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
+      expect(tries).toBeGreaterThan(2);
+    } finally {
+      if (before === undefined) delete process.env.FLYTE_DB_OUTAGE_MS;
+      else process.env.FLYTE_DB_OUTAGE_MS = before;
+    }
+  });
 });

@@ -12,7 +12,8 @@ import { hostname } from "node:os";
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
 import { RETRYABLE_ERROR_CODES } from "graphile-worker/dist/lib.js";
 import { isProcessAlive, isProcessStopped } from "../internal/process-alive.ts";
-import { isConnectionLoss, whileReachable } from "../store/postgres/reconnect.ts";
+import { DatabaseOutageError, isConnectionLoss, outageBudgetMs, whileReachable } from "../store/postgres/reconnect.ts";
+import { StoreError } from "../errors.ts";
 import pg from "pg";
 
 /** What a worker needs to find an action and its code. Everything else is in the store. */
@@ -74,8 +75,34 @@ export function actionKey(j: Pick<ActionJob, "project" | "domain" | "run" | "act
   return `${j.project}/${j.domain}/${j.run}/${j.action}`;
 }
 
-/** `checking`: a check is in flight; `again`: a notification came meanwhile, so check once more after it. */
-type Waiter = { check: () => Promise<boolean>; resolve: () => void; reject: (e: unknown) => void; checking?: boolean; again?: boolean };
+/**
+ * `checking`: a check is in flight; `again`: a notification came meanwhile, so check once more after it.
+ * `failingSince`/`pause`: its checks have failed with transient store errors since then; the next try is that long after.
+ */
+type Waiter = {
+  check: () => Promise<boolean>; resolve: () => void; reject: (e: unknown) => void; what?: string; checking?: boolean; again?: boolean;
+  failingSince?: number; pause?: number; retry?: NodeJS.Timeout;
+};
+
+/** SQLSTATEs of a statement that may well succeed if simply tried again (besides a broken connection). */
+const TRANSIENT_CODES = new Set([
+  "40001", // serialization_failure
+  "40P01", // deadlock_detected
+  "53300", // too_many_connections
+  "53400", // configuration_limit_exceeded
+  "55P03", // lock_not_available
+  "57014", // query_canceled (a statement timeout, or a cancel by an operator)
+]);
+
+/** Whether `e` (or an error it wraps) is a store failure that a moment later may not recur: worth another try. */
+export function isTransientStoreError(e: unknown): boolean {
+  for (let x = e, depth = 0; x && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    if (isConnectionLoss(x) || x instanceof DatabaseOutageError) return true;
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === "string" && (TRANSIENT_CODES.has(code) || code === "StoreUnavailable")) return true;
+  }
+  return false;
+}
 
 export class ActionQueue {
   readonly #pool: pg.Pool;
@@ -206,8 +233,11 @@ export class ActionQueue {
   /**
    * Resolves once `check()` (reading the action's row) says the action ended: after a notification for `key`,
    * or a periodic re-check. `check` is also called once at the start, for an action that ended already.
+   * A check failing with a transient store error (see `isTransientStoreError`) is tried again with a growing
+   * pause; the wait fails on any other error, or once checks have failed for longer than the database outage
+   * budget (`FLYTE_DB_OUTAGE_MS`), with an error naming `what` (e.g. the awaited action).
    */
-  async whenDone(key: string, check: () => Promise<boolean>, signal?: AbortSignal): Promise<void> {
+  async whenDone(key: string, check: () => Promise<boolean>, signal?: AbortSignal, what = key): Promise<void> {
     await this.#listen();
     // An abort listener added to a signal that already fired would never run.
     signal?.throwIfAborted();
@@ -218,6 +248,7 @@ export class ActionQueue {
       };
       const w: Waiter = {
         check,
+        what,
         resolve: () => {
           signal?.removeEventListener("abort", onAbort);
           resolve();
@@ -237,6 +268,7 @@ export class ActionQueue {
   }
 
   #drop(key: string, w: Waiter): void {
+    if (w.retry) clearTimeout(w.retry);
     const set = this.#waiters.get(key);
     set?.delete(w);
     if (set?.size === 0) this.#waiters.delete(key);
@@ -262,9 +294,29 @@ export class ActionQueue {
           return;
         }
       } while (w.again);
+      w.failingSince = undefined;
     } catch (e) {
+      const now = Date.now();
+      w.failingSince ??= now;
+      if (isTransientStoreError(e) && !this.#closed && now - w.failingSince < outageBudgetMs()) {
+        // Tried again after a pause (growing to 2 s); a notification or the periodic re-check may come first.
+        w.pause = Math.min(2_000, Math.round((w.pause ?? 100) * 1.6));
+        if (w.retry) clearTimeout(w.retry);
+        w.retry = setTimeout(() => {
+          w.retry = undefined;
+          void this.#check(key, w);
+        }, w.pause);
+        w.retry.unref();
+        return;
+      }
       this.#drop(key, w);
-      w.reject(e);
+      const msg = e instanceof Error ? e.message : String(e);
+      w.reject(new StoreError(
+        isTransientStoreError(e)
+          ? `Could not read the state of ${w.what} for ${Math.round((now - w.failingSince) / 100) / 10} s while waiting for it to end (${msg}). Check that the database is up; the run can be recovered once it is.`
+          : `Could not read the state of ${w.what} while waiting for it to end: ${msg}`,
+        { cause: e, code: e instanceof StoreError ? e.code : "StoreError" },
+      ));
     } finally {
       w.checking = false;
     }

@@ -63,7 +63,7 @@ export class QueueDispatcher implements ActionDispatcher {
         // Queued here and committed before the job existed: a terminal phase is this execution's end.
         if (stored && isTerminal(stored.phase)) ended = stored;
         return ended !== undefined;
-      }, run.abort.signal);
+      }, run.abort.signal, `action "${req.name}" (${req.task.name}) of run "${run.name}"`);
     } finally {
       await this.hooks?.unblocked(run, req.parent);
     }

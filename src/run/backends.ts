@@ -66,7 +66,7 @@ async function openCluster(config: ResolvedConfig, with_: With): Promise<Backend
       dispatchers: { hybrid: (inline) => new HybridDispatcher(inline, queued) },
       enqueueRoot: async (run, req) => void (await queued.submit(run, req)),
       // The store's trigger notifies a run's end on the queue's channel, keyed `<project>/<domain>/<run>` (migration 006).
-      awaitRunEnd: (key, check, signal) => queue!.whenDone(`${key.project}/${key.domain}/${key.name}`, check, signal),
+      awaitRunEnd: (key, check, signal) => queue!.whenDone(`${key.project}/${key.domain}/${key.name}`, check, signal, `run "${key.name}"`),
     });
     return { store, controller, queue };
   } catch (e) {
