@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { init, listWorkers, withRunContext } from "flyte-ts";
 import { getRuntime, shutdown } from "../src/run/runtime.ts";
-import { callsSlow, callsWithToken } from "./fixtures/cluster-ops.ts";
+import { callsSlow, callsWithToken, wide } from "./fixtures/cluster-ops.ts";
 import { LocalSecretStore } from "../src/secrets/secret-store.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
@@ -186,4 +186,18 @@ describe("a waiter whose store reads keep failing", () => {
       else process.env.FLYTE_DB_OUTAGE_MS = before;
     }
   });
+});
+
+describe("a wide fan-out on the workers", () => {
+  it("runs 400 children of one remote parent (each awaited on the run's one abort signal) without a MaxListenersExceededWarning anywhere", async () => {
+    const w = await aWorker();
+    const from = w.out.length;
+    const n = 400;
+    const r = await withRunContext({ mode: "remote", name: "wide" }).run(wide, { n });
+    expect(await r.wait({ timeout: "60s" })).toBe("succeeded");
+    expect(await r.outputs()).toBe((n * (n - 1)) / 2);
+    const printed = w.out.slice(from).join("");
+    expect(printed).toContain("wide");
+    expect(printed).not.toContain("MaxListenersExceededWarning");
+  }, 90_000);
 });

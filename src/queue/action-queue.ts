@@ -14,6 +14,7 @@ import { RETRYABLE_ERROR_CODES } from "graphile-worker/dist/lib.js";
 import { isProcessAlive, isProcessStopped } from "../internal/process-alive.ts";
 import { DatabaseOutageError, isConnectionLoss, outageBudgetMs, whileReachable } from "../store/postgres/reconnect.ts";
 import { StoreError } from "../errors.ts";
+import { AbortFanout } from "./abort-fanout.ts";
 import pg from "pg";
 
 /** What a worker needs to find an action and its code. Everything else is in the store. */
@@ -108,6 +109,7 @@ export class ActionQueue {
   readonly #pool: pg.Pool;
   readonly #utils: WorkerUtils;
   readonly #waiters = new Map<string, Set<Waiter>>();
+  readonly #aborts = new AbortFanout();
   #listener: pg.PoolClient | undefined;
   #listening: Promise<void> | undefined;
   #recheck: NodeJS.Timeout | undefined;
@@ -242,26 +244,29 @@ export class ActionQueue {
     // An abort listener added to a signal that already fired would never run.
     signal?.throwIfAborted();
     const done = new Promise<void>((resolve, reject) => {
-      const onAbort = () => {
-        this.#drop(key, w);
-        reject(signal!.reason);
-      };
+      // Every waiter of a run shares one listener on its signal (see abort-fanout.ts).
+      let unsubscribe: (() => void) | undefined;
       const w: Waiter = {
         check,
         what,
         resolve: () => {
-          signal?.removeEventListener("abort", onAbort);
+          unsubscribe?.();
           resolve();
         },
         reject: (e) => {
-          signal?.removeEventListener("abort", onAbort);
+          unsubscribe?.();
           reject(e);
         },
       };
       let set = this.#waiters.get(key);
       if (!set) this.#waiters.set(key, (set = new Set()));
       set.add(w);
-      signal?.addEventListener("abort", onAbort, { once: true });
+      if (signal) {
+        unsubscribe = this.#aborts.on(signal, () => {
+          this.#drop(key, w);
+          reject(signal.reason);
+        });
+      }
       void this.#check(key, w);
     });
     return done;
