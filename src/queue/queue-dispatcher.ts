@@ -84,7 +84,7 @@ export class QueueDispatcher implements ActionDispatcher {
  * What an overridden task's attempts depend on, for the worker (which loads the task as declared) to apply. A
  * reusable task's env vars, secrets and resources belong to its environment and are not carried.
  */
-function jobOverrides(task: TaskTemplate): JobOverrides {
+export function jobOverrides(task: TaskTemplate): JobOverrides {
   const { backoff } = task.retries;
   return {
     shortName: task.shortName,

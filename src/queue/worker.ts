@@ -370,7 +370,7 @@ export class Worker {
 }
 
 /** The task as its caller overrode it (see `JobOverrides`). */
-function withOverrides(task: TaskTemplate, o: JobOverrides | undefined): TaskTemplate {
+export function withOverrides(task: TaskTemplate, o: JobOverrides | undefined): TaskTemplate {
   if (!o) return task;
   const { backoff } = o.retries;
   return task.override({
