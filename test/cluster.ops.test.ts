@@ -12,6 +12,7 @@ import { init, listWorkers, withRunContext } from "flyte-ts";
 import { getRuntime, shutdown } from "../src/run/runtime.ts";
 import { callsSlow, callsWithToken, wide } from "./fixtures/cluster-ops.ts";
 import { LocalSecretStore } from "../src/secrets/secret-store.ts";
+import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
 import { REPO, waitFor } from "./helpers/runtime.ts";
@@ -200,4 +201,23 @@ describe("a wide fan-out on the workers", () => {
     expect(printed).toContain("wide");
     expect(printed).not.toContain("MaxListenersExceededWarning");
   }, 90_000);
+});
+
+describe("flyte run --remote --follow", () => {
+  it("shows the action tree's progress live, read from the store, then the outputs", async () => {
+    await aWorker();
+    const ran = await flyteIn(dir, ["--config", config, "run", "--remote", "--name", "follow-tree", "--follow", FIXTURE, "callsSlow", "--ms", "1500"]);
+    expect(ran.code, ran.stderr).toBe(0);
+    const lines = ran.stdout.split("\n");
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    // Plain output (not a TTY): one line per phase change, the root named with its run, children by action id.
+    const rootRunning = at(/^▶ running +callsSlow \(follow-tree\)/);
+    const childRunning = at(/^▶ running +slow [0-9a-z]{8}/);
+    const childDone = at(/^✔ succeeded +slow [0-9a-z]{8} \d/);
+    const rootDone = at(/^✔ succeeded +callsSlow \(follow-tree\) \d/);
+    expect([rootRunning, childRunning, childDone, rootDone].every((i) => i >= 0), ran.stdout).toBe(true);
+    expect(childRunning).toBeLessThan(childDone);
+    expect(childDone).toBeLessThan(rootDone);
+    expect(ran.stdout).toMatch(/Run follow-tree succeeded in .*; 2 actions \(2 succeeded\)\nOutputs: \S*finished\S*$/m);
+  }, 60_000);
 });

@@ -8,6 +8,7 @@ import { EXIT } from "./errors.ts";
 import { ActionTree, errorLine } from "./render/action-tree.ts";
 import { color, formatDuration, formatValue, toJson } from "./render/format.ts";
 import { onStdoutClosed } from "./stdio.ts";
+import { getRuntime } from "../run/runtime.ts";
 
 /** Waits for a run while rendering it, then prints outputs or the error; returns the exit code. */
 export async function followRun(r: Run, io: CliIo, o: { quiet?: boolean; json?: boolean } = {}): Promise<number> {
@@ -23,10 +24,13 @@ export async function followRun(r: Run, io: CliIo, o: { quiet?: boolean; json?: 
   const offClosed = onStdoutClosed(() => void r.abort("the reader of the CLI's output exited (closed pipe)"));
   // A remote run executes on the workers: its lines come from the store (the watch sees only this process).
   const streamed = r.mode === "remote" ? streamLogs(r, tree) : undefined;
+  // Its actions' phases too: the tree is read from the store (see watchStoredTree).
+  const stored = r.mode === "remote" ? watchStoredTree(r, tree) : undefined;
   try {
     const phase = await r.wait();
     // The stream ends with the run, once it has printed the last lines recorded.
     await streamed;
+    await stored?.close();
     await watch.close();
     tree.stop();
     const took = formatDuration(Date.now() - t0);
@@ -51,8 +55,71 @@ export async function followRun(r: Run, io: CliIo, o: { quiet?: boolean; json?: 
   } finally {
     offClosed();
     process.off("SIGINT", onSigint);
+    await stored?.close();
     await watch.close();
   }
+}
+
+/**
+ * The live tree of a run that executes elsewhere (a remote run: on the workers): its actions are read from the
+ * store when one of them ends (the queue's notification) and every second otherwise (a start is not notified),
+ * and every change of phase or attempt is passed to the tree, as a local run's events are. A wide run is read
+ * less often: the pause is at least five times what the last read took.
+ */
+function watchStoredTree(r: Run, tree: ActionTree): { close(): Promise<void> } {
+  const seen = new Map<string, string>();
+  let closed = false;
+  let wake: (() => void) | undefined;
+  const read = async (): Promise<void> => {
+    const d = await r.details();
+    const walk = (a: ActionDetails, parent: string | null): void => {
+      const attempt = Math.max(0, a.attempts.length - 1);
+      const key = `${a.phase}:${attempt}:${a.startedAt?.getTime() ?? ""}`;
+      if (seen.get(a.name) !== key) {
+        seen.set(a.name, key);
+        const previous = attempt > 0 && !["succeeded", "failed", "timed_out", "aborted"].includes(a.phase) ? a.attempts[attempt - 1]?.error : undefined;
+        tree.update({
+          run: r.name, action: a.name, parent, shortName: a.shortName, taskName: a.taskName, group: a.group ?? null, phase: a.phase, attempt,
+          cacheHit: a.cacheHit, recovered: a.recovered, startedAt: a.startedAt?.getTime() ?? null, endedAt: a.endedAt?.getTime() ?? null,
+          ...(a.error ? { error: a.error } : {}), ...(previous ? { previousAttemptError: previous } : {}),
+        });
+      }
+      for (const c of a.children) walk(c, a.name);
+    };
+    walk(d.root, null);
+  };
+  const { queue, config } = getRuntime();
+  // Keys are <project>/<domain>/<run>[/<action>]; a run whose name merely starts with this one's costs a read.
+  const unsubscribe = queue?.onDone(`${config.project}/${config.domain}/${r.name}`, () => wake?.()).catch(() => undefined);
+  const loop = (async () => {
+    while (!closed) {
+      const t0 = Date.now();
+      // A failed read (the database restarting): the next one may do; the run's outcome is what follows.
+      await read().catch(() => undefined);
+      const pause = Math.max(1_000, (Date.now() - t0) * 5);
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, pause);
+        // An action ended: read again soon (not at once: a fan-out's children end in bursts).
+        wake = () => {
+          clearTimeout(t);
+          setTimeout(res, Math.max(0, Math.min(pause, 200 - (Date.now() - t0))));
+          wake = undefined;
+        };
+      });
+      wake = undefined;
+    }
+  })();
+  return {
+    async close() {
+      if (closed) return;
+      closed = true;
+      wake?.();
+      await loop;
+      (await unsubscribe)?.();
+      // The run has ended: its final phases, for the tree's last drawing.
+      await read().catch(() => undefined);
+    },
+  };
 }
 
 /** Prints a remote run's console lines as workers record them, until the run ends. */

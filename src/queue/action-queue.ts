@@ -110,6 +110,7 @@ export class ActionQueue {
   readonly #utils: WorkerUtils;
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #aborts = new AbortFanout();
+  readonly #subscribers = new Map<string, Set<(key: string) => void>>();
   #listener: pg.PoolClient | undefined;
   #listening: Promise<void> | undefined;
   #recheck: NodeJS.Timeout | undefined;
@@ -272,6 +273,22 @@ export class ActionQueue {
     return done;
   }
 
+  /**
+   * Calls `fn` with the key of every action (or run) end notified whose key starts with `prefix` (a progress
+   * display re-reading a run when one of its actions ends). Notifications can be missed: not a substitute for
+   * reading the store now and then. Returns the unsubscribe.
+   */
+  async onDone(prefix: string, fn: (key: string) => void): Promise<() => void> {
+    await this.#listen();
+    let fns = this.#subscribers.get(prefix);
+    if (!fns) this.#subscribers.set(prefix, (fns = new Set()));
+    fns.add(fn);
+    return () => {
+      fns.delete(fn);
+      if (fns.size === 0 && this.#subscribers.get(prefix) === fns) this.#subscribers.delete(prefix);
+    };
+  }
+
   #drop(key: string, w: Waiter): void {
     if (w.retry) clearTimeout(w.retry);
     const set = this.#waiters.get(key);
@@ -333,6 +350,7 @@ export class ActionQueue {
       const client = await this.#pool.connect();
       client.on("notification", (m) => {
         if (m.channel !== DONE_CHANNEL || !m.payload) return;
+        for (const [prefix, fns] of this.#subscribers) if (m.payload.startsWith(prefix)) for (const fn of fns) fn(m.payload);
         for (const w of [...(this.#waiters.get(m.payload) ?? [])]) void this.#check(m.payload, w);
       });
       client.on("error", () => this.#reconnect(client));
