@@ -112,13 +112,20 @@ describe("a worker killed before its first heartbeat", () => {
 });
 
 describe("task.override() at a remote run's call site", () => {
-  it("secrets the environment does not declare reach the worker's attempt (env var and getSecret)", async () => {
+  it("secrets the environment does not declare reach the worker's attempt (env var and getSecret); resources are recorded", async () => {
     // The worker runs in <dir>: its secrets are the state dir's (<dir>/.flyte).
     new LocalSecretStore(join(dir, ".flyte")).set({ key: "ops-token" }, "tok-4711-abc");
     await aWorker();
     const r = await withRunContext({ mode: "remote", name: "override-secret" }).run(callsWithToken);
     expect(await r.wait({ timeout: "30s" })).toBe("succeeded");
     expect(await r.outputs()).toBe("cba-1174-kot cba-1174-kot");
+    // The resources the call site asked for are recorded on the child's action.
+    const child = (await r.details()).root.children[0]!;
+    expect(child.resources).toEqual({ cpu: [1, 2], memory: "1Gi", gpu: { quantity: 1, deviceClass: "GPU", device: "A100", partition: "1g.5gb" } });
+    const shown = await flyteIn(dir, ["--config", config, "get", "action", "override-secret", child.name]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain("\nResources: cpu 1-2, memory 1Gi, gpu A100:1 (1g.5gb)\n");
+    await init({ root: dir, backend: "cluster", databaseUrl: url, storage: join(dir, "blobs") });
   }, 60_000);
 });
 

@@ -337,6 +337,16 @@ class ResourcesImpl {
   }
 }
 
+/**
+ * `r` as the plain options that rebuild it (`new Resources(resourcesRecord(r))`, a `gpu` Device as its options):
+ * what an action records and a queued job carries.
+ */
+export function resourcesRecord(r: ResourcesImpl): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) if (v !== undefined) o[k] = typeof v === "object" && !Array.isArray(v) ? { ...v } : v;
+  return o;
+}
+
 /** Compute resources for a task or environment. Every field defaults to unset (backend default). */
 export const Resources = callable(ResourcesImpl);
 export type Resources = ResourcesImpl;

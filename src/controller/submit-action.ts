@@ -3,6 +3,7 @@
  * child that already ran), a recovered output (`recoverFrom`), a cache hit, or a new execution handed to the
  * run's dispatcher (see dispatcher.ts); and the record of how it ended.
  */
+import { resourcesRecord } from "../authoring/resources.ts";
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { TaskTimeoutError, errorFromRecord, errorToRecord, type ErrorRecord } from "../errors.ts";
 import type { ActionScope } from "../internal/action-scope.ts";
@@ -98,6 +99,7 @@ function actionState(run: RunState, req: ActionRequest, prev: ActionState | unde
     phase: "queued", cacheHit: false, recovered: false, inputsHash: req.inputsHash, inputs: null, outputs: null, error: null,
     createdAt: creationTime(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
     interface: interfaceSchemas(req.task),
+    ...(req.task.resources ? { resources: resourcesRecord(req.task.resources) } : {}),
   };
   if (prev) {
     prev.row = row;

@@ -5,7 +5,7 @@
  * recovery, cache, the queued row); executing (the attempt loop, retries, timeouts, logs, secrets) happens on the
  * worker, through the same inline attempt loop the embedded runtime uses.
  */
-import type { Resources } from "../authoring/resources.ts";
+import { resourcesRecord } from "../authoring/resources.ts";
 import { OVERRIDDEN, type TaskTemplate } from "../authoring/task-template.ts";
 import { errorFromRecord, ValidationError } from "../errors.ts";
 import type { ActionDispatcher, ActionRequest } from "../controller/dispatcher.ts";
@@ -96,13 +96,6 @@ export function jobOverrides(task: TaskTemplate): JobOverrides {
     },
     ...(task.envVars && (task.reusable === undefined) ? { envVars: { ...task.envVars } } : {}),
     ...(task.reusable === undefined && task.secrets.length > 0 ? { secrets: task.secrets.map((x) => ({ ...x })) } : {}),
-    ...(task.reusable === undefined && task.resources ? { resources: plainResources(task.resources) } : {}),
+    ...(task.reusable === undefined && task.resources ? { resources: resourcesRecord(task.resources) } : {}),
   };
-}
-
-/** `Resources` as the options that rebuild it (the worker's `new Resources(...)`), its Device as a plain object. */
-function plainResources(r: Resources): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(r)) if (v !== undefined) o[k] = typeof v === "object" && !Array.isArray(v) ? { ...v } : v;
-  return o;
 }

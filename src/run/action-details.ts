@@ -25,6 +25,8 @@ export interface ActionDetails {
   endedAt?: Date;
   reportUri?: string;
   error?: ErrorDetails;
+  /** The compute resources the call asked for (`Resources` options), when it asked for any. */
+  resources?: Record<string, unknown>;
   children: ActionDetails[];
 }
 
@@ -41,6 +43,7 @@ export function buildActionTree(actions: ActionSummary[], attempts: AttemptRow[]
     if (a.endedAt) d.endedAt = new Date(a.endedAt);
     if (a.reportUri) d.reportUri = a.reportUri;
     if (a.error) d.error = a.error;
+    if (a.resources) d.resources = a.resources;
     nodes.set(a.name, d);
   }
   // Attempts come ordered by action and attempt number: each is appended to its action's list.

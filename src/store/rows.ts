@@ -27,21 +27,21 @@ export const ACTION_COLS: Record<keyof ActionRow, string> = {
   runName: "run_name", name: "name", parent: "parent", taskName: "task_name", shortName: "short_name", group: "group_name",
   phase: "phase", cacheHit: "cache_hit", recovered: "recovered", inputsHash: "inputs_hash", inputs: "inputs",
   outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at", endedAt: "ended_at",
-  reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface",
+  reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface", resources: "resources",
 };
 export const ACTION_KEYS = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
 
 /** Interface schemas are shared by every action of a task: each is serialised once. */
 const interfaceJson = new WeakMap<object, string>();
 
-/** An action field as its column stores it: JSON for `error` and `interface`, else the value (null for undefined). */
+/** An action field as its column stores it: JSON for `error`, `interface` and `resources`, else the value (null for undefined). */
 export function actionJsonValue(k: keyof ActionRow, v: unknown): unknown {
   if (k === "interface" && typeof v === "object" && v !== null) {
     let j = interfaceJson.get(v);
     if (j === undefined) interfaceJson.set(v, (j = JSON.stringify(v)));
     return j;
   }
-  if (k === "error" || k === "interface") return json(v);
+  if (k === "error" || k === "interface" || k === "resources") return json(v);
   return v ?? null;
 }
 
@@ -63,7 +63,7 @@ export function actionFromDb(r: Row): ActionRow {
 
 /** The columns `actionSummaryFromDb` reads. */
 export const ACTION_SUMMARY_SQL =
-  "run_name, name, parent, task_name, short_name, group_name, phase, cache_hit, recovered, error, created_at, started_at, ended_at, report_uri, attempt_count";
+  "run_name, name, parent, task_name, short_name, group_name, phase, cache_hit, recovered, error, created_at, started_at, ended_at, report_uri, attempt_count, resources";
 
 export function actionSummaryFromDb(r: Row): ActionSummary {
   return {
@@ -72,6 +72,7 @@ export function actionSummaryFromDb(r: Row): ActionSummary {
     phase: r.phase as ActionRow["phase"], cacheHit: flag(r.cache_hit), recovered: flag(r.recovered), error: parse<ErrorRecord>(r.error),
     createdAt: r.created_at as number, startedAt: num(r.started_at), endedAt: num(r.ended_at),
     reportUri: (r.report_uri as string | null) ?? null, attemptCount: r.attempt_count as number,
+    ...(typeof r.resources === "string" ? { resources: parse<Record<string, unknown>>(r.resources) } : {}),
   };
 }
 

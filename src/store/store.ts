@@ -80,6 +80,8 @@ export interface ActionRow {
   attemptCount: number;
   /** JSON schemas of the task's inputs and output, when it declares them. */
   interface: { inputs?: object; output?: object } | null;
+  /** The compute resources the call asked for (`Resources` options, see `resourcesRecord`), when it asked for any. */
+  resources?: Record<string, unknown> | null;
 }
 
 /** An action without its values: inputs, outputs, their hash and the interface schemas. */

@@ -87,6 +87,7 @@ export function registerGetCommand(program: Command): void {
         `Action ${a.name}  task ${a.taskName}  ${a.phase}${a.cacheHit ? "  (cache hit)" : ""}${a.recovered ? "  (recovered)" : ""}`,
         `Inputs: ${formatValue(io.inputs)}`, `Outputs: ${formatValue(io.outputs)}`,
         ...(io.interface ? [`Schema: ${JSON.stringify(io.interface)}`] : []),
+        ...(a.resources ? [`Resources: ${resourcesText(a.resources)}`] : []),
         ...(a.error ? [`Error: ${a.error.name} (${a.error.code}): ${a.error.message}`, ...(a.error.stack ? [a.error.stack] : [])] : []),
         "Attempts:", ...a.attempts.map((t) => `  #${t.attempt} ${t.phase} ${dur(t.startedAt, t.endedAt)}${t.error ? ` ${t.error.code}: ${t.error.message}` : ""}`),
       ].join("\n"));
@@ -166,4 +167,17 @@ export function registerGetCommand(program: Command): void {
       const c = getRuntime().config;
       print(cliIo(cmd).stdout, g, c, () => toYaml(JSON.parse(toJson(c))).trimEnd());
     });
+}
+
+/** "cpu 1-2, memory 1Gi, gpu A100:1 (1g.5gb)": what an action asked for, as `Resources` options read. */
+function resourcesText(r: Record<string, unknown>): string {
+  const one = (v: unknown): string => {
+    if (Array.isArray(v)) return v.map(String).join("-");
+    if (v && typeof v === "object") {
+      const g = v as { device?: string; quantity?: number; deviceClass?: string; partition?: string };
+      return `${g.device ?? g.deviceClass}:${g.quantity}${g.partition ? ` (${g.partition})` : ""}`;
+    }
+    return String(v);
+  };
+  return Object.entries(r).map(([k, v]) => `${k} ${one(v)}`).join(", ");
 }

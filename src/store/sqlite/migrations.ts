@@ -184,4 +184,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    name: "action-resources",
+    // The compute resources a call asked for (the task's, or a call site's override), as JSON: shown by
+    // `flyte get action` and `details()`.
+    sql: `ALTER TABLE actions ADD COLUMN resources TEXT;`,
+  },
 ];

@@ -28,7 +28,7 @@ const UPSERT_ACTION_SQL = `INSERT OR REPLACE INTO actions (${ACTION_KEYS.map((k)
 
 /** An action field as SQLite stores it (booleans as 0/1). */
 function actionValue(k: keyof ActionRow, v: unknown): unknown {
-  return k === "error" || k === "interface" ? actionJsonValue(k, v) : toDb(k, v);
+  return k === "error" || k === "interface" || k === "resources" ? actionJsonValue(k, v) : toDb(k, v);
 }
 
 function toDb(key: string, v: unknown): unknown {
