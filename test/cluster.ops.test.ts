@@ -166,6 +166,8 @@ describe("a parent waiting for a remote child", () => {
     if (phase !== "succeeded") console.error(JSON.stringify((await r.details()).root, null, 1));
     expect(phase).toBe("succeeded");
     expect(await r.outputs()).toBe("finished");
+    // Executed once: the child's job (locked for longer than the TTL) stayed its live worker's throughout.
+    expect(executions("read-fails").filter((e) => e.what === "slow started")).toHaveLength(1);
   }, 60_000);
 });
 
