@@ -184,17 +184,21 @@ export class ActionQueue {
    * lost before its registration named them (killed between claiming and its first heartbeat), so no lost-worker
    * sweep would ever find them, and the engine itself would hold them for its 4-hour lock timeout. A live worker
    * names its ids within moments of claiming (its first heartbeat follows its start at once), so an id still
-   * unnamed a whole TTL after its lock is a lost worker's. Returns the released lock ids.
+   * unnamed a whole TTL after its lock is a lost worker's. To be sure, an id is released only when it was found
+   * unnamed by the caller's previous look too (`suspects`, a TTL earlier): a registration missing for a moment
+   * (deleted by a sweep while its worker was stopped, then renewed) costs nothing. Returns the ids found unnamed
+   * now (the suspects of the next look).
    */
-  async releaseOrphanedJobs(): Promise<string[]> {
+  async releaseOrphanedJobs(suspects: ReadonlySet<string>): Promise<Set<string>> {
     const r = await this.#pool.query(
       `SELECT DISTINCT j.locked_by FROM ${QUEUE_SCHEMA}._private_jobs j
        WHERE j.locked_by IS NOT NULL AND j.locked_at < now() - make_interval(secs => $1::double precision / 1000)
          AND NOT EXISTS (SELECT 1 FROM ${QUEUE_SCHEMA}.flyte_workers w WHERE j.locked_by = ANY(w.engine_ids))`,
       [WORKER_TTL_MS],
     );
-    const ids = r.rows.map((x: { locked_by: string }) => x.locked_by);
-    if (ids.length > 0) await this.#utils.forceUnlockWorkers(ids);
+    const ids = new Set(r.rows.map((x: { locked_by: string }) => x.locked_by));
+    const lost = [...ids].filter((id) => suspects.has(id));
+    if (lost.length > 0) await this.#utils.forceUnlockWorkers(lost);
     return ids;
   }
 

@@ -73,6 +73,8 @@ export class Worker {
   #reachableSince: number | undefined;
   /** When this worker last looked for jobs locked under ids no registration names (see `releaseOrphanedJobs`). */
   #orphansCheckedAt = 0;
+  /** Lock ids no registration named at that last look: released if the next look finds them unnamed still. */
+  #orphanSuspects: ReadonlySet<string> = new Set();
 
   constructor(o: WorkerOptions) {
     this.#o = o;
@@ -121,7 +123,7 @@ export class Worker {
         // engine's job table, which holds only jobs not yet done).
         if (now - this.#orphansCheckedAt >= WORKER_TTL_MS) {
           this.#orphansCheckedAt = now;
-          await q.releaseOrphanedJobs();
+          this.#orphanSuspects = await q.releaseOrphanedJobs(this.#orphanSuspects);
         }
       }
     } catch {
