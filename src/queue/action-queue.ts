@@ -12,6 +12,7 @@ import { hostname } from "node:os";
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
 import { RETRYABLE_ERROR_CODES } from "graphile-worker/dist/lib.js";
 import { isProcessAlive, isProcessStopped } from "../internal/process-alive.ts";
+import { LookupBatcher } from "../internal/lookup-batcher.ts";
 import { DatabaseOutageError, isConnectionLoss, outageBudgetMs, whileReachable } from "../store/postgres/reconnect.ts";
 import { StoreError } from "../errors.ts";
 import { AbortFanout } from "./abort-fanout.ts";
@@ -64,6 +65,12 @@ export interface WorkerRow {
   heartbeatAt: number;
 }
 
+/**
+ * The engine counts a claim lost with its worker as an attempt: the budget for those is ours
+ * (execution.systemRetries, see worker.ts), so the engine's own is out of the way.
+ */
+const MAX_ENGINE_ATTEMPTS = 1_000;
+
 /** How often a waiter re-checks the store when no notification came (a missed NOTIFY costs at most this). */
 const RECHECK_MS = 2_000;
 
@@ -115,6 +122,8 @@ export class ActionQueue {
   #listening: Promise<void> | undefined;
   #recheck: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #adds = new LookupBatcher<{ identifier: string; job: ActionJob }, undefined>((a) => this.#addJobs(a), (a) => actionKey(a.job), undefined);
+  readonly #notifies = new LookupBatcher<string, undefined>((k) => this.#notify(k), (k) => k, undefined);
 
   private constructor(pool: pg.Pool, utils: WorkerUtils) {
     this.#pool = pool;
@@ -218,23 +227,41 @@ export class ActionQueue {
    * (the engine strips the key from a job that is running, and that job's worker is the one scheduling this).
    */
   async enqueue(identifier: string, job: ActionJob, o: { runAt?: Date; retry?: boolean } = {}): Promise<void> {
+    if (!o.runAt && !o.retry) return this.#adds.get({ identifier, job });
     // Across a database restart: the job key makes a second try of an enqueue that did reach the server a no-op
     // (or, for a retry, the same replacement again).
     await whileReachable(() => this.#utils.addJob(identifier, job, {
-      // The engine counts a claim lost with its worker as an attempt: the budget for those is ours
-      // (execution.systemRetries, see worker.ts), so the engine's own is out of the way.
-      jobKey: actionKey(job), jobKeyMode: o.retry ? "replace" : "unsafe_dedupe", maxAttempts: 1_000, ...(o.runAt ? { runAt: o.runAt } : {}),
+      jobKey: actionKey(job), jobKeyMode: o.retry ? "replace" : "unsafe_dedupe", maxAttempts: MAX_ENGINE_ATTEMPTS, ...(o.runAt ? { runAt: o.runAt } : {}),
     }), { stop: () => this.#closed });
   }
 
+  /**
+   * First enqueues of actions, many per statement (a fan-out enqueues its children together): each through the
+   * engine's own `add_job` in `unsafe_dedupe` mode, so an action already queued or running is left as it is.
+   */
+  async #addJobs(adds: { identifier: string; job: ActionJob }[]): Promise<Map<string, undefined>> {
+    await whileReachable(() => this.#pool.query(
+      `SELECT 1 FROM unnest($1::text[], $2::json[], $3::text[]) AS x(identifier, payload, job_key),
+         LATERAL ${QUEUE_SCHEMA}.add_job(identifier => x.identifier, payload => x.payload, job_key => x.job_key, job_key_mode => 'unsafe_dedupe', max_attempts => $4::int)`,
+      [adds.map((a) => a.identifier), adds.map((a) => JSON.stringify(a.job)), adds.map((a) => actionKey(a.job)), MAX_ENGINE_ATTEMPTS],
+    ), { stop: () => this.#closed });
+    return new Map();
+  }
+
   /** Tells every waiter of `key` that its action's row is committed. */
-  async notifyDone(key: string): Promise<void> {
+  notifyDone(key: string): Promise<void> {
+    return this.#notifies.get(key);
+  }
+
+  /** Notifications of ended actions, many per statement (see `notifyDone`). */
+  async #notify(keys: string[]): Promise<Map<string, undefined>> {
     try {
-      await this.#pool.query("SELECT pg_notify($1, $2)", [DONE_CHANNEL, key]);
+      await this.#pool.query("SELECT pg_notify($1, k) FROM unnest($2::text[]) AS k", [DONE_CHANNEL, keys]);
     } catch (e) {
-      // The database went away after the row was committed: waiters find the row on their next re-check.
+      // The database went away after the rows were committed: waiters find them on their next re-check.
       if (!isConnectionLoss(e)) throw e;
     }
+    return new Map();
   }
 
   /**

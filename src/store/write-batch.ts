@@ -120,6 +120,8 @@ export class WriteBatch {
   #urgent = false;
   /** The commit in progress, if the backend commits asynchronously. */
   #committing: Promise<void> | undefined;
+  /** The commit of what is queued behind `#committing`, cut once that one ends. */
+  #next: Promise<void> | undefined;
   readonly #failures = new Map<string, StoreError>();
   readonly #leases = new Map<string, Lease>();
   readonly #levels = new Map<string, Durability>();
@@ -281,23 +283,22 @@ export class WriteBatch {
   flushNow(): Promise<void> | undefined {
     this.#scheduled = false;
     if (this.#count === 0) return this.#committing;
+    // An asynchronous backend commits one batch at a time, in order. What is queued while a commit is in flight
+    // waits for it and then goes in one commit (group commit): with dozens of actions ending on a worker, a commit
+    // per event-loop turn would be a transaction per action, each waiting behind the last.
+    if (this.#committing) return (this.#next ??= this.#committing.then(() => {
+      this.#next = undefined;
+      return this.flushNow();
+    }));
     const batch = this.#pending;
     this.#pending = empty();
     this.#count = 0;
-    // An asynchronous backend commits one batch at a time, in order.
-    if (this.#committing) {
-      const next: Promise<void> = this.#committing.then(() => this.#apply(batch));
-      this.#committing = next.finally(() => {
-        if (this.#committing === next) this.#committing = undefined;
-      });
-      return this.#committing;
-    }
     const r = this.#apply(batch);
     if (r === undefined) return undefined;
-    this.#committing = r.finally(() => {
-      if (this.#committing === r) this.#committing = undefined;
+    const committing: Promise<void> = r.finally(() => {
+      if (this.#committing === committing) this.#committing = undefined;
     });
-    return this.#committing;
+    return (this.#committing = committing);
   }
 
   #apply(batch: PendingWrites): Promise<void> | undefined {

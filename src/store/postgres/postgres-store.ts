@@ -17,6 +17,7 @@ import {
 } from "../store.ts";
 import { WriteBatch, claimHolds, claimKey, lowestAttemptsWritten, type Durability, type PendingWrites } from "../write-batch.ts";
 import { KeyLocks } from "../key-locks.ts";
+import { LookupBatcher } from "../../internal/lookup-batcher.ts";
 import { migrate } from "./migrations.ts";
 import { DatabaseOutageError, whileReachable } from "./reconnect.ts";
 import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
@@ -226,6 +227,12 @@ export class PostgresStore implements RunStore {
   /** Cache keys held by callers in this process (see `lockCacheKey`), and the session that holds them in PostgreSQL. */
   readonly #cacheLocks = new KeyLocks();
   #locks: Promise<pg.Client> | undefined;
+  /**
+   * Point reads of runs and actions made together (a worker starting dozens of actions, a parent woken for
+   * dozens of children) share one statement: on a busy cluster the round trips, not the rows, are the cost.
+   */
+  readonly #runLookups = new LookupBatcher<RunKey, RunRow | undefined>((keys) => this.#fetchRuns(keys), runKeyId, undefined);
+  readonly #actionLookups = new LookupBatcher<[string, string], ActionRow | undefined>((keys) => this.#fetchActions(keys), (k) => claimKey(k[0], k[1]), undefined);
 
   private constructor(target: DatabaseTarget, pool: pg.Pool, durability: Durability, outageMs: number | undefined) {
     this.location = target.shown;
@@ -443,9 +450,18 @@ export class PostgresStore implements RunStore {
   }
 
   getRun(key: RunKey): Promise<RunRow | undefined> {
+    if (this.#closed) return Promise.reject(new StoreError(`The store ${this.location} is closed.`));
+    return this.#runLookups.get(key);
+  }
+
+  /** Runs by key, in one statement (see `#runLookups`). */
+  #fetchRuns(keys: RunKey[]): Promise<Map<string, RunRow>> {
     return this.#read(async (db) => {
-      const r = await db.query("SELECT * FROM runs WHERE name = $1 AND project = $2 AND domain = $3", [key.name, key.project, key.domain]);
-      return r.rows[0] ? runFromDb(r.rows[0] as Row) : undefined;
+      const r = await db.query(
+        "SELECT * FROM runs WHERE (name, project, domain) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
+        [keys.map((k) => k.name), keys.map((k) => k.project), keys.map((k) => k.domain)],
+      );
+      return new Map((r.rows as Row[]).map((x) => { const row = runFromDb(x); return [runKeyId(row), row]; }));
     });
   }
 
@@ -517,9 +533,18 @@ export class PostgresStore implements RunStore {
   }
 
   getAction(runName: string, name: string): Promise<ActionRow | undefined> {
+    if (this.#closed) return Promise.reject(new StoreError(`The store ${this.location} is closed.`));
+    return this.#actionLookups.get([runName, name]);
+  }
+
+  /** Actions by run and name, in one statement (see `#actionLookups`). */
+  #fetchActions(keys: [string, string][]): Promise<Map<string, ActionRow>> {
     return this.#read(async (db) => {
-      const r = await db.query("SELECT * FROM actions WHERE run_name = $1 AND name = $2", [runName, name]);
-      return r.rows[0] ? actionFromDb(r.rows[0] as Row) : undefined;
+      const r = await db.query(
+        "SELECT * FROM actions WHERE (run_name, name) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        [keys.map((k) => k[0]), keys.map((k) => k[1])],
+      );
+      return new Map((r.rows as Row[]).map((x) => { const row = actionFromDb(x); return [claimKey(row.runName, row.name), row]; }));
     });
   }
 
@@ -766,4 +791,9 @@ export class PostgresStore implements RunStore {
 /** Opens the PostgreSQL store at `url`: connects, migrates, and resolves once it is usable. */
 export function openPostgresStore(url: string, o: PostgresStoreOptions = {}): Promise<PostgresStore> {
   return PostgresStore.open(url, o);
+}
+
+/** A run key as one string (lookups of the same run share one answer). */
+function runKeyId(k: { name: string; project: string; domain: string }): string {
+  return `${k.project}\u0000${k.domain}\u0000${k.name}`;
 }
