@@ -151,7 +151,7 @@ describe("a parent waiting for a remote child", () => {
       const end = Date.now() + 10_000;
       while (cancelled === 0 && Date.now() < end) {
         const q = await monitor.query(
-          `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE 'SELECT * FROM actions WHERE run_name%'`,
+          `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE 'SELECT * FROM actions WHERE (run_name, name) IN%'`,
         );
         cancelled += q.rowCount ?? 0;
         await new Promise((res) => setTimeout(res, 50));
