@@ -257,7 +257,14 @@ describe("remote runs", () => {
     expect(await r.outputs()).toBe("finished");
     const d = await r.details();
     expect(d.root.attempts.map((a) => [a.phase, a.error?.code ?? null])).toEqual([["failed", "WorkerLost"], ["succeeded", null]]);
-    expect(executions("remote-root-lost").filter((e) => e.what === "root started").map((e) => e.pid)).toHaveLength(2);
+    const ran = executions("remote-root-lost");
+    expect(ran.filter((e) => e.what === "root started").map((e) => e.pid)).toHaveLength(2);
+    // The re-executed root replays the child that had succeeded, and waits for the one still running on the
+    // other worker (executed again only if it ran on the killed worker too).
+    expect(ran.filter((e) => e.what === "leaf 100")).toHaveLength(1);
+    const slowRuns = ran.filter((e) => e.what === "slow started");
+    expect(slowRuns).toHaveLength(slowRuns[0]!.pid === victim ? 2 : 1);
+    expect(d.root.children.map((c) => c.phase)).toEqual(["succeeded", "succeeded"]);
   }, 90_000);
 
   it("flyte run --remote returns at once; flyte get run shows the run finish", async () => {

@@ -7,7 +7,7 @@ import type { TaskTemplate } from "../authoring/task-template.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import { ioScope, type IoScope } from "../io/io-scope.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
-import { isTerminal, type RunStore, type ActionRow, type ActionPhase, type Lease, type RunKey } from "../store/store.ts";
+import { isTerminal, type RunStore, type ActionRow, type ActionPhase, type ActionSummary, type Lease, type RunKey } from "../store/store.ts";
 import type { WriteBatch } from "../store/write-batch.ts";
 import { ActionAbortedError, errorToRecord, type ErrorRecord } from "../errors.ts";
 import type { RunOptionsResolved, ActionEvent } from "./controller.ts";
@@ -65,6 +65,12 @@ export interface RunStateInit {
 
 export class RunState {
   readonly actions = new Map<string, ActionState>();
+  /**
+   * Children that an earlier attempt of their parent, executed by another process, left queued or running
+   * (see `adoptChildren`): they are still executing elsewhere, so a call of one waits for it instead of
+   * executing it again.
+   */
+  readonly inFlightElsewhere = new Set<string>();
   #epochs = 0;
   /** Last sequence number of calls made more than once by one parent attempt (only those get an entry). */
   readonly #repeats = new Map<string, { epoch: number; seq: number }>();
@@ -178,6 +184,20 @@ export class RunState {
       // Every field is set here (done too), so all states share one compact shape.
       else this.actions.set(name, { row: undefined, phase: "queued", parent, attemptCount: 0, error: null, epoch, done: undefined });
       return name;
+    }
+  }
+
+  /**
+   * Takes in what earlier attempts of `parent`, executed by other processes, recorded of its children, so that
+   * this attempt replays them as a re-executed parent does in the process that ran the first one: a succeeded
+   * child gives its recorded output, one still queued or running is waited for, a failed one runs again.
+   * Children this process knows already are left as they are.
+   */
+  adoptChildren(parent: string, rows: readonly ActionSummary[]): void {
+    for (const r of rows) {
+      if (r.parent !== parent || this.actions.has(r.name)) continue;
+      this.actions.set(r.name, { row: undefined, phase: r.phase, parent, attemptCount: r.attemptCount, error: r.error, epoch: 0, done: undefined });
+      if (r.phase === "queued" || r.phase === "running") this.inFlightElsewhere.add(r.name);
     }
   }
 

@@ -77,8 +77,11 @@ export function executeAction(run: RunState, req: ActionRequest): Promise<unknow
 
 function execute(run: RunState, req: ActionRequest, existing: ActionState | undefined): Promise<unknown> {
   if (existing?.done && (existing.phase === "running" || existing.phase === "queued")) return existing.done;
+  // Left in flight by an earlier attempt of the parent in another process (see RunState.adoptChildren): it is
+  // still executing there, and writing it queued again would take it from whoever executes it.
+  const resume = run.inFlightElsewhere.size > 0 && run.inFlightElsewhere.delete(req.name);
   const state = actionState(run, req, existing);
-  const done = runAction(run, req, state);
+  const done = resume ? resumeAction(run, req, state) : runAction(run, req, state);
   // Kept while the action runs (a re-executed parent may call it again meanwhile); `finish` drops it, since a
   // settled promise keeps its value alive. A cache hit or a recovered output has finished already by now.
   if (state.phase === "queued" || state.phase === "running") state.done = done;
@@ -215,15 +218,35 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     return fromLiteralNow(output.literal);
   } catch (e) {
     settle?.(undefined);
-    const record = run.secretValues.redactRecord(errorToRecord(e));
-    const phase: ActionPhase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
-    finish(run, state, row, phase, undefined, record);
-    await run.writes.committed(run.name);
-    throw errorFromRecord(record);
+    return failed(run, state, row, e);
   } finally {
     if (ckey && task.cache.serialize) serialized.delete(ckey);
     await release?.();
   }
+}
+
+/** Waits for an action left in flight (see `execute`) without writing it again, then records how it ended. */
+async function resumeAction(run: RunState, req: ActionRequest, state: ActionState): Promise<unknown> {
+  const row = state.row!;
+  const stored = await run.store.getAction(run.name, req.name);
+  if (stored) Object.assign(row, { createdAt: stored.createdAt, inputs: stored.inputs, attemptCount: stored.attemptCount });
+  try {
+    const output = await run.dispatcher.dispatch(run, req, row);
+    finish(run, state, row, "succeeded", output, null);
+    await run.writes.committed(run.name);
+    return fromLiteralNow(output.literal);
+  } catch (e) {
+    return failed(run, state, row, e);
+  }
+}
+
+/** Records the end of an action whose execution threw `e`, then rejects with its re-created error. */
+async function failed(run: RunState, state: ActionState, row: ActionRow, e: unknown): Promise<never> {
+  const record = run.secretValues.redactRecord(errorToRecord(e));
+  const phase: ActionPhase = e instanceof TaskTimeoutError ? "timed_out" : run.abort.signal.aborted ? "aborted" : "failed";
+  finish(run, state, row, phase, undefined, record);
+  await run.writes.committed(run.name);
+  throw errorFromRecord(record);
 }
 
 /** Waits for an identical `serialize` execution as a blocked caller (a worker's slot is given back meanwhile). */

@@ -236,8 +236,10 @@ export class Worker {
         await this.#o.actionQueue.enqueue(identifier, { ...job, attempt: row.attemptCount }, { runAt: new Date(due), retry: true });
         return;
       }
-      // Earlier attempts ran elsewhere (a retry after a backoff, or a takeover): the retry budgets go on from theirs.
+      // Earlier attempts ran elsewhere (a retry after a backoff, or a takeover): the retry budgets go on from theirs,
+      // and the children they called are replayed, awaited or re-run as in the process that made the first.
       resume = retryStateOf(attempts);
+      run.adoptChildren(row.name, await this.#o.store.listActionSummaries(run.name));
     }
     await this.#slots.acquire(run, job.action);
     this.#o.onAction?.({ job, phase: "started" });
