@@ -207,13 +207,17 @@ function cases(name: string, open: () => Promise<{ store: RunStore; reopen: () =
       expect(failed.map((f) => [f.runName, f.error])).toEqual([["every-90-202601010430", "the task is gone"]]);
       expect(lines).toContain('Trigger "every-90" on env.a: the run every-90-202601010430 for 2026-01-01T04:30:00.000Z could not be created: the task is gone');
 
-      // Activated by hand at 05:07: a minutely trigger starts from then, without back-filling.
+      // Activated by hand at 05:07 and first seen at 05:10:20: a minutely trigger fires from then on, once per pass,
+      // without catching up on 05:08 and 05:09.
       await store.setTriggerActive(P, "env.a", "off", true, T0 + 5 * HOUR + 7 * MIN);
-      clock.t = T0 + 5 * HOUR + 10 * MIN;
+      clock.t = T0 + 5 * HOUR + 10 * MIN + 20_000;
       const before = launched.length;
       const s = scheduler(store, clock, lines, launch);
       await s.tick();
-      expect(launched.slice(before).map((f) => utc(f.fireTime).slice(11))).toEqual(["05:08", "05:09", "05:10"]);
+      clock.t += MIN;
+      await s.tick();
+      expect(launched.slice(before).map((f) => utc(f.fireTime).slice(11))).toEqual(["05:10", "05:11"]);
+      expect(lines.at(-3)).toBe('Trigger "off" on env.a: 2 fires missed while no scheduler ran (2026-01-01T05:08:00.000Z to 2026-01-01T05:09:00.000Z), not back-filled.');
       await store.close();
     });
   });

@@ -18,6 +18,7 @@ import { registerK8sCommand } from "./commands/k8s.ts";
 import { registerRecoverCommand } from "./commands/recover.ts";
 import { registerRunCommand } from "./commands/run.ts";
 import { registerSecretCommand } from "./commands/secret.ts";
+import { registerServeCommand } from "./commands/serve.ts";
 import { registerUiCommand } from "./commands/ui.ts";
 import { registerWorkerCommand } from "./commands/worker.ts";
 import { attachIo, exitCodeOf, processIo, type CliIo } from "./context.ts";
@@ -50,7 +51,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   for (const register of [
     registerRunCommand, registerRecoverCommand, registerGetCommand, registerAbortCommand, registerCacheCommand,
     registerSecretCommand, registerGenCommand, registerBuildCommand, registerDeployCommand, registerK8sCommand, registerUiCommand, registerWorkerCommand,
-    registerDevCommand,
+    registerDevCommand, registerServeCommand,
   ]) register(program);
   // Every subcommand reports parse errors by throwing (to main) instead of exiting the process.
   program.commands.forEach(function strict(c: Command) {

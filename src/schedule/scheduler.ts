@@ -9,8 +9,9 @@
  * restarted) takes it over and creates the run, unless a run of that name already exists (the scheduler died after
  * creating it), in which case it only marks the fire. So a crash neither loses nor duplicates a fire.
  *
- * Fire times are not back-filled. A fire noticed more than `graceMs` after its time (no scheduler ran then, or
- * this one was stopped: a laptop asleep) is skipped, and one log line per trigger says how many were.
+ * Fire times are not back-filled. Of the fire times a pass finds passed since the last one it handled, only the
+ * latest fires, and only if it is at most `graceMs` old; the others were missed (no scheduler ran then, or this one
+ * was stopped: a laptop asleep), and one log line per trigger says how many.
  *
  * Time comes from a `Clock`, so tests run a day of fires in milliseconds: `tick()` does one pass at the clock's
  * now; `start()` loops, sleeping until the next fire time (or `pollMs`, to see triggers deployed or toggled).
@@ -162,20 +163,26 @@ export class Scheduler {
         c = { basis: basisOf(t), schedule: fireSchedule(a, activatedAt), at: Math.max(c?.at ?? -Infinity, last.get(key) ?? -Infinity, activatedAt) };
         this.#cursors.set(key, c);
       }
+      // Of the fire times passed since the cursor, the latest fires if it is recent (within graceMs); every other
+      // one is skipped: a scheduler that was away (or asleep) does not catch up.
       let missed = 0;
       let firstMissed: number | undefined;
       let lastMissed: number | undefined;
+      let latest: number | undefined;
+      const skip = (at: number) => {
+        missed++;
+        firstMissed ??= at;
+        lastMissed = at;
+      };
       for (let at = c.schedule.next(c.at); at !== undefined && at <= now; at = c.schedule.next(at)) {
-        if (now - at <= graceMs) {
-          due.push({ t, at });
-        } else if (missed < MISSED_CAP) {
-          missed++;
-          firstMissed ??= at;
-          lastMissed = at;
-        } else {
-          // Too many to count one by one: skip ahead.
-          at = now - graceMs - 1;
-        }
+        if (latest !== undefined) skip(latest);
+        latest = at;
+        // Too many to count one by one (a minutely trigger after a year off): skip ahead.
+        if (missed >= MISSED_CAP && now - at > graceMs) at = now - graceMs - 1;
+      }
+      if (latest !== undefined) {
+        if (now - latest <= graceMs) due.push({ t, at: latest });
+        else skip(latest);
       }
       c.at = now;
       if (missed > 0) {

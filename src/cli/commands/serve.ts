@@ -1,0 +1,91 @@
+/**
+ * `flyte serve [file.ts] [--no-workers] [--concurrency n]`: fires the active triggers deployed in the project/domain
+ * (src/schedule/scheduler.ts) until SIGINT/SIGTERM. Embedded backend: each fire's run executes in this process.
+ * Cluster backend: each fire queues a remote run, and (unless --no-workers) a worker executes the actions of every
+ * deployed environment, so one command runs a small installation. Several `flyte serve` may share a store: each
+ * fire time is fired by exactly one of them.
+ */
+import { Command } from "commander";
+import { startWorker, type WorkerHandle } from "../../worker/start-worker.ts";
+import { getRuntime } from "../../run/runtime.ts";
+import { automationOf, fireSchedule } from "../../schedule/fire-times.ts";
+import { triggerLauncher } from "../../schedule/launch.ts";
+import { Scheduler } from "../../schedule/scheduler.ts";
+import { cliIo, openRuntime } from "../context.ts";
+import { loadModule, UsageError } from "../load-task.ts";
+
+/** How long SIGTERM waits for running attempts or runs (cluster workers; embedded runs wait until done). */
+const DRAIN_MS = Number(process.env.FLYTE_WORKER_DRAIN_MS) > 0 ? Number(process.env.FLYTE_WORKER_DRAIN_MS) : 30_000;
+
+export function registerServeCommand(program: Command): void {
+  program.command("serve").description("Fire deployed triggers on their schedules (and run workers for the deployed environments on the cluster backend)")
+    .argument("[file]", "start runs of the tasks this file defines instead of the deployed code (development)")
+    .option("--no-workers", "cluster backend: start no workers (others run `flyte worker`)")
+    .option("--concurrency <n>", "cluster backend: attempts the worker executes at once", "1")
+    .action(async (file: string | undefined, o: { workers: boolean; concurrency: string }, cmd: Command) => {
+      const concurrency = Number(o.concurrency);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be an integer >= 1, got "${o.concurrency}".`);
+      await openRuntime(cmd);
+      if (file) await loadModule(file);
+      const io = cliIo(cmd);
+      const rt = getRuntime();
+      const scope = { project: rt.config.project, domain: rt.config.domain };
+      const cluster = rt.config.backend === "cluster";
+      const say = (line: string) => io.stdout.write(`${new Date().toISOString()} ${line}\n`);
+
+      const triggers = (await rt.store.listTriggers(scope)).filter((t) => t.active);
+      const where = `${scope.project}/${scope.domain} (${rt.store.location})`;
+      if (triggers.length === 0) {
+        io.stdout.write(`No active triggers deployed in ${where}: nothing to fire yet. Triggers deployed or activated later are picked up while this runs (flyte deploy <file.ts>, flyte update trigger <task> <name> --activate).\n`);
+      } else {
+        io.stdout.write(`Serving ${triggers.length} trigger${triggers.length > 1 ? "s" : ""} in ${where}, ${cluster ? "queueing runs for workers" : "running them in this process"}:\n`);
+        const now = Date.now();
+        for (const t of triggers) {
+          const a = automationOf(t.spec);
+          const s = a ? fireSchedule(a, t.activatedAt ?? t.createdAt) : undefined;
+          const next = s?.next(now);
+          io.stdout.write(`  ${t.taskName}/${t.name}  ${s ? `${s.text}${s.timezone !== "UTC" ? ` (${s.timezone})` : ""}` : "unknown schedule"}  next ${next !== undefined ? new Date(next).toISOString() : "-"}\n`);
+        }
+      }
+
+      let worker: WorkerHandle | undefined;
+      if (cluster && o.workers) {
+        const envs = [...new Set((await rt.store.listTasks(scope)).map((t) => t.environment))].sort();
+        if (envs.length === 0) {
+          io.stdout.write("No environments deployed: no worker started (flyte deploy <file.ts>, then restart flyte serve).\n");
+        } else {
+          worker = await startWorker({ envs, concurrency, code: file ? "loaded" : "deployed" });
+          io.stdout.write(`Worker ${worker.id} executing ${envs.join(", ")} (concurrency ${concurrency}).\n`);
+        }
+      }
+
+      const scheduler = new Scheduler({
+        store: rt.store, scope, log: say,
+        launch: triggerLauncher({ mode: cluster ? "remote" : "local", code: file ? "loaded" : "deployed" }),
+      });
+      scheduler.start();
+      io.stdout.write("Stop with Ctrl-C.\n");
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          process.once(signal, () => {
+            io.stderr.write(`${signal} again: exiting now.\n`);
+            process.exit(130);
+          });
+          io.stderr.write(`${signal}: stopping the scheduler${worker ? `, waiting up to ${DRAIN_MS / 1000}s for ${worker.running} running attempts` : cluster ? "" : "; runs it started here finish first (again to exit at once)"}.\n`);
+          void (async () => {
+            await scheduler.stop();
+            if (worker) {
+              const w = worker;
+              const force = setTimeout(() => void w.abandon().catch(() => undefined), DRAIN_MS);
+              force.unref();
+              await w.stop();
+              clearTimeout(force);
+            }
+            resolve();
+          })();
+        };
+        process.once("SIGTERM", () => stop("SIGTERM"));
+        process.once("SIGINT", () => stop("SIGINT"));
+      });
+    });
+}
