@@ -8,6 +8,8 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { getRun, init } from "flyte-ts";
+import { shutdown } from "../src/run/runtime.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { decodeStoredValue } from "../src/run/stored-value.ts";
 import { flyteIn } from "./helpers/cli.ts";
@@ -93,7 +95,21 @@ describe("flyte serve", () => {
     }
     // No other runs than the fires' (and each fire's run once).
     expect((await store.listRuns(P, { limit: 100 })).map((r) => r.name).sort()).toEqual(fires.map((f) => f.runName).sort());
+
+    // The runs show their trigger (flyte get runs, details()), and flyte get triggers the last fire and its run.
+    const last = fires.at(-1)!;
+    const runs = (await flyteIn(dir, ["get", "runs"])).stdout.split("\n");
+    expect(runs[0]).toMatch(/^NAME +TASK +PHASE +CREATED +DURATION +TRIGGER$/);
+    expect(runs[1]).toMatch(new RegExp(`^${last.runName} +sched\\.stamp +succeeded +\\S+ +\\S+ +every-minute$`));
+    await init({ root: dir });
+    const d = await (await getRun(last.runName)).details();
+    expect(d.trigger).toEqual({ name: "every-minute", task: "sched.stamp", fireTime: new Date(last.fireTime) });
+    expect((await flyteIn(dir, ["get", "run", last.runName])).stdout.split("\n")[0]).toContain(`  trigger every-minute (fire time ${new Date(last.fireTime).toISOString()})`);
+    const [t] = JSON.parse((await flyteIn(dir, ["--output-format", "json", "get", "triggers"])).stdout) as { lastFire: string; lastRun: string; lastPhase: string; nextFire: string }[];
+    expect(t).toMatchObject({ lastFire: new Date(last.fireTime).toISOString(), lastRun: last.runName, lastPhase: "succeeded" });
+    expect(Date.parse(t!.nextFire)).toBeGreaterThan(last.fireTime);
     await store.close();
+    await shutdown();
   }, 90_000);
 
   it("with nothing deployed says so and keeps serving until SIGINT", async () => {

@@ -6,11 +6,8 @@
  * fire time is fired by exactly one of them.
  */
 import { Command } from "commander";
-import { startWorker, type WorkerHandle } from "../../worker/start-worker.ts";
+import { listDeployedTasks, startScheduler, startWorker, type WorkerHandle } from "../../index.ts";
 import { getRuntime } from "../../run/runtime.ts";
-import { automationOf, fireSchedule } from "../../schedule/fire-times.ts";
-import { triggerLauncher } from "../../schedule/launch.ts";
-import { Scheduler } from "../../schedule/scheduler.ts";
 import { cliIo, openRuntime } from "../context.ts";
 import { loadModule, UsageError } from "../load-task.ts";
 
@@ -33,24 +30,21 @@ export function registerServeCommand(program: Command): void {
       const cluster = rt.config.backend === "cluster";
       const say = (line: string) => io.stdout.write(`${new Date().toISOString()} ${line}\n`);
 
-      const triggers = (await rt.store.listTriggers(scope)).filter((t) => t.active);
+      const scheduler = await startScheduler({ code: file ? "loaded" : "deployed", log: say });
+      const { triggers } = scheduler;
       const where = `${scope.project}/${scope.domain} (${rt.store.location})`;
       if (triggers.length === 0) {
         io.stdout.write(`No active triggers deployed in ${where}: nothing to fire yet. Triggers deployed or activated later are picked up while this runs (flyte deploy <file.ts>, flyte update trigger <task> <name> --activate).\n`);
       } else {
         io.stdout.write(`Serving ${triggers.length} trigger${triggers.length > 1 ? "s" : ""} in ${where}, ${cluster ? "queueing runs for workers" : "running them in this process"}:\n`);
-        const now = Date.now();
         for (const t of triggers) {
-          const a = automationOf(t.spec);
-          const s = a ? fireSchedule(a, t.activatedAt ?? t.createdAt) : undefined;
-          const next = s?.next(now);
-          io.stdout.write(`  ${t.taskName}/${t.name}  ${s ? `${s.text}${s.timezone !== "UTC" ? ` (${s.timezone})` : ""}` : "unknown schedule"}  next ${next !== undefined ? new Date(next).toISOString() : "-"}\n`);
+          io.stdout.write(`  ${t.task}/${t.name}  ${t.schedule}${t.timezone !== "UTC" ? ` (${t.timezone})` : ""}  next ${t.nextFire?.toISOString() ?? "-"}\n`);
         }
       }
 
       let worker: WorkerHandle | undefined;
       if (cluster && o.workers) {
-        const envs = [...new Set((await rt.store.listTasks(scope)).map((t) => t.environment))].sort();
+        const envs = [...new Set((await listDeployedTasks()).map((t) => t.environment))].sort();
         if (envs.length === 0) {
           io.stdout.write("No environments deployed: no worker started (flyte deploy <file.ts>, then restart flyte serve).\n");
         } else {
@@ -59,11 +53,6 @@ export function registerServeCommand(program: Command): void {
         }
       }
 
-      const scheduler = new Scheduler({
-        store: rt.store, scope, log: say,
-        launch: triggerLauncher({ mode: cluster ? "remote" : "local", code: file ? "loaded" : "deployed" }),
-      });
-      scheduler.start();
       io.stdout.write("Stop with Ctrl-C.\n");
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
