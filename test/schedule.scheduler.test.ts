@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Cron, FixedRate, Trigger } from "flyte-ts";
 import { triggerSpec } from "../src/deploy/task-spec.ts";
-import { Scheduler, type Clock, type Launch } from "../src/schedule/scheduler.ts";
+import { Scheduler, fireRunName, type Clock, type Launch } from "../src/schedule/scheduler.ts";
 import { openPostgresStore } from "../src/store/postgres/postgres-store.ts";
 import { SqliteStore } from "../src/store/sqlite/sqlite-store.ts";
 import { runRow } from "../src/store/store.conformance-rows.ts";
@@ -222,6 +222,18 @@ function cases(name: string, open: () => Promise<{ store: RunStore; reopen: () =
     });
   });
 }
+
+describe("fire run names", () => {
+  it("are <trigger>-<yyyyMMddHHmm> in UTC, the trigger's name made a valid run name", () => {
+    expect(fireRunName("hourly", Date.parse("2026-03-29T01:00:59.999Z"))).toBe("hourly-202603290100");
+    expect(fireRunName("Nightly Report_EU", Date.parse("2026-12-31T23:59:00Z"))).toBe("nightly-report-eu-202612312359");
+    expect(fireRunName("--", T0)).toBe("trigger-202601010000");
+    const long = fireRunName("x".repeat(80), T0);
+    expect(long).toBe(`${"x".repeat(47)}-202601010000`);
+    // Room for a "-99" collision suffix within the 63 characters of a run name.
+    expect(`${long}-99`.length).toBeLessThanOrEqual(63);
+  });
+});
 
 cases("SQLite", async () => {
   const file = join(mkdtempSync(join(tmpdir(), "flyte-sched-")), "flyte.db");

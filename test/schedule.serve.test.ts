@@ -112,18 +112,21 @@ describe("flyte serve", () => {
     await shutdown();
   }, 90_000);
 
-  it("with nothing deployed says so and keeps serving until SIGINT", async () => {
+  it("with nothing deployed says so, keeps serving, picks up a trigger deployed meanwhile, and stops on SIGINT", async () => {
     const dir = project({});
-    const s = serve(dir);
+    const s = serve(dir, { FLYTE_TEST_MINUTE_MS: String(MINUTE_MS) });
     try {
       await waitFor(() => /Stop with Ctrl-C/.test(s.out()), 30_000, "flyte serve to start");
-      await new Promise((r) => setTimeout(r, 500));
+      expect(s.out()).toMatch(/^No active triggers deployed in default\/development \(.*flyte\.db\): nothing to fire yet\. Triggers deployed or activated later are picked up while this runs \(flyte deploy <file\.ts>, flyte update trigger <task> <name> --activate\)\.\nStop with Ctrl-C\.\n$/);
+      writeFileSync(join(dir, "envs.ts"), ENVS);
+      expect((await flyteIn(dir, ["deploy", "envs.ts"])).code).toBe(0);
+      await waitFor(() => /Trigger "every-minute" on sched\.stamp fired for /.test(s.out()), 20_000, "the trigger deployed meanwhile to fire");
       expect(s.child.exitCode).toBeNull();
       s.child.kill("SIGINT");
       expect(await s.exited).toBe(0);
     } finally {
       s.child.kill("SIGKILL");
     }
-    expect(s.out()).toMatch(/^No active triggers deployed in default\/development \(.*flyte\.db\): nothing to fire yet\. Triggers deployed or activated later are picked up while this runs \(flyte deploy <file\.ts>, flyte update trigger <task> <name> --activate\)\.\nStop with Ctrl-C\.\n$/);
+    expect(s.err()).toContain("SIGINT: stopping the scheduler; runs it started here finish first (again to exit at once).\n");
   }, 60_000);
 });
