@@ -245,11 +245,6 @@ export class Scheduler {
     return next;
   }
 
-  /** The triggers seen at the last pass, with their next fire time. */
-  scheduled(): { trigger: string; next: number | undefined; text: string }[] {
-    return [...this.#cursors].map(([trigger, c]) => ({ trigger, next: c.schedule.next(c.at), text: `${c.schedule.text}${c.schedule.timezone !== "UTC" ? ` (${c.schedule.timezone})` : ""}` }));
-  }
-
   /** Loops until `stop()`: a pass, then sleep until the next fire time or `pollMs`, whichever is sooner. */
   start(): void {
     if (this.#loop) return;
