@@ -1,5 +1,5 @@
 /**
- * `flyte serve [file.ts] [--no-workers] [--concurrency n]`: fires the active triggers deployed in the project/domain
+ * `flyte serve [file.ts] [--workers|--no-workers] [--concurrency n]`: fires the active triggers deployed in the project/domain
  * (src/schedule/scheduler.ts) until SIGINT/SIGTERM. Embedded backend: each fire's run executes in this process.
  * Cluster backend: each fire queues a remote run, and (unless --no-workers) a worker executes the actions of every
  * deployed environment, so one command runs a small installation. Several `flyte serve` may share a store: each
@@ -17,9 +17,10 @@ const DRAIN_MS = Number(process.env.FLYTE_WORKER_DRAIN_MS) > 0 ? Number(process.
 export function registerServeCommand(program: Command): void {
   program.command("serve").description("Fire deployed triggers on their schedules (and run workers for the deployed environments on the cluster backend)")
     .argument("[file]", "start runs of the tasks this file defines instead of the deployed code (development)")
+    .option("--workers", "cluster backend: start a worker for every deployed environment (the default)")
     .option("--no-workers", "cluster backend: start no workers (others run `flyte worker`)")
     .option("--concurrency <n>", "cluster backend: attempts the worker executes at once", "1")
-    .action(async (file: string | undefined, o: { workers: boolean; concurrency: string }, cmd: Command) => {
+    .action(async (file: string | undefined, o: { workers?: boolean; concurrency: string }, cmd: Command) => {
       const concurrency = Number(o.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be an integer >= 1, got "${o.concurrency}".`);
       await openRuntime(cmd);
@@ -43,7 +44,7 @@ export function registerServeCommand(program: Command): void {
       }
 
       let worker: WorkerHandle | undefined;
-      if (cluster && o.workers) {
+      if (cluster && o.workers !== false) {
         const envs = [...new Set((await listDeployedTasks()).map((t) => t.environment))].sort();
         if (envs.length === 0) {
           io.stdout.write("No environments deployed: no worker started (flyte deploy <file.ts>, then restart flyte serve).\n");
