@@ -1,8 +1,8 @@
 /**
  * `flyte serve` on the cluster backend (a real PostgreSQL), twice at once as two installations' schedulers would
  * be: a deployed FixedRate trigger (one minute made 2 s through the test-only FLYTE_TEST_MINUTE_MS) fires each
- * time exactly once across both, each fire queues a remote run, and the workers `flyte serve` starts for the
- * deployed environment execute it.
+ * time exactly once across both, each fire queues a remote run, and the worker that the first `flyte serve` starts
+ * for the deployed environment executes it (the second runs with --no-workers).
  */
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
