@@ -27,6 +27,8 @@ const LAYERS = {
   // Local development tools (`flyte dev cluster`'s PostgreSQL, also used by the tests and benchmarks).
   dev: ["internal", "errors.ts"],
   worker: ["deploy", "run", "queue", "controller", "authoring", "store", "types", "io", "secrets", "internal", "errors.ts"],
+  // The trigger scheduler of `flyte serve`: it starts runs of deployed code (worker/'s loader) through run/.
+  schedule: ["worker", "run", "controller", "authoring", "store", "internal", "errors.ts"],
   // The web UI's server reads runs through the public API only (index.ts and io/'s public index).
   ui: ["index.ts", "io", "errors.ts"],
 };

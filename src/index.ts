@@ -56,7 +56,7 @@ export { ACTION_PHASES, TERMINAL_PHASES } from "./run/run-handle.ts";
 export type { Action, ActionIo, TaskInterfaceSchema } from "./run/action-handle.ts";
 export type { RunWatcher, RunWatch, ActionUpdate, LiveLogLine } from "./run/watch.ts";
 export { listRuns } from "./run/list-runs.ts";
-export type { ListRunsOptions, RunSummary } from "./run/list-runs.ts";
+export type { ListRunsOptions, RunSummary, RunTriggerInfo } from "./run/list-runs.ts";
 export { clearCache } from "./run/clear-cache.ts";
 export { listWorkers, startWorker } from "./worker/start-worker.ts";
 export type { StartWorkerOptions, WorkerHandle, WorkerInfo } from "./worker/start-worker.ts";
@@ -66,6 +66,12 @@ export { deploy } from "./deploy/deploy.ts";
 export type { DeployOptions, DeployResult, DeployedImage, CopyStyle, TaskSpec } from "./deploy/deploy.ts";
 export { listDeployedTasks, getDeployedTask } from "./deploy/deployed-tasks.ts";
 export type { DeployedTask, ListDeployedTasksOptions } from "./deploy/deployed-tasks.ts";
+
+// Schedules
+export { startScheduler } from "./schedule/serve.ts";
+export type { StartSchedulerOptions, SchedulerHandle } from "./schedule/serve.ts";
+export { listDeployedTriggers, updateTrigger, deleteTrigger } from "./schedule/triggers.ts";
+export type { DeployedTrigger } from "./schedule/triggers.ts";
 
 // Inside tasks
 export { ctx, getCustomContext, customContext, getSecret } from "./run/context.ts";

@@ -1,6 +1,6 @@
 /**
  * Triggers: schedules attached to a task, registered by `flyte deploy`. TriggerTime is bound to the fire time.
- * The embedded runtime validates them but does not fire them, so main calls the task the way a firing would.
+ * `flyte serve` fires them once deployed (README "Schedules"); here main calls the task the way a firing would.
  *   npx flyte run examples/tour/triggers.ts main
  */
 import { z } from "zod";

@@ -10,6 +10,7 @@ import { version } from "../index.ts";
 import { registerAbortCommand } from "./commands/abort.ts";
 import { registerBuildCommand } from "./commands/build.ts";
 import { registerCacheCommand } from "./commands/cache.ts";
+import { registerDeleteCommand } from "./commands/delete.ts";
 import { registerDeployCommand } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerGenCommand } from "./commands/gen.ts";
@@ -18,7 +19,9 @@ import { registerK8sCommand } from "./commands/k8s.ts";
 import { registerRecoverCommand } from "./commands/recover.ts";
 import { registerRunCommand } from "./commands/run.ts";
 import { registerSecretCommand } from "./commands/secret.ts";
+import { registerServeCommand } from "./commands/serve.ts";
 import { registerUiCommand } from "./commands/ui.ts";
+import { registerUpdateCommand } from "./commands/update.ts";
 import { registerWorkerCommand } from "./commands/worker.ts";
 import { attachIo, exitCodeOf, processIo, type CliIo } from "./context.ts";
 import { EXIT, reportError } from "./errors.ts";
@@ -50,7 +53,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   for (const register of [
     registerRunCommand, registerRecoverCommand, registerGetCommand, registerAbortCommand, registerCacheCommand,
     registerSecretCommand, registerGenCommand, registerBuildCommand, registerDeployCommand, registerK8sCommand, registerUiCommand, registerWorkerCommand,
-    registerDevCommand,
+    registerDevCommand, registerServeCommand, registerUpdateCommand, registerDeleteCommand,
   ]) register(program);
   // Every subcommand reports parse errors by throwing (to main) instead of exiting the process.
   program.commands.forEach(function strict(c: Command) {

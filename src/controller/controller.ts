@@ -26,6 +26,15 @@ export interface RunOptionsResolved {
   durability: "full" | "process";
   /** The user file the task came from, for `flyte recover`. */
   sourceFile?: string;
+  /** The trigger whose fire started the run (`flyte serve`), recorded in the run's options. */
+  trigger?: RunTrigger;
+}
+
+/** What a run started by a trigger records of it: the trigger, its task and the scheduled fire time (ISO). */
+export interface RunTrigger {
+  name: string;
+  task: string;
+  fireTime: string;
 }
 
 /** An event for live displays (the CLI tree). */

@@ -92,7 +92,10 @@ export class LocalController implements Controller {
       ownerId: lease.owner, leaseEpoch: lease.epoch, leaseExpiresAt: lease.expiresAt,
       recoverFrom: o.recoverFrom ?? null, abortRequested: null, labels: o.labels,
       source: { ...(o.sourceFile ? { file: o.sourceFile } : {}), task: task.name },
-      options: { customContext: o.customContext, envVars: o.envVars, overwriteCache: o.overwriteCache, disableRunCache: o.disableRunCache },
+      options: {
+        customContext: o.customContext, envVars: o.envVars, overwriteCache: o.overwriteCache, disableRunCache: o.disableRunCache,
+        ...(o.trigger ? { trigger: o.trigger } : {}),
+      },
     }, chain.length > 0 ? chain[chain.length - 1]!.name : undefined);
     if (holder !== undefined) {
       throw claimHeldError(o.recoverFrom!, await store.getRun({ project: o.project, domain: o.domain, name: holder }), holder);
@@ -150,6 +153,7 @@ export class LocalController implements Controller {
       options: {
         customContext: o.customContext, envVars: o.envVars, overwriteCache: o.overwriteCache, disableRunCache: o.disableRunCache,
         ...(o.forceRerunActions.length > 0 ? { forceRerunActions: o.forceRerunActions } : {}),
+        ...(o.trigger ? { trigger: o.trigger } : {}),
       },
     }, chain.length > 0 ? chain[chain.length - 1]!.name : undefined);
     if (holder !== undefined) {

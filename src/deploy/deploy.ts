@@ -274,7 +274,7 @@ export async function deploy(...args: unknown[]): Promise<DeployResult> {
   }
   const now = Date.now();
   const taskRows: TaskSpecRow[] = specs.map((s) => ({ ...scope, name: s.name, version, environment: s.environment, spec: { ...s }, createdAt: now, deployedAt: now }));
-  const triggerRows: TriggerRow[] = triggerSpecs.map((g) => ({ ...scope, taskName: g.task, name: g.name, version, spec: g.spec, active: g.active, createdAt: now }));
+  const triggerRows: TriggerRow[] = triggerSpecs.map((g) => ({ ...scope, taskName: g.task, name: g.name, version, spec: g.spec, active: g.active, activatedAt: g.active ? now : null, createdAt: now }));
   const put = await store.putDeployment(
     { ...scope, version, contentHash, bundleUri, bundleDigest: bundle?.digest ?? null, copyStyle, environments, createdAt: now },
     taskRows,

@@ -33,13 +33,32 @@ export interface RunSummary {
   labels: Record<string, string>;
   /** The run this one recovered from. */
   recoverFrom?: string;
+  /** The trigger whose fire started the run (`flyte serve`), and the scheduled fire time. */
+  trigger?: RunTriggerInfo;
 }
 
-const summary = (r: RunRow): RunSummary => ({
-  name: r.name, taskName: r.taskName, phase: r.phase, mode: r.mode, createdAt: new Date(r.createdAt),
-  ...(r.startedAt !== null ? { startedAt: new Date(r.startedAt) } : {}), ...(r.endedAt !== null ? { endedAt: new Date(r.endedAt) } : {}),
-  labels: { ...r.labels }, ...(r.recoverFrom ? { recoverFrom: r.recoverFrom } : {}),
-});
+/** The trigger that started a run: its name, its task, and the scheduled fire time. */
+export interface RunTriggerInfo {
+  name: string;
+  task: string;
+  fireTime: Date;
+}
+
+/** What a run's options record of the trigger that started it. */
+export function runTriggerOf(r: RunRow): RunTriggerInfo | undefined {
+  const t = r.options.trigger as { name?: unknown; task?: unknown; fireTime?: unknown } | undefined;
+  if (!t || typeof t.name !== "string" || typeof t.task !== "string" || typeof t.fireTime !== "string") return undefined;
+  return { name: t.name, task: t.task, fireTime: new Date(t.fireTime) };
+}
+
+const summary = (r: RunRow): RunSummary => {
+  const trigger = runTriggerOf(r);
+  return {
+    name: r.name, taskName: r.taskName, phase: r.phase, mode: r.mode, createdAt: new Date(r.createdAt),
+    ...(r.startedAt !== null ? { startedAt: new Date(r.startedAt) } : {}), ...(r.endedAt !== null ? { endedAt: new Date(r.endedAt) } : {}),
+    labels: { ...r.labels }, ...(r.recoverFrom ? { recoverFrom: r.recoverFrom } : {}), ...(trigger ? { trigger } : {}),
+  };
+};
 
 /** Recorded runs, newest first. */
 export async function listRuns(o: ListRunsOptions = {}): Promise<RunSummary[]> {

@@ -12,6 +12,7 @@ import { Action, notFound } from "./action-handle.ts";
 import { getRuntime } from "./runtime.ts";
 import { decodeStoredValue as decode } from "./stored-value.ts";
 import { watchRun, type RunWatch, type RunWatcher } from "./watch.ts";
+import { runTriggerOf, type RunTriggerInfo } from "./list-runs.ts";
 
 export type { ActionPhase, ActionDetails, ErrorDetails };
 /** The phases of runs and actions: all of them in lifecycle order, and the ones a run or action ends in. */
@@ -28,6 +29,8 @@ export interface RunDetails {
   outputs?: unknown;
   error?: ErrorDetails;
   recoverFrom?: string;
+  /** The trigger whose fire started the run (`flyte serve`), and the scheduled fire time. */
+  trigger?: RunTriggerInfo;
   root: ActionDetails;
 }
 
@@ -117,6 +120,8 @@ export class Run<O = unknown> {
     if (row.outputs) d.outputs = await decode(row.outputs);
     if (row.error) d.error = row.error;
     if (row.recoverFrom) d.recoverFrom = row.recoverFrom;
+    const trigger = runTriggerOf(row);
+    if (trigger) d.trigger = trigger;
     return d;
   }
 

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { TaskTemplate } from "../authoring/task-template.ts";
 import { checkKeys, show, validateRunName, validateStringRecord } from "../internal/validate.ts";
-import type { RunOptionsResolved } from "../controller/controller.ts";
+import type { RunOptionsResolved, RunTrigger } from "../controller/controller.ts";
 import { RunNotFoundError, ValidationError } from "../errors.ts";
 import { Run } from "./run-handle.ts";
 import { ensureRuntime, getRuntime } from "./runtime.ts";
@@ -108,13 +108,14 @@ function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
   return r;
 }
 
-async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o: RunContextOptions): Promise<Run<O>> {
+async function startRun<I, O>(task: TaskTemplate<I, O>, inputs: I | undefined, o: RunContextOptions, trigger?: RunTrigger): Promise<Run<O>> {
   if (!(task instanceof TaskTemplate)) {
     throw new ValidationError(`run: expected a task (made with env.task), got ${show(task)}.`);
   }
   await ensureRuntime();
   const resolved = resolveRunOptions(o);
   if (task.sourceFile) resolved.sourceFile = task.sourceFile;
+  if (trigger) resolved.trigger = trigger;
   const rt = getRuntime();
   let runInputs: unknown = inputs;
   if (inputs === undefined && o.recoverFrom) {
@@ -157,6 +158,11 @@ export function run<I, O>(task: TaskTemplate<I, O>, inputs?: I): Promise<Run<O>>
 /** `run()` with run-level options (name, cache behaviour, env vars, recovery ...). */
 export function withRunContext(o: RunContextOptions = {}): { run<I, O>(task: TaskTemplate<I, O>, inputs?: I): Promise<Run<O>> } {
   return { run: (task, inputs) => startRun(task, inputs, o) };
+}
+
+/** @internal A run started by a trigger's fire (`flyte serve`): `withRunContext(o).run()` that records the trigger on the run. */
+export function startTriggeredRun(task: TaskTemplate, inputs: unknown, o: RunContextOptions, trigger: RunTrigger): Promise<Run> {
+  return startRun(task, inputs, o, trigger);
 }
 
 /** A handle on a recorded run. */

@@ -55,7 +55,7 @@ const taskSpec = (name: string, version: string, at = NOW): TaskSpecRow => ({
   ...P, name, version, environment: "env", spec: { name, image: "img:1", retries: { count: 1 } }, createdAt: at, deployedAt: at,
 });
 const trigger = (taskName: string, name: string, version: string): TriggerRow => ({
-  ...P, taskName, name, version, spec: { name, automation: { cron: "0 * * * *" } }, active: true, createdAt: NOW,
+  ...P, taskName, name, version, spec: { name, automation: { cron: "0 * * * *" } }, active: true, activatedAt: NOW, createdAt: NOW,
 });
 
 const failure: ErrorRecord = { name: "RuntimeSystemError", code: "OwnerLost", kind: "system", message: "gone" };
@@ -361,6 +361,78 @@ export function storeConformance(o: StoreConformanceOptions): void {
       expect((await store.listTasks(P, { name: "env.a" })).map((t) => t.version)).toEqual(["v1", "v2"]);
       expect((await store.listTriggers(P, { task: "env.a" })).map((t) => [t.name, t.version, t.active])).toEqual([["hourly", "v1", true]]);
       expect(await store.listTriggers(P, { task: "env.b" })).toEqual([]);
+      await other.close();
+      await store.close();
+    });
+
+    it("keeps a trigger's activation across redeploys, and drops the triggers of removed tasks and triggers", async () => {
+      const { store } = await o.newStore();
+      const off = (t: TriggerRow): TriggerRow => ({ ...t, active: false, activatedAt: null });
+      await store.putDeployment(deployment("v1"), [taskSpec("env.a", "v1"), taskSpec("env.b", "v1")],
+        [trigger("env.a", "hourly", "v1"), off(trigger("env.a", "daily", "v1")), trigger("env.b", "hourly", "v1")]);
+      const state = async () => (await store.listTriggers(P)).map((t) => [t.taskName, t.name, t.version, t.active, t.activatedAt]);
+      expect(await state()).toEqual([["env.a", "daily", "v1", false, null], ["env.a", "hourly", "v1", true, NOW], ["env.b", "hourly", "v1", true, NOW]]);
+
+      // Toggled by hand: activating sets the time, activating again keeps it, deactivating clears it.
+      expect(await store.setTriggerActive(P, "env.a", "daily", true, NOW + 5)).toMatchObject({ active: true, activatedAt: NOW + 5 });
+      expect(await store.setTriggerActive(P, "env.a", "daily", true, NOW + 6)).toMatchObject({ active: true, activatedAt: NOW + 5 });
+      expect(await store.setTriggerActive(P, "env.a", "hourly", false, NOW + 6)).toMatchObject({ active: false, activatedAt: null });
+      expect(await store.setTriggerActive(P, "env.a", "nope", true, NOW)).toBeUndefined();
+
+      // v2: env.a keeps "daily" (now active) and "hourly" (now inactive) whatever autoActivate says, drops nothing
+      // else of its own; env.b is no longer in the environment, so its trigger goes.
+      const v2 = deployment("v2", { environments: [{ name: "env", image: "img:1", tasks: ["env.a"] }] });
+      await store.putDeployment(v2, [taskSpec("env.a", "v2", NOW + 10)], [off(trigger("env.a", "daily", "v2")), trigger("env.a", "hourly", "v2")]);
+      expect(await state()).toEqual([["env.a", "daily", "v2", true, NOW + 5], ["env.a", "hourly", "v2", false, null]]);
+      // v3 removes "hourly" from the code.
+      await store.putDeployment(deployment("v3", { environments: [{ name: "env", image: "img:1", tasks: ["env.a"] }] }), [taskSpec("env.a", "v3", NOW + 20)], [trigger("env.a", "daily", "v3")]);
+      expect(await state()).toEqual([["env.a", "daily", "v3", true, NOW + 5]]);
+
+      expect(await store.deleteTrigger(P, "env.a", "daily")).toBe(true);
+      expect(await store.deleteTrigger(P, "env.a", "daily")).toBe(false);
+      expect(await store.listTriggers(P)).toEqual([]);
+      await store.close();
+    });
+
+    it("records each fire time once across connections, under a free run name, and hands over a stale claim", async () => {
+      const { store, reopen } = await o.newStore();
+      const other = await reopen();
+      const fire = (owner: string, at = NOW, task = "env.a") => ({
+        ...P, taskName: task, triggerName: "hourly", fireTime: at, version: "v1", claimedBy: owner, claimExpiresAt: NOW + 1000, recordedAt: NOW,
+      });
+      // Two schedulers on two connections record one fire time: exactly one gets it.
+      const names = ["hourly-202601010000", "hourly-202601010000-2", "hourly-202601010000-3"];
+      const both = await Promise.all([store.recordFire(fire("s1"), names), other.recordFire(fire("s2"), names)]);
+      expect(both.filter((n) => n !== undefined)).toEqual(["hourly-202601010000"]);
+      expect(await store.recordFire(fire("s1"), names)).toBeUndefined();
+      // The same trigger name on another task at the same time: the next free name; a run already using one counts.
+      await store.createRun(runRow("hourly-202601010000-2"));
+      expect(await other.recordFire(fire("s2", NOW, "env.b"), names)).toBe("hourly-202601010000-3");
+      expect(await other.recordFire(fire("s2", NOW, "env.c"), names)).toBeUndefined();
+
+      const winner = both[0] !== undefined ? "s1" : "s2";
+      const key = { ...P, taskName: "env.a", triggerName: "hourly", fireTime: NOW };
+      // A live claim is not taken over; only its holder finishes it.
+      expect(await store.claimStaleFires(P, "s3", NOW + 500, NOW + 2000)).toEqual([]);
+      expect(await store.finishFire(key, "s3", "created", null)).toBe(false);
+      // Expired: another scheduler claims it (once), and the first can no longer finish it.
+      const stale = await other.claimStaleFires(P, "s3", NOW + 1001, NOW + 3000);
+      expect(stale.map((f) => [f.taskName, f.runName, f.claimedBy, f.state])).toEqual([["env.a", "hourly-202601010000", "s3", "pending"], ["env.b", "hourly-202601010000-3", "s3", "pending"]]);
+      expect(await store.claimStaleFires(P, "s4", NOW + 1001, NOW + 3000)).toEqual([]);
+      expect(await store.finishFire(key, winner, "created", null)).toBe(false);
+      expect(await store.finishFire(key, "s3", "created", null)).toBe(true);
+      expect(await store.finishFire({ ...key, taskName: "env.b" }, "s3", "failed", "no such task")).toBe(true);
+
+      await store.recordFire(fire("s1", NOW + 3_600_000), ["hourly-202601010100"]);
+      const all = await store.listFires(P);
+      expect(all.map((f) => [f.taskName, f.fireTime, f.runName, f.state, f.error])).toEqual([
+        ["env.a", NOW + 3_600_000, "hourly-202601010100", "pending", null],
+        ["env.a", NOW, "hourly-202601010000", "created", null],
+        ["env.b", NOW, "hourly-202601010000-3", "failed", "no such task"],
+      ]);
+      expect((await other.listFires(P, { latest: true })).map((f) => f.runName)).toEqual(["hourly-202601010100", "hourly-202601010000-3"]);
+      expect((await store.listFires(P, { task: "env.a", trigger: "hourly", limit: 1 })).map((f) => f.runName)).toEqual(["hourly-202601010100"]);
+      expect(await store.listFires({ project: "other", domain: "d" })).toEqual([]);
       await other.close();
       await store.close();
     });

@@ -190,9 +190,36 @@ export interface TriggerRow {
   name: string;
   version: string;
   spec: Record<string, unknown>;
+  /** Registered active iff `autoActivate`; a redeploy keeps what `flyte update trigger` set. */
   active: boolean;
+  /** When it last became active (what a FixedRate without startTime counts from); null while inactive. */
+  activatedAt: number | null;
   createdAt: number;
 }
+
+/**
+ * One fire time of a trigger, recorded by a scheduler before it creates the run (`pending`), then marked `created`
+ * (the run exists) or `failed` (it could not be created: `error` says why). A pending fire is claimed by the
+ * scheduler that recorded it until `claimExpiresAt`; after that another scheduler takes it over.
+ */
+export interface FireRow {
+  project: string;
+  domain: string;
+  taskName: string;
+  triggerName: string;
+  /** The scheduled time (epoch ms), not when it was noticed. */
+  fireTime: number;
+  /** The task version the run starts (the trigger's at the time of the fire). */
+  version: string;
+  runName: string;
+  state: "pending" | "created" | "failed";
+  error: string | null;
+  claimedBy: string | null;
+  claimExpiresAt: number | null;
+  recordedAt: number;
+}
+
+export type FireKey = Pick<FireRow, "project" | "domain" | "taskName" | "triggerName" | "fireTime">;
 
 /**
  * What `putDeployment` did: recorded it; found the same version with the same content (a no-op, except that its
@@ -274,6 +301,26 @@ export interface RunStore {
   getTask(scope: { project: string; domain: string }, name: string, version?: string): Promise<TaskSpecRow | undefined>;
   /** Registered triggers (of one task when `task` is given), by task name and trigger name. */
   listTriggers(scope: { project: string; domain: string }, q?: { task?: string }): Promise<TriggerRow[]>;
+  /**
+   * Activates or deactivates a trigger; becoming active sets `activatedAt` to `at` (an active trigger activated
+   * again keeps its time). Returns the trigger as it now is, undefined when there is no such trigger.
+   */
+  setTriggerActive(scope: { project: string; domain: string }, task: string, name: string, active: boolean, at: number): Promise<TriggerRow | undefined>;
+  /** Removes a trigger (its recorded fires stay); false when there was none. */
+  deleteTrigger(scope: { project: string; domain: string }, task: string, name: string): Promise<boolean>;
+  /**
+   * Records a fire time (state `pending`, claimed by `fire.claimedBy`) under the first of `runNames` that no run and
+   * no other fire uses, and returns that name; undefined when the fire time is already recorded (another scheduler,
+   * or this one earlier, got there first), or when every name is taken. One atomic step: of several schedulers
+   * recording one fire time, exactly one gets it.
+   */
+  recordFire(fire: Omit<FireRow, "runName" | "state" | "error">, runNames: readonly string[]): Promise<string | undefined>;
+  /** Claims the pending fires whose claim expired before `now` (their scheduler died before creating the run): they are `owner`'s until `until`. */
+  claimStaleFires(scope: { project: string; domain: string }, owner: string, now: number, until: number): Promise<FireRow[]>;
+  /** Marks a pending fire claimed by `owner` created or failed; false when it is no longer `owner`'s (another scheduler took it over). */
+  finishFire(key: FireKey, owner: string, state: "created" | "failed", error: string | null): Promise<boolean>;
+  /** Recorded fires, latest first (of one task and/or trigger when given); `latest`: only the latest fire of each trigger. */
+  listFires(scope: { project: string; domain: string }, q?: { task?: string; trigger?: string; limit?: number; latest?: boolean }): Promise<FireRow[]>;
 
   /**
    * After a run's writes failed (a full disk): marks the run and its unfinished actions failed with `error`

@@ -1,7 +1,9 @@
 /** `flyte get runs|run|action|logs|io|tasks|config`: read recorded runs and deployed tasks from the store. */
 import { Command } from "commander";
 import { stringify as toYaml } from "yaml";
-import { ACTION_PHASES, getRun, listWorkers, listDeployedTasks, listRuns, type ActionDetails, type ActionPhase } from "../../index.ts";
+import { ACTION_PHASES, getRun, listDeployedTriggers, listWorkers, listDeployedTasks, listRuns, type ActionDetails, type ActionPhase } from "../../index.ts";
+import { ValidationError } from "../../errors.ts";
+import { closest } from "../suggest.ts";
 import { RemoteTaskNotFoundError } from "../../errors.ts";
 import { formatLogLine } from "../../run/run-handle.ts";
 import { getRuntime } from "../../run/runtime.ts";
@@ -53,8 +55,14 @@ export function registerGetCommand(program: Command): void {
       const runs = await listRuns({
         limit, ...(o.phase ? { phase: o.phase as ActionPhase } : {}), ...(o.task ? { task: o.task } : {}), ...(label ? { label } : {}),
       });
-      const data = runs.map((r) => ({ name: r.name, task: r.taskName, phase: r.phase, createdAt: r.createdAt.toISOString(), duration: dur(r.startedAt, r.endedAt) }));
-      print(cliIo(cmd).stdout, g, data, () => (data.length ? columns([["NAME", "TASK", "PHASE", "CREATED", "DURATION"], ...data.map((d) => [d.name, d.task, d.phase, d.createdAt, d.duration])])
+      const data = runs.map((r) => ({
+        name: r.name, task: r.taskName, phase: r.phase, createdAt: r.createdAt.toISOString(), duration: dur(r.startedAt, r.endedAt),
+        ...(r.trigger ? { trigger: r.trigger.name } : {}),
+      }));
+      // A TRIGGER column only when a run listed was started by one (flyte serve).
+      const triggered = data.some((d) => d.trigger !== undefined);
+      const head = ["NAME", "TASK", "PHASE", "CREATED", "DURATION", ...(triggered ? ["TRIGGER"] : [])];
+      print(cliIo(cmd).stdout, g, data, () => (data.length ? columns([head, ...data.map((d) => [d.name, d.task, d.phase, d.createdAt, d.duration, ...(triggered ? [d.trigger ?? ""] : [])])])
         : filtered ? "No runs match these filters. List all runs with: flyte get runs" : "No runs yet. Start one with: flyte run <file.ts> <task>"));
     });
 
@@ -65,7 +73,7 @@ export function registerGetCommand(program: Command): void {
       const g = await openRuntime(cmd);
       const d = await (await getRun(name)).details();
       print(cliIo(cmd).stdout, g, d, () => {
-        const lines = [`Run ${d.name}  task ${d.taskName}  ${d.phase}  ${dur(d.startedAt, d.endedAt)}${d.recoverFrom ? `  recovered from ${d.recoverFrom}` : ""}`];
+        const lines = [`Run ${d.name}  task ${d.taskName}  ${d.phase}  ${dur(d.startedAt, d.endedAt)}${d.recoverFrom ? `  recovered from ${d.recoverFrom}` : ""}${d.trigger ? `  trigger ${d.trigger.name} (fire time ${d.trigger.fireTime.toISOString()})` : ""}`];
         if (d.error) lines.push(`Error: ${d.error.name} (${d.error.code}, ${d.error.kind}): ${d.error.message}`);
         if (o.outputs) lines.push(`Inputs: ${formatValue(d.inputs)}`, `Outputs: ${formatValue(d.outputs)}`);
         lines.push("", ...treeLines(d.root));
@@ -148,6 +156,30 @@ export function registerGetCommand(program: Command): void {
       }
       const data = versions.map(row);
       print(out, g, data, () => columns([["VERSION", "DEPLOYED", "ENVIRONMENT", "IMAGE", ""], ...data.map((t, i) => [t.version, t.deployedAt, t.environment, t.image, i === 0 ? "latest" : ""])]));
+    });
+
+  get.command("triggers").description("Deployed triggers: schedule, time zone, active, last and next fire, the last fire's run and its phase")
+    .argument("[task]", "only the triggers of this task (env.task)")
+    .action(async (task: string | undefined, _o: unknown, cmd: Command) => {
+      const g = await openRuntime(cmd);
+      const triggers = await listDeployedTriggers(task !== undefined ? { task } : {});
+      if (task !== undefined && triggers.length === 0) {
+        const tasks = [...new Set((await listDeployedTriggers()).map((t) => t.task))];
+        const guess = closest(task, tasks);
+        throw new ValidationError(
+          `No trigger is deployed on task "${task}".${guess ? ` Did you mean "${guess}"?` : ""} ${tasks.length ? `Tasks with triggers: ${tasks.join(", ")}.` : "No task has triggers deployed: deploy some with flyte deploy <file.ts>."}`,
+        );
+      }
+      const iso = (d?: Date) => d?.toISOString() ?? "";
+      const data = triggers.map((t) => ({
+        name: t.name, task: t.task, schedule: t.schedule, timezone: t.timezone, active: t.active, version: t.version,
+        lastFire: iso(t.lastFire?.time), nextFire: iso(t.nextFire), lastRun: t.lastFire?.run ?? "",
+        lastPhase: t.lastFire ? (t.lastFire.phase ?? (t.lastFire.state === "failed" ? `not created: ${t.lastFire.error ?? ""}` : t.lastFire.state)) : "",
+      }));
+      print(cliIo(cmd).stdout, g, data, () => (data.length
+        ? columns([["NAME", "TASK", "SCHEDULE", "TZ", "ACTIVE", "LAST FIRE", "NEXT FIRE", "LAST RUN", "PHASE"],
+          ...data.map((t) => [t.name, t.task, t.schedule, t.timezone, t.active ? "yes" : "no", t.lastFire || "-", t.nextFire || "-", t.lastRun || "-", t.lastPhase || "-"])])
+        : "No triggers deployed yet. Attach some to a task (env.task({ triggers: Trigger.hourly() }, ...)) and deploy it with: flyte deploy <file.ts>"));
     });
 
   get.command("workers").description("Workers of the cluster backend: environments, queue, pid/host, concurrency, running attempts, last heartbeat")

@@ -169,7 +169,7 @@ describe("PostgresStore", () => {
       ...P, version, contentHash: hash, bundleUri: null, bundleDigest: null, copyStyle: "none", environments: [{ name: "env", image: "i", tasks: ["env.a"] }], createdAt: at,
     });
     const task = (version: string, at: number): TaskSpecRow => ({ ...P, name: "env.a", version, environment: "env", spec: { v: version }, createdAt: at, deployedAt: at });
-    const trig = (version: string, at: number): TriggerRow => ({ ...P, taskName: "env.a", name: "hourly", version, spec: {}, active: true, createdAt: at });
+    const trig = (version: string, at: number): TriggerRow => ({ ...P, taskName: "env.a", name: "hourly", version, spec: {}, active: true, activatedAt: at, createdAt: at });
     for (let round = 0; round < 5; round++) {
       const at = 1000 + round * 10;
       // The same version and content from every process at once: recorded once, the rest see it unchanged.

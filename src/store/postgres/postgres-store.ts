@@ -13,7 +13,7 @@ import pg from "pg";
 import { FlyteError, InitializationError, RunAlreadyExistsError, StoreError, type ErrorRecord } from "../../errors.ts";
 import {
   TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type ActionSummary, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
-  type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
+  type FireKey, type FireRow, type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, claimHolds, claimKey, lowestAttemptsWritten, type Durability, type PendingWrites } from "../write-batch.ts";
 import { KeyLocks } from "../key-locks.ts";
@@ -103,7 +103,17 @@ function deploymentFromDb(r: Row): DeploymentRow {
 function triggerFromDb(r: Row): TriggerRow {
   return {
     project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, name: r.name as string, version: r.version as string,
-    spec: JSON.parse(r.spec as string) as Record<string, unknown>, active: r.active === true, createdAt: r.created_at as number,
+    spec: JSON.parse(r.spec as string) as Record<string, unknown>, active: r.active === true, activatedAt: (r.activated_at as number | null) ?? null,
+    createdAt: r.created_at as number,
+  };
+}
+
+function fireFromDb(r: Row): FireRow {
+  return {
+    project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, triggerName: r.trigger_name as string,
+    fireTime: r.fire_time as number, version: r.version as string, runName: r.run_name as string, state: r.state as FireRow["state"],
+    error: (r.error as string | null) ?? null, claimedBy: (r.claimed_by as string | null) ?? null,
+    claimExpiresAt: (r.claim_expires_at as number | null) ?? null, recordedAt: r.recorded_at as number,
   };
 }
 
@@ -203,15 +213,32 @@ function storeError(where: string, e: unknown): StoreError {
   return new StoreError(`The database ${where} failed: ${msg}`, { cause: e });
 }
 
-/** Replaces the triggers of each deployed task by `triggers` (within the caller's transaction). */
-async function replaceTriggers(c: pg.PoolClient, tasks: TaskSpecRow[], triggers: TriggerRow[]): Promise<void> {
-  for (const t of tasks) await c.query("DELETE FROM triggers WHERE project = $1 AND domain = $2 AND task_name = $3", [t.project, t.domain, t.name]);
-  for (const g of triggers) {
+/**
+ * Replaces the triggers of each deployed task by `triggers` (within the caller's transaction), keeping the
+ * activation state of those it had (what `flyte update trigger` set survives a redeploy), and removes the triggers
+ * of tasks that the deployed environments held before but no longer declare.
+ */
+async function replaceTriggers(c: pg.PoolClient, d: DeploymentRow, tasks: TaskSpecRow[], triggers: TriggerRow[]): Promise<void> {
+  const kept = new Map<string, Row>();
+  for (const t of tasks) {
+    const r = await c.query("DELETE FROM triggers WHERE project = $1 AND domain = $2 AND task_name = $3 RETURNING *", [t.project, t.domain, t.name]);
+    for (const row of r.rows as Row[]) kept.set(`${row.task_name as string}\0${row.name as string}`, row);
+  }
+  for (const e of d.environments) {
     await c.query(
-      `INSERT INTO triggers (project, domain, task_name, name, version, spec, active, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `DELETE FROM triggers WHERE project = $1 AND domain = $2 AND task_name <> ALL($4::text[])
+         AND task_name IN (SELECT name FROM task_specs WHERE project = $1 AND domain = $2 AND environment = $3)`,
+      [d.project, d.domain, e.name, e.tasks],
+    );
+  }
+  for (const g of triggers) {
+    const old = kept.get(`${g.taskName}\0${g.name}`);
+    await c.query(
+      `INSERT INTO triggers (project, domain, task_name, name, version, spec, active, activated_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (project, domain, task_name, name) DO UPDATE SET version = EXCLUDED.version, spec = EXCLUDED.spec,
-           active = EXCLUDED.active, created_at = EXCLUDED.created_at`,
-      [g.project, g.domain, g.taskName, g.name, g.version, JSON.stringify(g.spec), g.active, g.createdAt],
+           active = EXCLUDED.active, activated_at = EXCLUDED.activated_at, created_at = EXCLUDED.created_at`,
+      [g.project, g.domain, g.taskName, g.name, g.version, JSON.stringify(g.spec), old ? old.active === true : g.active,
+        old ? ((old.activated_at as number | null) ?? null) : g.activatedAt, old ? (old.created_at as number) : g.createdAt],
     );
   }
 }
@@ -692,7 +719,7 @@ export class PostgresStore implements RunStore {
         for (const t of stale) {
           await c.query("UPDATE task_specs SET deployed_at = $1 WHERE project = $2 AND domain = $3 AND name = $4 AND version = $5", [d.createdAt, t.project, t.domain, t.name, t.version]);
         }
-        await replaceTriggers(c, tasks, triggers);
+        await replaceTriggers(c, d, tasks, triggers);
         return { status: "unchanged", promoted: true };
       }
       await c.query(
@@ -707,7 +734,7 @@ export class PostgresStore implements RunStore {
           [t.project, t.domain, t.name, t.version, t.environment, JSON.stringify(t.spec), t.createdAt, t.deployedAt],
         );
       }
-      await replaceTriggers(c, tasks, triggers);
+      await replaceTriggers(c, d, tasks, triggers);
       return { status: "created" };
     }));
   }
@@ -748,6 +775,82 @@ export class PostgresStore implements RunStore {
         ? await db.query("SELECT * FROM triggers WHERE project = $1 AND domain = $2 AND task_name = $3 ORDER BY task_name, name", [scope.project, scope.domain, q.task])
         : await db.query("SELECT * FROM triggers WHERE project = $1 AND domain = $2 ORDER BY task_name, name", [scope.project, scope.domain]);
       return (r.rows as Row[]).map(triggerFromDb);
+    });
+  }
+
+  setTriggerActive(scope: { project: string; domain: string }, task: string, name: string, active: boolean, at: number): Promise<TriggerRow | undefined> {
+    return this.#read(async (db) => {
+      const r = await db.query(
+        `UPDATE triggers SET active = $1, activated_at = CASE WHEN NOT $1 THEN NULL WHEN active THEN activated_at ELSE $2 END
+           WHERE project = $3 AND domain = $4 AND task_name = $5 AND name = $6 RETURNING *`,
+        [active, at, scope.project, scope.domain, task, name],
+      );
+      return r.rows[0] ? triggerFromDb(r.rows[0] as Row) : undefined;
+    });
+  }
+
+  deleteTrigger(scope: { project: string; domain: string }, task: string, name: string): Promise<boolean> {
+    return this.#read(async (db) =>
+      ((await db.query("DELETE FROM triggers WHERE project = $1 AND domain = $2 AND task_name = $3 AND name = $4", [scope.project, scope.domain, task, name])).rowCount ?? 0) > 0);
+  }
+
+  recordFire(f: Omit<FireRow, "runName" | "state" | "error">, runNames: readonly string[]): Promise<string | undefined> {
+    return this.#read(() => this.#transaction(async (c): Promise<string | undefined> => {
+      // Schedulers of a project/domain record fires one at a time (a lock held until this transaction ends): of two
+      // recording one fire time, the second finds the first's row, and two fires never pick the same free run name.
+      await c.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`flyte-ts fires ${JSON.stringify([f.project, f.domain])}`]);
+      const seen = await c.query(
+        "SELECT 1 FROM trigger_fires WHERE project = $1 AND domain = $2 AND task_name = $3 AND trigger_name = $4 AND fire_time = $5",
+        [f.project, f.domain, f.taskName, f.triggerName, f.fireTime],
+      );
+      if (seen.rows.length > 0) return undefined;
+      const used = await c.query<{ name: string }>(
+        "SELECT name FROM runs WHERE name = ANY($1::text[]) UNION SELECT run_name FROM trigger_fires WHERE run_name = ANY($1::text[])", [runNames],
+      );
+      const taken = new Set(used.rows.map((r) => r.name));
+      const name = runNames.find((n) => !taken.has(n));
+      if (name === undefined) return undefined;
+      await c.query(
+        `INSERT INTO trigger_fires (project, domain, task_name, trigger_name, fire_time, version, run_name, state, error, claimed_by, claim_expires_at, recorded_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, $8, $9, $10)`,
+        [f.project, f.domain, f.taskName, f.triggerName, f.fireTime, f.version, name, f.claimedBy, f.claimExpiresAt, f.recordedAt],
+      );
+      return name;
+    }));
+  }
+
+  claimStaleFires(scope: { project: string; domain: string }, owner: string, now: number, until: number): Promise<FireRow[]> {
+    return this.#read(async (db) => {
+      const r = await db.query(
+        `UPDATE trigger_fires SET claimed_by = $1, claim_expires_at = $2
+           WHERE project = $3 AND domain = $4 AND state = 'pending' AND (claim_expires_at IS NULL OR claim_expires_at < $5) RETURNING *`,
+        [owner, until, scope.project, scope.domain, now],
+      );
+      return (r.rows as Row[]).map(fireFromDb).sort((a, b) => a.fireTime - b.fireTime);
+    });
+  }
+
+  finishFire(k: FireKey, owner: string, state: "created" | "failed", error: string | null): Promise<boolean> {
+    return this.#read(async (db) => ((await db.query(
+      `UPDATE trigger_fires SET state = $1, error = $2, claimed_by = NULL, claim_expires_at = NULL
+         WHERE project = $3 AND domain = $4 AND task_name = $5 AND trigger_name = $6 AND fire_time = $7 AND state = 'pending' AND claimed_by = $8`,
+      [state, error, k.project, k.domain, k.taskName, k.triggerName, k.fireTime, owner],
+    )).rowCount ?? 0) > 0);
+  }
+
+  listFires(scope: { project: string; domain: string }, q: { task?: string; trigger?: string; limit?: number; latest?: boolean } = {}): Promise<FireRow[]> {
+    return this.#read(async (db) => {
+      const where = ["f.project = $1", "f.domain = $2"];
+      const args: unknown[] = [scope.project, scope.domain];
+      if (q.task !== undefined) (args.push(q.task), where.push(`f.task_name = $${args.length}`));
+      if (q.trigger !== undefined) (args.push(q.trigger), where.push(`f.trigger_name = $${args.length}`));
+      if (q.latest) {
+        where.push(`f.fire_time = (SELECT max(l.fire_time) FROM trigger_fires l
+          WHERE l.project = f.project AND l.domain = f.domain AND l.task_name = f.task_name AND l.trigger_name = f.trigger_name)`);
+      }
+      args.push(q.limit ?? null);
+      const r = await db.query(`SELECT * FROM trigger_fires f WHERE ${where.join(" AND ")} ORDER BY f.fire_time DESC, f.task_name, f.trigger_name LIMIT $${args.length}`, args);
+      return (r.rows as Row[]).map(fireFromDb);
     });
   }
 

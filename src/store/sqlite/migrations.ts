@@ -191,4 +191,34 @@ export const MIGRATIONS: readonly Migration[] = [
     // `flyte get action` and `details()`.
     sql: `ALTER TABLE actions ADD COLUMN resources TEXT;`,
   },
+  {
+    version: 8,
+    name: "trigger-fires",
+    // `flyte serve`: when a trigger last became active (what a FixedRate without startTime counts from; null while
+    // inactive), and one row per fire time a scheduler recorded, before it created the run. The key makes a fire
+    // time recorded once, whichever of several schedulers gets there first; a fire whose run is not created yet
+    // (`pending`) is claimed by a scheduler until `claim_expires_at`, and taken over by another after that (its
+    // scheduler died between the two steps). Run names are unique across fires, as they are across runs.
+    // (Number 8: 7 is another branch's; the two are independent, so renumbering is a change of this number.)
+    sql: `
+      ALTER TABLE triggers ADD COLUMN activated_at REAL;
+      UPDATE triggers SET activated_at = created_at WHERE active = 1;
+      CREATE TABLE trigger_fires (
+        project TEXT NOT NULL,
+        domain TEXT NOT NULL,
+        task_name TEXT NOT NULL,
+        trigger_name TEXT NOT NULL,
+        fire_time REAL NOT NULL,
+        version TEXT NOT NULL,
+        run_name TEXT NOT NULL UNIQUE,
+        state TEXT NOT NULL,
+        error TEXT,
+        claimed_by TEXT,
+        claim_expires_at REAL,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (project, domain, task_name, trigger_name, fire_time)
+      ) WITHOUT ROWID;
+      CREATE INDEX trigger_fires_pending ON trigger_fires (claim_expires_at) WHERE state = 'pending';
+    `,
+  },
 ];

@@ -17,7 +17,7 @@ import { RelativeUris } from "./relative-uris.ts";
 import { WalCheckpointer } from "./wal-checkpointer.ts";
 import {
   TERMINAL_SQL, isTerminal, type ActionPhase, type ActionRow, type ActionSummary, type AttemptRow, type CacheEntry, type DeploymentRow, type Lease, type ListRunsQuery, type LogRow,
-  type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
+  type FireKey, type FireRow, type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, claimHolds, claimKey, lowestAttemptsWritten, type Durability, type PendingWrites } from "../write-batch.ts";
 import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
@@ -509,7 +509,7 @@ export class SqliteStore implements RunStore {
           if (stale.length === 0) return { status: "unchanged", promoted: false };
           const bump = this.#stmt("UPDATE task_specs SET deployed_at = ? WHERE project = ? AND domain = ? AND name = ? AND version = ?");
           for (const t of stale) bump.run(d.createdAt, t.project, t.domain, t.name, t.version);
-          this.#replaceTriggers(tasks, triggers);
+          this.#replaceTriggers(d, tasks, triggers);
           return { status: "unchanged", promoted: true };
         }
         this.#stmt(
@@ -520,7 +520,7 @@ export class SqliteStore implements RunStore {
           "INSERT OR REPLACE INTO task_specs (project, domain, name, version, environment, spec, created_at, deployed_at) VALUES (?,?,?,?,?,?,?,?)",
         );
         for (const t of tasks) put.run(t.project, t.domain, t.name, t.version, t.environment, JSON.stringify(t.spec), t.createdAt, t.deployedAt);
-        this.#replaceTriggers(tasks, triggers);
+        this.#replaceTriggers(d, tasks, triggers);
         return { status: "created" };
       }).immediate(),
     );
@@ -532,11 +532,28 @@ export class SqliteStore implements RunStore {
     return r?.version as string | undefined;
   }
 
-  #replaceTriggers(tasks: TaskSpecRow[], triggers: TriggerRow[]): void {
+  /**
+   * Replaces the triggers of each deployed task by `triggers`, keeping the activation state of those it had
+   * (what `flyte update trigger` set survives a redeploy), and removes the triggers of tasks that the deployed
+   * environments held before but no longer declare.
+   */
+  #replaceTriggers(d: DeploymentRow, tasks: TaskSpecRow[], triggers: TriggerRow[]): void {
+    const kept = new Map<string, Row>();
+    const get = this.#stmt("SELECT * FROM triggers WHERE project = ? AND domain = ? AND task_name = ?");
+    for (const t of tasks) for (const r of get.all(t.project, t.domain, t.name) as Row[]) kept.set(`${r.task_name as string}\0${r.name as string}`, r);
     const drop = this.#stmt("DELETE FROM triggers WHERE project = ? AND domain = ? AND task_name = ?");
     for (const t of tasks) drop.run(t.project, t.domain, t.name);
-    const put = this.#stmt("INSERT OR REPLACE INTO triggers (project, domain, task_name, name, version, spec, active, created_at) VALUES (?,?,?,?,?,?,?,?)");
-    for (const g of triggers) put.run(g.project, g.domain, g.taskName, g.name, g.version, JSON.stringify(g.spec), g.active ? 1 : 0, g.createdAt);
+    for (const e of d.environments) {
+      const before = this.#stmt("SELECT DISTINCT name FROM task_specs WHERE project = ? AND domain = ? AND environment = ?").all(d.project, d.domain, e.name) as Row[];
+      for (const r of before) if (!e.tasks.includes(r.name as string)) drop.run(d.project, d.domain, r.name);
+    }
+    const put = this.#stmt("INSERT OR REPLACE INTO triggers (project, domain, task_name, name, version, spec, active, activated_at, created_at) VALUES (?,?,?,?,?,?,?,?,?)");
+    for (const g of triggers) {
+      const old = kept.get(`${g.taskName}\0${g.name}`);
+      const active = old ? old.active === 1 : g.active;
+      const activatedAt = old ? (old.activated_at as number | null) : g.activatedAt;
+      put.run(g.project, g.domain, g.taskName, g.name, g.version, JSON.stringify(g.spec), active ? 1 : 0, activatedAt, old ? (old.created_at as number) : g.createdAt);
+    }
   }
 
   #deploymentFromDb(r: Row): DeploymentRow {
@@ -583,10 +600,74 @@ export class SqliteStore implements RunStore {
       const rows = q.task !== undefined
         ? this.#stmt("SELECT * FROM triggers WHERE project = ? AND domain = ? AND task_name = ? ORDER BY task_name, name").all(scope.project, scope.domain, q.task)
         : this.#stmt("SELECT * FROM triggers WHERE project = ? AND domain = ? ORDER BY task_name, name").all(scope.project, scope.domain);
-      return (rows as Row[]).map((r) => ({
-        project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, name: r.name as string, version: r.version as string,
-        spec: JSON.parse(r.spec as string) as Record<string, unknown>, active: r.active === 1, createdAt: r.created_at as number,
-      }));
+      return (rows as Row[]).map(triggerFromDb);
+    });
+  }
+
+  setTriggerActive(scope: { project: string; domain: string }, task: string, name: string, active: boolean, at: number): Promise<TriggerRow | undefined> {
+    return this.#now(() => {
+      this.#stmt(
+        "UPDATE triggers SET active = ?, activated_at = CASE WHEN ? = 0 THEN NULL WHEN active = 1 THEN activated_at ELSE ? END WHERE project = ? AND domain = ? AND task_name = ? AND name = ?",
+      ).run(active ? 1 : 0, active ? 1 : 0, at, scope.project, scope.domain, task, name);
+      const r = this.#stmt("SELECT * FROM triggers WHERE project = ? AND domain = ? AND task_name = ? AND name = ?").get(scope.project, scope.domain, task, name) as Row | undefined;
+      return r ? triggerFromDb(r) : undefined;
+    });
+  }
+
+  deleteTrigger(scope: { project: string; domain: string }, task: string, name: string): Promise<boolean> {
+    return this.#now(() => this.#stmt("DELETE FROM triggers WHERE project = ? AND domain = ? AND task_name = ? AND name = ?").run(scope.project, scope.domain, task, name).changes > 0);
+  }
+
+  recordFire(f: Omit<FireRow, "runName" | "state" | "error">, runNames: readonly string[]): Promise<string | undefined> {
+    return this.#now(() =>
+      // IMMEDIATE: the checks and the insert hold the write lock together, so two schedulers (processes sharing the
+      // file) cannot both record the fire time, nor both take one run name.
+      this.#db.transaction((): string | undefined => {
+        const seen = this.#stmt("SELECT 1 FROM trigger_fires WHERE project = ? AND domain = ? AND task_name = ? AND trigger_name = ? AND fire_time = ?")
+          .get(f.project, f.domain, f.taskName, f.triggerName, f.fireTime);
+        if (seen) return undefined;
+        const used = this.#stmt("SELECT (SELECT count(*) FROM runs WHERE name = ?) + (SELECT count(*) FROM trigger_fires WHERE run_name = ?) AS n");
+        const name = runNames.find((n) => (used.get(n, n) as Row).n === 0);
+        if (name === undefined) return undefined;
+        this.#stmt(
+          `INSERT INTO trigger_fires (project, domain, task_name, trigger_name, fire_time, version, run_name, state, error, claimed_by, claim_expires_at, recorded_at)
+             VALUES (?,?,?,?,?,?,?,'pending',NULL,?,?,?)`,
+        ).run(f.project, f.domain, f.taskName, f.triggerName, f.fireTime, f.version, name, f.claimedBy, f.claimExpiresAt, f.recordedAt);
+        return name;
+      }).immediate(),
+    );
+  }
+
+  claimStaleFires(scope: { project: string; domain: string }, owner: string, now: number, until: number): Promise<FireRow[]> {
+    return this.#now(() => {
+      const rows = this.#stmt(
+        `UPDATE trigger_fires SET claimed_by = ?, claim_expires_at = ?
+           WHERE project = ? AND domain = ? AND state = 'pending' AND (claim_expires_at IS NULL OR claim_expires_at < ?) RETURNING *`,
+      ).all(owner, until, scope.project, scope.domain, now) as Row[];
+      return rows.map(fireFromDb).sort((a, b) => a.fireTime - b.fireTime);
+    });
+  }
+
+  finishFire(k: FireKey, owner: string, state: "created" | "failed", error: string | null): Promise<boolean> {
+    return this.#now(() => this.#stmt(
+      `UPDATE trigger_fires SET state = ?, error = ?, claimed_by = NULL, claim_expires_at = NULL
+         WHERE project = ? AND domain = ? AND task_name = ? AND trigger_name = ? AND fire_time = ? AND state = 'pending' AND claimed_by = ?`,
+    ).run(state, error, k.project, k.domain, k.taskName, k.triggerName, k.fireTime, owner).changes > 0);
+  }
+
+  listFires(scope: { project: string; domain: string }, q: { task?: string; trigger?: string; limit?: number; latest?: boolean } = {}): Promise<FireRow[]> {
+    return this.#read(() => {
+      const where = ["f.project = ?", "f.domain = ?"];
+      const args: unknown[] = [scope.project, scope.domain];
+      if (q.task !== undefined) (where.push("f.task_name = ?"), args.push(q.task));
+      if (q.trigger !== undefined) (where.push("f.trigger_name = ?"), args.push(q.trigger));
+      if (q.latest) {
+        where.push(`f.fire_time = (SELECT max(l.fire_time) FROM trigger_fires l
+          WHERE l.project = f.project AND l.domain = f.domain AND l.task_name = f.task_name AND l.trigger_name = f.trigger_name)`);
+      }
+      const rows = this.#stmt(`SELECT * FROM trigger_fires f WHERE ${where.join(" AND ")} ORDER BY f.fire_time DESC, f.task_name, f.trigger_name LIMIT ?`)
+        .all(...args, q.limit ?? -1) as Row[];
+      return rows.map(fireFromDb);
     });
   }
 
@@ -622,6 +703,23 @@ export class SqliteStore implements RunStore {
     }
     return Promise.resolve();
   }
+}
+
+function triggerFromDb(r: Row): TriggerRow {
+  return {
+    project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, name: r.name as string, version: r.version as string,
+    spec: JSON.parse(r.spec as string) as Record<string, unknown>, active: r.active === 1, activatedAt: (r.activated_at as number | null) ?? null,
+    createdAt: r.created_at as number,
+  };
+}
+
+function fireFromDb(r: Row): FireRow {
+  return {
+    project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, triggerName: r.trigger_name as string,
+    fireTime: r.fire_time as number, version: r.version as string, runName: r.run_name as string, state: r.state as FireRow["state"],
+    error: (r.error as string | null) ?? null, claimedBy: (r.claimed_by as string | null) ?? null,
+    claimExpiresAt: (r.claim_expires_at as number | null) ?? null, recordedAt: r.recorded_at as number,
+  };
 }
 
 /** Opens the SQLite store at `location` (how the store conformance suite opens it from another process). */
