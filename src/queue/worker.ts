@@ -57,12 +57,15 @@ export interface WorkerOptions {
 }
 
 /**
- * How a worker has the engine fetch and complete jobs: a fetch locks up to `localQueue.size` ready jobs at once
- * (its loops take them from memory), and completions made together go in one statement. On a backlog that is a
- * round trip per batch instead of two per job. Jobs waiting in the local queue are locked by this worker's pool
- * id, which the lost-worker sweep releases like the rest; they go back to the table after `ttl` if no loop took them.
+ * How a worker has the engine fetch and complete jobs: a fetch locks up to as many ready jobs as the worker may
+ * claim (`claims`; its loops take them from memory), and completions made together go in one statement. On a
+ * backlog that is a round trip per batch instead of two per job. Jobs waiting in the local queue are locked by this
+ * worker's pool id, which the lost-worker sweep releases like the rest; they go back to the table after `ttl` if no
+ * loop took them.
  */
-export const ENGINE_BATCHING = { localQueue: { size: 16, ttl: 30_000 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } as const;
+export function engineBatching(claims: number) {
+  return { localQueue: { size: claims, ttl: 30_000 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } as const;
+}
 
 /** A run with actions executing on this worker: its state, and its row as first read here. */
 interface HeldRun {
@@ -114,7 +117,7 @@ export class Worker {
     // The runtime connected a moment ago: a database restart now is waited out (it was an internal error).
     this.#runner = await whileReachable(() => runGraphile({
       pgPool: this.#enginePool!, schema: QUEUE_SCHEMA, concurrency: claims, noHandleSignals: true,
-      pollInterval: 2_000, taskList, logger: quietLogger, events, preset: { worker: ENGINE_BATCHING },
+      pollInterval: 2_000, taskList, logger: quietLogger, events, preset: { worker: engineBatching(claims) },
     }));
     await this.#beat();
     this.#abortPoll = setInterval(() => void this.#pollAborts(), 1_000);

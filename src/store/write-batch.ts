@@ -122,6 +122,8 @@ export class WriteBatch {
   #committing: Promise<void> | undefined;
   /** The commit of what is queued behind `#committing`, cut once that one ends. */
   #next: Promise<void> | undefined;
+  /** The batch `#committing` applies. */
+  #applying: PendingWrites | undefined;
   readonly #failures = new Map<string, StoreError>();
   readonly #leases = new Map<string, Lease>();
   readonly #levels = new Map<string, Durability>();
@@ -253,6 +255,15 @@ export class WriteBatch {
     (entry.runName === null ? this.#queueUnowned() : this.#queue(entry.runName)).cache.push(entry);
   }
 
+  /**
+   * Whether a write of the run's row (or, given `action`, of that action's row) is queued or being committed: a
+   * read of that row has to wait for the commit to see it. Reads of rows this process is not writing need not.
+   */
+  writing(run: string, action?: string): boolean {
+    const has = (w: PendingWrites) => (action === undefined ? w.runPatches.has(run) : w.actions.has(`${run}\u0000${action}`));
+    return (this.#count > 0 && has(this.#pending)) || (this.#applying !== undefined && has(this.#applying));
+  }
+
   /** Whether anything is queued. */
   get pending(): boolean {
     return this.#count > 0;
@@ -295,7 +306,9 @@ export class WriteBatch {
     this.#count = 0;
     const r = this.#apply(batch);
     if (r === undefined) return undefined;
+    this.#applying = batch;
     const committing: Promise<void> = r.finally(() => {
+      if (this.#applying === batch) this.#applying = undefined;
       if (this.#committing === committing) this.#committing = undefined;
     });
     return (this.#committing = committing);

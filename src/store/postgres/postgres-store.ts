@@ -424,9 +424,17 @@ export class PostgresStore implements RunStore {
   }
 
   /** Reads after the queued writes are committed (a failed commit is the writing runs' business, not the reader's). */
-  async #read<T>(fn: (db: pg.Pool) => Promise<T>): Promise<T> {
+  #read<T>(fn: (db: pg.Pool) => Promise<T>): Promise<T> {
+    return this.#readRows(true, fn);
+  }
+
+  /**
+   * Point reads of rows: they wait for a commit only when this process is writing one of those rows (`writing`),
+   * so a worker starting actions other processes wrote does not queue its reads behind its own commits.
+   */
+  async #readRows<T>(flush: boolean, fn: (db: pg.Pool) => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreError(`The store ${this.location} is closed.`);
-    await this.writes.flush();
+    if (flush) await this.writes.flush();
     try {
       return await this.#reconnecting(() => fn(this.#pool));
     } catch (e) {
@@ -483,7 +491,7 @@ export class PostgresStore implements RunStore {
 
   /** Runs by key, in one statement (see `#runLookups`). */
   #fetchRuns(keys: RunKey[]): Promise<Map<string, RunRow>> {
-    return this.#read(async (db) => {
+    return this.#readRows(keys.some((k) => this.writes.writing(k.name)), async (db) => {
       const r = await db.query(
         "SELECT * FROM runs WHERE (name, project, domain) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))",
         [keys.map((k) => k.name), keys.map((k) => k.project), keys.map((k) => k.domain)],
@@ -566,7 +574,7 @@ export class PostgresStore implements RunStore {
 
   /** Actions by run and name, in one statement (see `#actionLookups`). */
   #fetchActions(keys: [string, string][]): Promise<Map<string, ActionRow>> {
-    return this.#read(async (db) => {
+    return this.#readRows(keys.some((k) => this.writes.writing(k[0], k[1])), async (db) => {
       const r = await db.query(
         "SELECT * FROM actions WHERE (run_name, name) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
         [keys.map((k) => k[0]), keys.map((k) => k[1])],
