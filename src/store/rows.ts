@@ -4,7 +4,7 @@
  * statements, how it encodes booleans on the way in).
  */
 import type { ErrorRecord } from "../errors.ts";
-import type { ActionRow, ActionSummary, AttemptRow, RunRow, TaskSpecRow } from "./store.ts";
+import type { ActionCacheRecord, ActionRow, ActionSummary, AttemptRow, RunRow, TaskSpecRow } from "./store.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -28,20 +28,23 @@ export const ACTION_COLS: Record<keyof ActionRow, string> = {
   phase: "phase", cacheHit: "cache_hit", recovered: "recovered", inputsHash: "inputs_hash", inputs: "inputs",
   outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at", endedAt: "ended_at",
   reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface", resources: "resources",
+  cache: "cache",
 };
 export const ACTION_KEYS = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
+/** The action columns that hold JSON. */
+export const ACTION_JSON = new Set<keyof ActionRow>(["error", "interface", "resources", "cache"]);
 
 /** Interface schemas are shared by every action of a task: each is serialised once. */
 const interfaceJson = new WeakMap<object, string>();
 
-/** An action field as its column stores it: JSON for `error`, `interface` and `resources`, else the value (null for undefined). */
+/** An action field as its column stores it: JSON for `error`, `interface`, `resources` and `cache`, else the value (null for undefined). */
 export function actionJsonValue(k: keyof ActionRow, v: unknown): unknown {
   if (k === "interface" && typeof v === "object" && v !== null) {
     let j = interfaceJson.get(v);
     if (j === undefined) interfaceJson.set(v, (j = JSON.stringify(v)));
     return j;
   }
-  if (k === "error" || k === "interface" || k === "resources") return json(v);
+  if (ACTION_JSON.has(k)) return json(v);
   return v ?? null;
 }
 
@@ -58,7 +61,10 @@ export function runFromDb(r: Row): RunRow {
 }
 
 export function actionFromDb(r: Row): ActionRow {
-  return { ...actionSummaryFromDb(r), inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), interface: parse(r.interface) };
+  return {
+    ...actionSummaryFromDb(r), inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), interface: parse(r.interface),
+    ...(typeof r.cache === "string" ? { cache: parse<ActionCacheRecord>(r.cache) } : {}),
+  };
 }
 
 /** The columns `actionSummaryFromDb` reads. */

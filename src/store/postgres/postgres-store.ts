@@ -50,7 +50,7 @@ const ACTION_TYPES: Record<keyof ActionRow, string> = {
   runName: "text", name: "text", parent: "text", taskName: "text", shortName: "text", group: "text", phase: "text",
   cacheHit: "boolean", recovered: "boolean", inputsHash: "text", inputs: "bytea", outputs: "bytea", error: "text",
   createdAt: "float8", startedAt: "float8", endedAt: "float8", reportUri: "text", attemptCount: "integer", interface: "text",
-  resources: "text",
+  resources: "text", cache: "text",
 };
 
 /** `INSERT ... SELECT * FROM unnest($1::t1[], ...) ON CONFLICT (key) DO UPDATE SET` every other column. */

@@ -191,4 +191,11 @@ export const MIGRATIONS: readonly Migration[] = [
     // `flyte get action` and `details()`.
     sql: `ALTER TABLE actions ADD COLUMN resources TEXT;`,
   },
+  {
+    version: 7,
+    name: "action-cache",
+    // What the cache did for an action (hit, miss, overwrite, disabled) and the parts its key was computed from, as
+    // JSON: shown by `Action.details().cache` and the web UI's action page.
+    sql: `ALTER TABLE actions ADD COLUMN cache TEXT;`,
+  },
 ];

@@ -20,7 +20,7 @@ import {
   type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, claimHolds, claimKey, lowestAttemptsWritten, type Durability, type PendingWrites } from "../write-batch.ts";
-import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
+import { ACTION_COLS, ACTION_JSON, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
 
 
 
@@ -28,7 +28,7 @@ const UPSERT_ACTION_SQL = `INSERT OR REPLACE INTO actions (${ACTION_KEYS.map((k)
 
 /** An action field as SQLite stores it (booleans as 0/1). */
 function actionValue(k: keyof ActionRow, v: unknown): unknown {
-  return k === "error" || k === "interface" || k === "resources" ? actionJsonValue(k, v) : toDb(k, v);
+  return ACTION_JSON.has(k) ? actionJsonValue(k, v) : toDb(k, v);
 }
 
 function toDb(key: string, v: unknown): unknown {
