@@ -36,7 +36,14 @@ export interface RunSummary {
   name: string; taskName: string; phase: string; mode: string; createdAt: string; startedAt?: string; endedAt?: string;
   labels: Record<string, string>; recoverFrom?: string;
 }
+/** What the cache did for an action and the parts of its key (flyte-ts `ActionCacheDetails`). */
+export interface CacheDetails {
+  outcome: "hit" | "miss" | "overwrite" | "disabled"; behavior: string; reason?: string; key?: string; taskName?: string;
+  cacheVersion?: string; versionOverride?: string; interfaceHash?: string; inputsHash?: string; inputs?: { name: string; hash: string }[];
+  ignoredInputs?: string[]; serialize?: boolean; source?: { runName: string; action: string };
+}
 export interface ActionPage extends Omit<ActionNode, "children"> {
+  cache?: CacheDetails;
   childCount: number; children: Omit<ActionNode, "children" | "attempts">[];
   io: { inputs: unknown; outputs: unknown; interface?: { inputs?: object; output?: object } };
 }
