@@ -473,7 +473,7 @@ const OUTCOME: Record<CacheDetails["outcome"], string> = {
   hit: "an entry under this key answered: the action did not run.",
   miss: "no entry under this key: the action ran, and its output is written under the key when it succeeds.",
   overwrite: "no lookup: the action ran, and its output replaces the entry under the key.",
-  disabled: "the cache was not used.",
+  disabled: "",
 };
 
 /** Why the action hit or missed its cache: the outcome and every part of the key. */
@@ -481,9 +481,9 @@ function CacheView(p: { cache: CacheDetails }) {
   const c = p.cache;
   return (
     <div class="panel" data-testid="cache">
-      <h3>Cache <span class={`tag cache-${c.outcome}`} data-testid="cache-outcome">{c.outcome}</span> <span class="muted small">behavior {c.behavior}</span></h3>
-      <p class="cache-why">{c.outcome[0]!.toUpperCase() + c.outcome.slice(1)}: {OUTCOME[c.outcome]}{c.reason ? ` Why: ${c.reason}.` : ""}
-        {c.source && <> The entry was written by <Link href={actionHref(c.source.runName, c.source.action)}>{c.source.runName} / {c.source.action}</Link>.</>}</p>
+      <h3 class={c.outcome === "disabled" && !c.reason ? "flush" : ""}>Cache <span class={`tag cache-${c.outcome}`} data-testid="cache-outcome">{c.outcome}</span> <span class="muted small">behavior {c.behavior}</span></h3>
+      {c.outcome === "disabled" ? (c.reason && <p class="cache-why">Why: {c.reason}.</p>) : <p class="cache-why">{c.outcome[0]!.toUpperCase() + c.outcome.slice(1)}: {OUTCOME[c.outcome]}{c.reason ? ` Why: ${c.reason}.` : ""}
+        {c.source && <> The entry was written by <Link href={actionHref(c.source.runName, c.source.action)}>{c.source.runName} / {c.source.action}</Link>.</>}</p>}
       {c.key && (
         <table class="cache-parts"><tbody>
           <tr><th>key</th><td class="hash" data-testid="cache-key">{c.key}</td></tr>
