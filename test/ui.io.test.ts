@@ -10,11 +10,11 @@ import { getRun, run, type Run } from "flyte-ts";
 import type { DataFrame, Dir, File } from "flyte-ts/io";
 import { startUiServer, type UiServer } from "flyte-ts/ui";
 import { freshRuntime } from "./helpers/runtime.ts";
-import { cachedSquare, files, NOTES_TEXT, square } from "./fixtures/ui/tasks.ts";
+import { BIG_TEXT, cachedSquare, files, NOTES_TEXT, square } from "./fixtures/ui/tasks.ts";
 
 const CHROMIUM = process.env.FLYTE_TEST_CHROMIUM ?? "/usr/bin/chromium";
 
-interface FilesOut { notes: File; weights: File; folder: Dir; table: DataFrame }
+interface FilesOut { notes: File; long: File; weights: File; folder: Dir; table: DataFrame }
 
 let server: UiServer;
 let filesRun: Run;
@@ -43,6 +43,9 @@ describe("the blob endpoint", () => {
   it("previews a text file, says a binary one is binary, and downloads either as an attachment with safe headers", async () => {
     expect(await json(await blob(filesRun.name, "a0", { uri: out.notes.path, view: "text" }))).toEqual({ status: 200, body: { kind: "text", text: NOTES_TEXT, truncated: false } });
     expect(await json(await blob(filesRun.name, "a0", { uri: out.weights.path, view: "text" }))).toEqual({ status: 200, body: { kind: "binary", truncated: false } });
+    // A long file: its first 64 KB, without the character its end cuts in two; the download has it all.
+    expect(await json(await blob(filesRun.name, "a0", { uri: out.long.path, view: "text" }))).toEqual({ status: 200, body: { kind: "text", text: "a".repeat(64 * 1024 - 1), truncated: true } });
+    expect(await (await blob(filesRun.name, "a0", { uri: out.long.path })).text()).toBe(BIG_TEXT);
     const res = await blob(filesRun.name, "a0", { uri: out.weights.path });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/octet-stream");
