@@ -100,6 +100,7 @@ function actionState(run: RunState, req: ActionRequest, prev: ActionState | unde
     createdAt: creationTime(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
     interface: interfaceSchemas(req.task),
     ...(req.task.resources ? { resources: resourcesRecord(req.task.resources) } : {}),
+    cache: null,
   };
   if (prev) {
     prev.row = row;
@@ -147,9 +148,8 @@ function reuse(run: RunState, state: ActionState, row: ActionRow, output: Packed
   row.startedAt = Date.now();
   row[how] = true;
   if (how === "cacheHit" && row.cache) {
-    row.cache = { ...row.cache, outcome: "hit" };
-    delete row.cache.reason;
-    if (entry?.runName && entry.action) row.cache.source = { runName: entry.runName, action: entry.action };
+    const { reason: _, ...parts } = row.cache;
+    row.cache = { ...parts, outcome: "hit", ...(entry?.runName && entry.action ? { source: { runName: entry.runName, action: entry.action } } : {}) };
   }
   finish(run, state, row, "succeeded", output, null);
   return fromLiteralNow(output.literal);
