@@ -69,7 +69,8 @@ const unreadable = (c: Context) =>
 /** `attachment` with the name as ASCII (others replaced) and as UTF-8 (RFC 6266 / 5987). */
 function disposition(name: string): string {
   const ascii = name.replace(/[^\w.\- ]/g, "_") || "download";
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+  const utf8 = encodeURIComponent(name).replace(/['()*!]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${utf8}`;
 }
 
 /** The first `max` bytes of `file` (fewer at its end), and whether there were more. */
