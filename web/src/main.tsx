@@ -4,7 +4,7 @@ import { createContext, render } from "preact";
 import { useContext, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import {
   api, ApiError, duration, ms, PHASES, post, TERMINAL,
-  unpackRun, type ActionNode, type ActionPage, type Attempt, type CacheDetails, type PackedRun, type RunDetails, type RunSummary,
+  unpackRun, type ActionNode, type ActionPage, type Attempt, type CacheDetails, type PackedRun, type RunDetails, type RunSummary, type Time,
 } from "./api.ts";
 import "./styles.css";
 
@@ -345,7 +345,7 @@ function VirtualTree(p: {
     if (y < el.scrollTop) el.scrollTop = y;
     else if (y + ROW_H > el.scrollTop + height) el.scrollTop = y + ROW_H - height;
   }, [p.sel]);
-  const bar = (s?: string, e?: string) => {
+  const bar = (s?: Time, e?: Time) => {
     const a = ms(s);
     if (a === undefined) return undefined;
     const b = ms(e) ?? Date.now();
