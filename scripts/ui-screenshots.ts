@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 import { init, run, withRunContext } from "flyte-ts";
 import { startUiServer } from "flyte-ts/ui";
-import { fan, flaky, slow, ticker, withReport, xss } from "../test/fixtures/ui/tasks.ts";
+import { cachedSquare, fan, files, flaky, slow, ticker, withReport, xss } from "../test/fixtures/ui/tasks.ts";
 
 const out = resolve(import.meta.dirname, "../docs");
 mkdirSync(out, { recursive: true });
@@ -18,6 +18,12 @@ await (await run(xss, { s: "fail" })).wait();
 await (await run(flaky)).wait();
 await (await run(withReport)).wait();
 await (await run(ticker, { lines: 12, every: 20 })).wait();
+const filesRun = await run(files, { rows: 40 });
+await filesRun.wait();
+const cacheWriter = await run(cachedSquare, { x: 12, note: "first call" });
+await cacheWriter.wait();
+const cacheHit = await run(cachedSquare, { x: 12, note: "second call" });
+await cacheHit.wait();
 const fanRun = await withRunContext({ labels: { team: "data", env: "dev" } }).run(fan, { n: 24 });
 await fanRun.wait();
 const live = await withRunContext({ labels: { team: "ml" } }).run(slow, { lines: 200, every: 100 });
@@ -47,6 +53,20 @@ try {
   await page.goto(`${server.url}/runs/${reportRun.name}/actions/a0`);
   await page.frameLocator('[data-testid="report"]').locator("h1").waitFor();
   await page.screenshot({ path: join(out, "ui-action.png"), fullPage: true });
+
+  const { notes, folder, table } = (await filesRun.outputs()) as { notes: { path: string }; folder: { path: string }; table: { uri: string } };
+  await page.goto(`${server.url}/runs/${filesRun.name}/actions/a0`);
+  await page.locator(`[data-uri="${notes.path}"]`).getByTestId("blob-preview").click();
+  await page.locator(`[data-uri="${folder.path}"]`).getByTestId("blob-list").click();
+  await page.locator(`[data-uri="${table.uri}"]`).getByTestId("blob-rows").click();
+  await page.getByTestId("blob-text").waitFor();
+  await page.getByTestId("dir-entries").waitFor();
+  await page.getByTestId("frame-table").waitFor();
+  await page.locator(".cols .panel").nth(1).screenshot({ path: join(out, "ui-io.png") });
+
+  await page.goto(`${server.url}/runs/${cacheHit.name}/actions/a0`);
+  await page.getByTestId("cache").waitFor();
+  await page.screenshot({ path: join(out, "ui-cache.png") });
   console.log(`Screenshots written to ${out}`);
 } finally {
   await live.abort("screenshots taken");

@@ -51,7 +51,7 @@ export { init, initFromConfig } from "./run/runtime.ts";
 export type { InitOptions } from "./run/config.ts";
 export { run, withRunContext, getRun } from "./run/run.ts";
 export type { RunContextOptions } from "./run/run.ts";
-export type { Run, RunDetails, RunSource, ActionDetails, ErrorDetails, LogLine, ActionPhase } from "./run/run-handle.ts";
+export type { Run, RunDetails, RunSource, ActionDetails, ActionCacheDetails, ErrorDetails, LogLine, ActionPhase } from "./run/run-handle.ts";
 export { ACTION_PHASES, TERMINAL_PHASES } from "./run/run-handle.ts";
 export type { Action, ActionIo, TaskInterfaceSchema } from "./run/action-handle.ts";
 export type { RunWatcher, RunWatch, ActionUpdate, LiveLogLine } from "./run/watch.ts";

@@ -123,7 +123,8 @@ describe.skipIf(!existsSync(CHROMIUM))("flyte ui in Chromium", () => {
     const page = await openPage();
     await page.goto(`${server.url}/runs/${r.name}/actions/a0`);
     const lines = () => page.locator('[data-testid="logs"] .msg').allTextContents();
-    await expect.poll(lines).toContain("tick 0");
+    // The page and its event stream may take a few seconds to open on a loaded machine; the ticker prints for 6 s.
+    await expect.poll(lines, { timeout: 5000 }).toContain("tick 0");
     expect(await lines()).not.toContain("tick 11"); // still printing
     await expect.poll(lines, { timeout: 15_000 }).toContain("tick 11");
     await expect.poll(() => page.getByTestId("logs-state").textContent()).toBe("ended");

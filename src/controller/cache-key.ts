@@ -69,3 +69,33 @@ export function inputsHash(inputs: Literal, ignored: readonly string[] = []): st
 export function cacheKey(task: TaskTemplate, inputs: Literal): string {
   return sha256(inputsHash(inputs, task.cache.ignoredInputs) + task.name + interfaceHash(task) + cacheVersion(task));
 }
+
+/** What `cacheKey` is computed from, with the key: what an action records so a reader can see why it hit or missed. */
+export interface CacheKeyParts {
+  key: string;
+  taskName: string;
+  cacheVersion: string;
+  /** Set when the version is the task's `versionOverride` (otherwise it is the hash of its policies). */
+  versionOverride?: string;
+  interfaceHash: string;
+  inputsHash: string;
+  /** Each hashed input (the ignored ones left out) with the hash of its own literal, in name order. */
+  inputs: { name: string; hash: string }[];
+  ignoredInputs: string[];
+}
+
+export function cacheKeyParts(task: TaskTemplate, lit: Literal): CacheKeyParts {
+  const ignored = task.cache.ignoredInputs;
+  const ih = inputsHash(lit, ignored);
+  const iface = interfaceHash(task);
+  const version = cacheVersion(task);
+  const inputs = lit !== null && typeof lit === "object" && !Array.isArray(lit)
+    ? Object.keys(lit).filter((k) => !ignored.includes(k)).sort()
+      .map((name) => ({ name, hash: sha256(canonicalJson((lit as Record<string, Literal>)[name]!)) }))
+    : [];
+  return {
+    key: sha256(ih + task.name + iface + version), taskName: task.name, cacheVersion: version,
+    ...(task.cache.versionOverride !== undefined ? { versionOverride: task.cache.versionOverride } : {}),
+    interfaceHash: iface, inputsHash: ih, inputs, ignoredInputs: [...ignored],
+  };
+}

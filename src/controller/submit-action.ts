@@ -7,11 +7,11 @@ import { resourcesRecord } from "../authoring/resources.ts";
 import type { TaskTemplate } from "../authoring/task-template.ts";
 import { TaskTimeoutError, errorFromRecord, errorToRecord, type ErrorRecord } from "../errors.ts";
 import type { ActionScope } from "../internal/action-scope.ts";
-import type { ActionPhase, ActionRow } from "../store/store.ts";
+import type { ActionCacheRecord, ActionPhase, ActionRow, CacheEntry } from "../store/store.ts";
 import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteralNow, toLiteralNow, type Literal } from "../types/literal.ts";
 import type { Caller } from "./admission.ts";
-import { cacheKey, inputsHash, interfaceSchemas } from "./cache-key.ts";
+import { cacheKeyParts, inputsHash, interfaceSchemas } from "./cache-key.ts";
 import type { ActionRequest } from "./dispatcher.ts";
 import { mayReferToBlobs, missingBlob } from "./output-blobs.ts";
 import { isPromise, packNow, type Packed } from "./packing.ts";
@@ -103,6 +103,7 @@ function actionState(run: RunState, req: ActionRequest, prev: ActionState | unde
     createdAt: creationTime(), startedAt: null, endedAt: null, reportUri: null, attemptCount: prev?.attemptCount ?? 0,
     interface: interfaceSchemas(req.task),
     ...(req.task.resources ? { resources: resourcesRecord(req.task.resources) } : {}),
+    cache: null,
   };
   if (prev) {
     prev.row = row;
@@ -145,10 +146,14 @@ export async function recordQueued(run: RunState, req: ActionRequest): Promise<A
   return row;
 }
 
-/** An action that ends without running: its output is known (recovered run, cache hit). */
-function reuse(run: RunState, state: ActionState, row: ActionRow, output: Packed, how: "recovered" | "cacheHit"): unknown {
+/** An action that ends without running: its output is known (recovered run, cache hit: `entry`, when read from the store). */
+function reuse(run: RunState, state: ActionState, row: ActionRow, output: Packed, how: "recovered" | "cacheHit", entry?: CacheEntry): unknown {
   row.startedAt = Date.now();
   row[how] = true;
+  if (how === "cacheHit" && row.cache) {
+    const { reason: _, ...parts } = row.cache;
+    row.cache = { ...parts, outcome: "hit", ...(entry?.runName && entry.action ? { source: { runName: entry.runName, action: entry.action } } : {}) };
+  }
   finish(run, state, row, "succeeded", output, null);
   return fromLiteralNow(output.literal);
 }
@@ -170,13 +175,15 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
     if (output) return acknowledged(run, reuse(run, state, row, output, "recovered"));
   }
 
-  const cacheOn = task.cache.isEnabled() && !run.options.disableRunCache;
-  const ckey = cacheOn ? cacheKey(task, req.lit) : undefined;
-  if (ckey && task.cache.behavior === "auto" && !run.options.overwriteCache) {
+  const cache = cacheRecord(run, task, req.lit);
+  row.cache = cache;
+  const ckey = cache.key;
+  if (ckey && cache.outcome === "miss") {
     const hit = await run.store.getCache(ckey);
     const checked = hit && usable(run, req, row, hit.outputs, "cache entry");
     const output = isPromise(checked) ? await checked : checked;
-    if (output) return acknowledged(run, reuse(run, state, row, output, "cacheHit"));
+    if (output) return acknowledged(run, reuse(run, state, row, output, "cacheHit", hit));
+    if (hit) cache.reason = "the entry under this key refers to a blob that is missing or damaged";
     const pending = task.cache.serialize ? serialized.get(ckey) : undefined;
     if (pending) {
       const output = await parked(run, req, () => pending.catch(() => undefined));
@@ -197,12 +204,12 @@ async function runAction(run: RunState, req: ActionRequest, state: ActionState):
       // Across processes (workers of the cluster backend): one execution per key at a time; whoever waited
       // finds the entry the holder committed.
       release = await parked(run, req, () => run.store.lockCacheKey(ckey, run.abort.signal));
-      if (task.cache.behavior === "auto" && !run.options.overwriteCache) {
+      if (cache.outcome === "miss") {
         const hit = await run.store.getCache(ckey);
         const checked = hit && usable(run, req, row, hit.outputs, "cache entry");
         const output = isPromise(checked) ? await checked : checked;
         if (output) {
-          const value = reuse(run, state, row, output, "cacheHit");
+          const value = reuse(run, state, row, output, "cacheHit", hit);
           await run.writes.committed(run.name);
           settle?.(output);
           return value;
@@ -247,6 +254,22 @@ async function failed(run: RunState, state: ActionState, row: ActionRow, e: unkn
   finish(run, state, row, phase, undefined, record);
   await run.writes.committed(run.name);
   throw errorFromRecord(record);
+}
+
+/**
+ * What the cache will do for this execution and the parts of its key (recorded with the action, see
+ * `ActionCacheRecord`): a "miss" until a lookup finds an entry.
+ */
+function cacheRecord(run: RunState, task: TaskTemplate, lit: Literal): ActionCacheRecord {
+  const behavior = task.cache.behavior;
+  if (!task.cache.isEnabled()) return { outcome: "disabled", behavior };
+  if (run.options.disableRunCache) return { outcome: "disabled", behavior, reason: "the run disabled the cache (disableRunCache)" };
+  const parts = cacheKeyParts(task, lit);
+  const outcome = behavior === "auto" && !run.options.overwriteCache ? "miss" : "overwrite";
+  return {
+    outcome, behavior, ...(outcome === "overwrite" && behavior === "auto" ? { reason: "the run overwrites the cache (overwriteCache)" } : {}),
+    ...parts, serialize: task.cache.serialize,
+  };
 }
 
 /** Waits for an identical `serialize` execution as a blocked caller (a worker's slot is given back meanwhile). */

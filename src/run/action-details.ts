@@ -2,7 +2,14 @@
  * The action tree of a run as `Run.details()` and `Action.details()` return it, built from the store's rows.
  */
 import type { ErrorKind } from "../errors.ts";
-import type { ActionPhase, ActionSummary, AttemptRow } from "../store/store.ts";
+import type { ActionCacheRecord, ActionPhase, ActionSummary, AttemptRow } from "../store/store.ts";
+
+/**
+ * What the cache did for an action (`"hit"`, `"miss"`, `"overwrite"`, `"disabled"`) and the parts its key was computed
+ * from (API.md §5: `key = sha256(inputsHash + taskName + interfaceHash + cacheVersion)`), with each hashed input's own
+ * hash: comparing two actions' parts shows why one missed.
+ */
+export type ActionCacheDetails = ActionCacheRecord;
 
 export interface ErrorDetails {
   name: string;
@@ -27,6 +34,12 @@ export interface ActionDetails {
   error?: ErrorDetails;
   /** The compute resources the call asked for (`Resources` options), when it asked for any. */
   resources?: Record<string, unknown>;
+  /**
+   * What the cache did and what its key was made of. Set by `Action.details()` (the tree `Run.details()` returns
+   * leaves it out: a 10,000-action run is read without it); absent for recovered actions and actions recorded by a
+   * flyte-ts that did not keep it.
+   */
+  cache?: ActionCacheDetails;
   children: ActionDetails[];
 }
 

@@ -49,6 +49,8 @@ export class Action {
     const [actions, attempts] = [await store.listActionSummaries(this.runName), await store.listAttempts(this.runName)];
     const node = buildActionTree(actions, attempts).byName.get(this.name);
     if (!node) throw notFound(this.runName, this.name);
+    const cache = (await store.getAction(this.runName, this.name))?.cache;
+    if (cache) node.cache = cache;
     return node;
   }
 

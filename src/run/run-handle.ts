@@ -7,14 +7,14 @@ import {
 import { isTerminal, type ActionPhase, type RunKey } from "../store/store.ts";
 import { parseDuration, type Duration } from "../internal/duration.ts";
 import { rawWrite } from "../internal/terminal-output.ts";
-import { buildActionTree, type ActionDetails, type ErrorDetails } from "./action-details.ts";
+import { buildActionTree, type ActionCacheDetails, type ActionDetails, type ErrorDetails } from "./action-details.ts";
 import { Action, notFound } from "./action-handle.ts";
 import { getRuntime } from "./runtime.ts";
 import { decodeStoredValue as decode } from "./stored-value.ts";
 import { watchRun, type RunWatch, type RunWatcher } from "./watch.ts";
 import { runTriggerOf, type RunTriggerInfo } from "./list-runs.ts";
 
-export type { ActionPhase, ActionDetails, ErrorDetails };
+export type { ActionPhase, ActionCacheDetails, ActionDetails, ErrorDetails };
 /** The phases of runs and actions: all of them in lifecycle order, and the ones a run or action ends in. */
 export { ACTION_PHASES, TERMINAL_PHASES } from "../store/store.ts";
 

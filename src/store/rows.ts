@@ -4,7 +4,7 @@
  * statements, how it encodes booleans on the way in).
  */
 import type { ErrorRecord } from "../errors.ts";
-import type { ActionRow, ActionSummary, AttemptRow, RunRow, TaskSpecRow } from "./store.ts";
+import type { ActionCacheRecord, ActionRow, ActionSummary, AttemptRow, RunRow, TaskSpecRow } from "./store.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -28,20 +28,23 @@ export const ACTION_COLS: Record<keyof ActionRow, string> = {
   phase: "phase", cacheHit: "cache_hit", recovered: "recovered", inputsHash: "inputs_hash", inputs: "inputs",
   outputs: "outputs", error: "error", createdAt: "created_at", startedAt: "started_at", endedAt: "ended_at",
   reportUri: "report_uri", attemptCount: "attempt_count", interface: "interface", resources: "resources",
+  cache: "cache",
 };
 export const ACTION_KEYS = Object.keys(ACTION_COLS) as (keyof ActionRow)[];
+/** The action columns that hold JSON. */
+export const ACTION_JSON = new Set<keyof ActionRow>(["error", "interface", "resources", "cache"]);
 
 /** Interface schemas are shared by every action of a task: each is serialised once. */
 const interfaceJson = new WeakMap<object, string>();
 
-/** An action field as its column stores it: JSON for `error`, `interface` and `resources`, else the value (null for undefined). */
+/** An action field as its column stores it: JSON for `error`, `interface`, `resources` and `cache`, else the value (null for undefined). */
 export function actionJsonValue(k: keyof ActionRow, v: unknown): unknown {
   if (k === "interface" && typeof v === "object" && v !== null) {
     let j = interfaceJson.get(v);
     if (j === undefined) interfaceJson.set(v, (j = JSON.stringify(v)));
     return j;
   }
-  if (k === "error" || k === "interface" || k === "resources") return json(v);
+  if (ACTION_JSON.has(k)) return json(v);
   return v ?? null;
 }
 
@@ -58,12 +61,42 @@ export function runFromDb(r: Row): RunRow {
 }
 
 export function actionFromDb(r: Row): ActionRow {
-  return { ...actionSummaryFromDb(r), inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), interface: parse(r.interface) };
+  return {
+    ...actionSummaryFromDb(r), inputsHash: r.inputs_hash as string, inputs: bytes(r.inputs), outputs: bytes(r.outputs), interface: parse(r.interface),
+    ...(typeof r.cache === "string" ? { cache: parse<ActionCacheRecord>(r.cache) } : {}),
+  };
 }
 
-/** The columns `actionSummaryFromDb` reads. */
+/** The columns `actionSummaryFromDb` reads, in the order `actionSummaryFromValues` takes them. */
 export const ACTION_SUMMARY_SQL =
   "run_name, name, parent, task_name, short_name, group_name, phase, cache_hit, recovered, error, created_at, started_at, ended_at, report_uri, attempt_count, resources";
+
+/**
+ * `actionSummaryFromDb` for a row read as an array of `ACTION_SUMMARY_SQL`'s columns: a raw read, where the driver
+ * makes no object per row (reading a 10,000-action tree takes about half the time).
+ */
+export function actionSummaryFromValues(v: unknown[]): ActionSummary {
+  return {
+    runName: v[0] as string, name: v[1] as string, parent: (v[2] as string | null) ?? null,
+    taskName: v[3] as string, shortName: v[4] as string, group: (v[5] as string | null) ?? null,
+    phase: v[6] as ActionRow["phase"], cacheHit: flag(v[7]), recovered: flag(v[8]), error: parse<ErrorRecord>(v[9]),
+    createdAt: v[10] as number, startedAt: num(v[11]), endedAt: num(v[12]),
+    reportUri: (v[13] as string | null) ?? null, attemptCount: v[14] as number,
+    ...(typeof v[15] === "string" ? { resources: parse<Record<string, unknown>>(v[15]) } : {}),
+  };
+}
+
+/** The columns `attemptFromValues` takes, in its order (the run's name is known to the caller). */
+export const ATTEMPT_VALUES_SQL = "action, attempt, phase, started_at, ended_at, error, owner, lease_epoch";
+
+/** `attemptFromDb` for a row read as an array of `ATTEMPT_VALUES_SQL`'s columns. */
+export function attemptFromValues(runName: string, v: unknown[]): AttemptRow {
+  return {
+    runName, action: v[0] as string, attempt: v[1] as number, phase: v[2] as AttemptRow["phase"],
+    startedAt: num(v[3]), endedAt: num(v[4]), error: parse<ErrorRecord>(v[5]),
+    owner: (v[6] as string | null) ?? null, leaseEpoch: num(v[7]),
+  };
+}
 
 export function actionSummaryFromDb(r: Row): ActionSummary {
   return {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RunAlreadyExistsError, type ErrorRecord } from "../errors.ts";
-import type { DeploymentRow, Lease, RunStore, TaskSpecRow, TriggerRow } from "./store.ts";
+import type { ActionCacheRecord, DeploymentRow, Lease, RunStore, TaskSpecRow, TriggerRow } from "./store.ts";
 import { ROW_TIME, actionRow, attemptRow, runRow } from "./store.conformance-rows.ts";
 
 export interface StoreConformanceOptions {
@@ -172,6 +172,31 @@ export function storeConformance(o: StoreConformanceOptions): void {
       expect(await store.getCache("c1")).toBeUndefined();
       expect(await store.clearCache()).toBe(1);
       expect(await store.getCache("c2")).toBeUndefined();
+      await store.close();
+    });
+
+    it("records what the cache did for an action, read back by getAction and left out of summaries", async () => {
+      const { store, reopen } = await o.newStore();
+      await store.createRun(runRow("r"));
+      const cache: ActionCacheRecord = {
+        outcome: "hit", behavior: "auto", key: "k".repeat(64), taskName: "env.t", cacheVersion: "v1", versionOverride: "v1", interfaceHash: "",
+        inputsHash: "ih", inputs: [{ name: "x", hash: "hx" }], ignoredInputs: ["when"], serialize: false, source: { runName: "earlier", action: "a0" },
+      };
+      store.writes.upsertAction(actionRow("r", "a0", { cache }));
+      store.writes.upsertAction(actionRow("r", "b1", { createdAt: NOW + 1, cache: { outcome: "disabled", behavior: "disable" } }));
+      store.writes.upsertAction(actionRow("r", "c2", { createdAt: NOW + 2 }));
+      await store.writes.flush();
+      const other = await reopen();
+      expect((await other.getAction("r", "a0"))?.cache).toEqual(cache);
+      expect((await other.getAction("r", "b1"))?.cache).toEqual({ outcome: "disabled", behavior: "disable" });
+      expect((await other.getAction("r", "c2"))?.cache ?? null).toBeNull();
+      expect((await other.listActions("r"))[0]?.cache).toEqual(cache);
+      expect((await other.listActionSummaries("r")).every((a) => !("cache" in a))).toBe(true);
+      // A later write of the row (its end) keeps what it carries.
+      store.writes.updateAction("r", "a0", { phase: "succeeded" });
+      await store.writes.flush();
+      expect(await other.getAction("r", "a0")).toMatchObject({ phase: "succeeded", cache });
+      await other.close();
       await store.close();
     });
 
@@ -546,6 +571,8 @@ export function storeConformance(o: StoreConformanceOptions): void {
         await store.createRun(runRow("new"));
         store.writes.upsertAttempt(attemptRow("new", "a0", 0));
         expect((await store.listAttempts("new"))[0]).toMatchObject({ owner: "host:1:aa", leaseEpoch: 1 });
+        store.writes.upsertAction(actionRow("new", "a0", { cache: { outcome: "miss", behavior: "auto", key: "k1" }, resources: { cpu: 1 } }));
+        expect(await store.getAction("new", "a0")).toMatchObject({ cache: { outcome: "miss", behavior: "auto", key: "k1" }, resources: { cpu: 1 } });
         await store.close();
       });
     }

@@ -82,10 +82,50 @@ export interface ActionRow {
   interface: { inputs?: object; output?: object } | null;
   /** The compute resources the call asked for (`Resources` options, see `resourcesRecord`), when it asked for any. */
   resources?: Record<string, unknown> | null;
+  /** What the cache did for the action and what its key was computed from (absent for rows recorded before it was kept, and recovered actions). */
+  cache?: ActionCacheRecord | null;
 }
 
-/** An action without its values: inputs, outputs, their hash and the interface schemas. */
-export type ActionSummary = Omit<ActionRow, "inputs" | "outputs" | "inputsHash" | "interface">;
+/**
+ * What the cache did for one action (API.md §5), and the parts its key was computed from, so a reader can see why it
+ * hit or missed: `key = sha256(inputsHash + taskName + interfaceHash + cacheVersion)`.
+ */
+export interface ActionCacheRecord {
+  /**
+   * `"hit"`: an entry under `key` answered, the action did not execute. `"miss"`: looked up, no usable entry; the action
+   * executed and its output is written under `key` when it succeeds. `"overwrite"`: no lookup (behavior `"override"`, or
+   * the run's `overwriteCache`); it executed and its output replaces the entry. `"disabled"`: no cache (behavior
+   * `"disable"`, or the run's `disableRunCache`).
+   */
+  outcome: "hit" | "miss" | "overwrite" | "disabled";
+  /** The task's cache behavior. */
+  behavior: "auto" | "override" | "disable";
+  /** Why the outcome is not the one the behavior alone gives (a run option, an unusable entry). */
+  reason?: string;
+  /** Hex SHA-256 cache key (absent when disabled). */
+  key?: string;
+  /** The task's FQN, part of the key. */
+  taskName?: string;
+  /** The cache version: `versionOverride`, or the hash of the task's policies (its function body by default). */
+  cacheVersion?: string;
+  /** Set when `cacheVersion` is the task's `versionOverride`. */
+  versionOverride?: string;
+  /** Hash of the task's input/output JSON schemas ("" when it declares none). */
+  interfaceHash?: string;
+  /** Hash of the inputs' literals, without the ignored ones. */
+  inputsHash?: string;
+  /** Each input that went into `inputsHash`, with the hash of its own literal (name order): which input changed. */
+  inputs?: { name: string; hash: string }[];
+  /** Inputs left out of the key (`ignoredInputs`). */
+  ignoredInputs?: string[];
+  /** Whether identical concurrent executions run once (`serialize: true`). */
+  serialize?: boolean;
+  /** For a hit: the run and action whose output the entry holds (when known). */
+  source?: { runName: string; action: string };
+}
+
+/** An action without its values: inputs, outputs, their hash, the interface schemas and the cache record. */
+export type ActionSummary = Omit<ActionRow, "inputs" | "outputs" | "inputsHash" | "interface" | "cache">;
 
 export interface AttemptRow {
   runName: string;

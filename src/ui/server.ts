@@ -15,6 +15,7 @@ import { FlyteError } from "../errors.ts";
 import { ACTION_PHASES, getRun, listRuns, TERMINAL_PHASES, type ActionDetails, type ActionPhase } from "../index.ts";
 import { File } from "../io/index.ts";
 import { loadAssets, type UiAssets } from "./assets.ts";
+import { registerBlobRoutes } from "./blobs.ts";
 import { packTree } from "./tree-codec.ts";
 import { toWire } from "./wire.ts";
 
@@ -213,6 +214,8 @@ export function createUiApp(o: {
     const name = await o.recover(c.req.param("name"));
     return c.json({ name });
   });
+
+  registerBlobRoutes(app);
 
   app.all("/api/*", (c) => c.json({ error: { name: "NotFound", message: `No API endpoint ${c.req.path}.` } }, 404));
 

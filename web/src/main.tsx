@@ -1,10 +1,10 @@
 // The `flyte ui` front end: runs list, run page (action tree + timeline), action page (I/O, attempts, logs, report).
 // Every user-provided string goes through JSX text nodes (escaped); nothing is inserted as HTML.
-import { render } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { createContext, render } from "preact";
+import { useContext, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import {
   api, ApiError, duration, ms, PHASES, post, TERMINAL,
-  unpackRun, type ActionNode, type ActionPage, type Attempt, type PackedRun, type RunDetails, type RunSummary,
+  unpackRun, type ActionNode, type ActionPage, type Attempt, type CacheDetails, type PackedRun, type RunDetails, type RunSummary, type Time,
 } from "./api.ts";
 import "./styles.css";
 
@@ -345,7 +345,7 @@ function VirtualTree(p: {
     if (y < el.scrollTop) el.scrollTop = y;
     else if (y + ROW_H > el.scrollTop + height) el.scrollTop = y + ROW_H - height;
   }, [p.sel]);
-  const bar = (s?: string, e?: string) => {
+  const bar = (s?: Time, e?: Time) => {
     const a = ms(s);
     if (a === undefined) return undefined;
     const b = ms(e) ?? Date.now();
@@ -435,10 +435,13 @@ function ActionView(p: { run: string; action: string }) {
         {a.group && <span class="tag">group {a.group}</span>}
       </div>
       {a.error && <ErrorView error={a.error} />}
-      <div class="cols">
-        <div class="panel"><h3>Inputs</h3><Value v={a.io.inputs} /></div>
-        <div class="panel"><h3>Outputs</h3>{a.io.outputs === undefined ? <span class="muted">none yet</span> : <Value v={a.io.outputs} testid="outputs" />}</div>
-      </div>
+      <BlobBase.Provider value={`/api/runs/${encodeURIComponent(p.run)}/actions/${encodeURIComponent(a.name)}/blob`}>
+        <div class="cols">
+          <div class="panel"><h3>Inputs</h3><Value v={a.io.inputs} /></div>
+          <div class="panel"><h3>Outputs</h3>{a.io.outputs === undefined ? <span class="muted">none yet</span> : <Value v={a.io.outputs} testid="outputs" />}</div>
+        </div>
+      </BlobBase.Provider>
+      {a.cache && <CacheView cache={a.cache} />}
       <div class="panel">
         <h3>Attempts</h3>
         {a.attempts.length === 0 ? <span class="muted">none yet</span> : (
@@ -463,6 +466,38 @@ function ActionView(p: { run: string; action: string }) {
       )}
       <Logs run={p.run} action={a.name} attempts={a.attempts.map((t) => t.attempt)} />
     </section>
+  );
+}
+
+const OUTCOME: Record<CacheDetails["outcome"], string> = {
+  hit: "an entry under this key answered: the action did not run.",
+  miss: "no entry under this key: the action ran, and its output is written under the key when it succeeds.",
+  overwrite: "no lookup: the action ran, and its output replaces the entry under the key.",
+  disabled: "",
+};
+
+/** Why the action hit or missed its cache: the outcome and every part of the key. */
+function CacheView(p: { cache: CacheDetails }) {
+  const c = p.cache;
+  return (
+    <div class="panel" data-testid="cache">
+      <h3 class={c.outcome === "disabled" && !c.reason ? "flush" : ""}>Cache <span class={`tag cache-${c.outcome}`} data-testid="cache-outcome">{c.outcome}</span> <span class="muted small">behavior {c.behavior}</span></h3>
+      {c.outcome === "disabled" ? (c.reason && <p class="cache-why">Why: {c.reason}.</p>) : <p class="cache-why">{c.outcome[0]!.toUpperCase() + c.outcome.slice(1)}: {OUTCOME[c.outcome]}{c.reason ? ` Why: ${c.reason}.` : ""}
+        {c.source && <> The entry was written by <Link href={actionHref(c.source.runName, c.source.action)}>{c.source.runName} / {c.source.action}</Link>.</>}</p>}
+      {c.key && (
+        <table class="cache-parts"><tbody>
+          <tr><th>key</th><td class="hash" data-testid="cache-key">{c.key}</td></tr>
+          <tr><td colSpan={2} class="muted small">key = sha256(inputs hash + task name + interface hash + cache version)</td></tr>
+          <tr><th>task name</th><td class="task">{c.taskName}</td></tr>
+          <tr><th>cache version</th><td><span class="hash">{c.cacheVersion}</span> <span class="muted small">{c.versionOverride !== undefined ? "(versionOverride)" : "(hash of the task's cache policies: its function body by default)"}</span></td></tr>
+          <tr><th>interface hash</th><td class="hash">{c.interfaceHash || <span class="muted">none (the task declares no schemas)</span>}</td></tr>
+          <tr><th>inputs hash</th><td class="hash" data-testid="cache-inputs-hash">{c.inputsHash}</td></tr>
+          {(c.inputs ?? []).map((i) => <tr data-testid="cache-input"><th class="sub">input {i.name}</th><td class="hash">{i.hash}</td></tr>)}
+          {(c.ignoredInputs ?? []).length > 0 && <tr><th>ignored inputs</th><td>{c.ignoredInputs!.join(", ")}</td></tr>}
+          {c.serialize && <tr><th>serialize</th><td>identical concurrent calls run once</td></tr>}
+        </tbody></table>
+      )}
+    </div>
   );
 }
 
@@ -492,6 +527,13 @@ function Value(p: { v: unknown; depth?: number; testid?: string }) {
   }
   if (typeof v === "object") {
     const o = v as Record<string, unknown>;
+    const ref = o.$flyte;
+    if ((ref === "file" || ref === "dir") && typeof o.path === "string") {
+      return ref === "file" ? <FileRef uri={o.path} name={o.name as string | undefined} testid={p.testid} /> : <DirRef uri={o.path} name={o.name as string | undefined} testid={p.testid} />;
+    }
+    if (ref === "dataframe" && typeof o.uri === "string") {
+      return <FrameRef uri={o.uri} format={String(o.format)} numRows={o.numRows as number | undefined} testid={p.testid} />;
+    }
     if (typeof o.uri === "string" || typeof o.path === "string") {
       // File / Dir / DataFrame references: show where they live.
       return <span class="v-ref" data-testid={p.testid}><span class="tag">{String(o.type ?? o.format ?? "blob")}</span> {String(o.uri ?? o.path)}</span>;
@@ -503,6 +545,96 @@ function Value(p: { v: unknown; depth?: number; testid?: string }) {
     return <details open={depth < 2 && entries.length <= 20} data-testid={p.testid}><summary class="muted">object ({entries.length} keys)</summary>{body}</details>;
   }
   return <span data-testid={p.testid}>{String(v)}</span>;
+}
+
+// ---------- File / Dir / DataFrame values ----------
+/** The blob endpoint of the action whose values are shown (src/ui/blobs.ts serves only URIs they hold). */
+const BlobBase = createContext("");
+const blobUrl = (base: string, uri: string, view: string) => `${base}?${new URLSearchParams({ uri, view })}`;
+const baseName = (uri: string) => uri.split("/").filter(Boolean).pop() ?? uri;
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+type Loaded<T> = { state: "idle" } | { state: "loading" } | { state: "ok"; value: T } | { state: "error"; message: string };
+/** A value fetched on first open, kept while the component lives. */
+function useLazy<T>(url: string): [Loaded<T>, () => void] {
+  const [v, setV] = useState<Loaded<T>>({ state: "idle" });
+  const load = () => {
+    if (v.state !== "idle") return;
+    setV({ state: "loading" });
+    api<T>(url).then((value) => setV({ state: "ok", value }), (e: unknown) => setV({ state: "error", message: message(e) }));
+  };
+  return [v, load];
+}
+
+function Pending(p: { v: Loaded<unknown> }) {
+  if (p.v.state === "loading") return <span class="muted">Loading…</span>;
+  if (p.v.state === "error") return <span class="error-box" data-testid="blob-error">{p.v.message}</span>;
+  return null;
+}
+
+interface TextPreview { kind: "text" | "binary"; text?: string; truncated: boolean }
+function FileRef(p: { uri: string; name?: string; testid?: string }) {
+  const base = useContext(BlobBase);
+  const [open, setOpen] = useState(false);
+  const [preview, load] = useLazy<TextPreview>(blobUrl(base, p.uri, "text"));
+  return (
+    <div class="blob" data-testid={p.testid ?? "blob-file"} data-uri={p.uri}>
+      <span class="tag">file</span> <b>{p.name ?? baseName(p.uri)}</b>
+      <button class="link" data-testid="blob-preview" onClick={() => { setOpen(!open); load(); }}>{open ? "hide" : "preview"}</button>
+      <a href={blobUrl(base, p.uri, "download")} download data-testid="blob-download">download</a>
+      <div class="muted small uri">{p.uri}</div>
+      {open && (preview.state === "ok"
+        ? (preview.value.kind === "text"
+          ? <pre class="blob-text" data-testid="blob-text">{preview.value.text}{preview.value.truncated ? "\n… (first 64 KB shown; download for the rest)" : ""}</pre>
+          : <span class="muted" data-testid="blob-binary">binary file: download it to look inside</span>)
+        : <Pending v={preview} />)}
+    </div>
+  );
+}
+
+function DirRef(p: { uri: string; name?: string; testid?: string }) {
+  const base = useContext(BlobBase);
+  const [open, setOpen] = useState(false);
+  const [list, load] = useLazy<{ entries: { path: string; uri: string }[]; truncated: boolean }>(blobUrl(base, p.uri, "list"));
+  return (
+    <div class="blob" data-testid={p.testid ?? "blob-dir"} data-uri={p.uri}>
+      <span class="tag">dir</span> <b>{p.name ?? baseName(p.uri)}</b>
+      <button class="link" data-testid="blob-list" onClick={() => { setOpen(!open); load(); }}>{open ? "hide files" : "list files"}</button>
+      <div class="muted small uri">{p.uri}</div>
+      {open && (list.state === "ok"
+        ? (list.value.entries.length === 0 ? <span class="muted">empty</span> : (
+          <ul class="dir-list" data-testid="dir-entries">
+            {list.value.entries.map((e) => <li><FileRef uri={e.uri} name={e.path} /></li>)}
+            {list.value.truncated && <li class="muted">… more files not listed</li>}
+          </ul>))
+        : <Pending v={list} />)}
+    </div>
+  );
+}
+
+const cellText = (v: unknown) => (v === null ? "null" : typeof v === "object" ? JSON.stringify(v) : String(v));
+interface FrameRows { columns: { name: string; type: string }[]; rows: unknown[][]; truncated: boolean; numRows?: number }
+function FrameRef(p: { uri: string; format: string; numRows?: number; testid?: string }) {
+  const base = useContext(BlobBase);
+  const [open, setOpen] = useState(false);
+  const [rows, load] = useLazy<FrameRows>(blobUrl(base, p.uri, "rows"));
+  return (
+    <div class="blob" data-testid={p.testid ?? "blob-frame"} data-uri={p.uri}>
+      <span class="tag">dataframe</span> <b>{p.format}</b>{p.numRows !== undefined && <span class="muted"> {p.numRows} rows</span>}
+      <button class="link" data-testid="blob-rows" onClick={() => { setOpen(!open); load(); }}>{open ? "hide rows" : "first rows"}</button>
+      <a href={blobUrl(base, p.uri, "download")} download data-testid="blob-download">download</a>
+      <div class="muted small uri">{p.uri}</div>
+      {open && (rows.state === "ok" ? (
+        <div class="frame">
+          <table class="frame" data-testid="frame-table">
+            <thead><tr>{rows.value.columns.map((c) => <th title={c.type}>{c.name}</th>)}</tr></thead>
+            <tbody>{rows.value.rows.map((r) => <tr>{r.map((v) => <td>{cellText(v)}</td>)}</tr>)}</tbody>
+          </table>
+          {rows.value.truncated && <span class="muted small">first {rows.value.rows.length} rows{rows.value.numRows !== undefined ? ` of ${rows.value.numRows}` : ""}</span>}
+        </div>
+      ) : <Pending v={rows} />)}
+    </div>
+  );
 }
 
 interface Line { time: number; action: string; attempt: number; stream: string; message: string }

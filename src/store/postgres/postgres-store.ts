@@ -20,7 +20,10 @@ import { KeyLocks } from "../key-locks.ts";
 import { LookupBatcher } from "../../internal/lookup-batcher.ts";
 import { migrate } from "./migrations.ts";
 import { DatabaseOutageError, whileReachable } from "./reconnect.ts";
-import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
+import {
+  ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, ATTEMPT_VALUES_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromValues,
+  attemptFromDb, attemptFromValues, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row,
+} from "../rows.ts";
 
 
 /** How long opening the store may take to reach the server before it is reported unreachable. */
@@ -50,7 +53,7 @@ const ACTION_TYPES: Record<keyof ActionRow, string> = {
   runName: "text", name: "text", parent: "text", taskName: "text", shortName: "text", group: "text", phase: "text",
   cacheHit: "boolean", recovered: "boolean", inputsHash: "text", inputs: "bytea", outputs: "bytea", error: "text",
   createdAt: "float8", startedAt: "float8", endedAt: "float8", reportUri: "text", attemptCount: "integer", interface: "text",
-  resources: "text",
+  resources: "text", cache: "text",
 };
 
 /** `INSERT ... SELECT * FROM unnest($1::t1[], ...) ON CONFLICT (key) DO UPDATE SET` every other column. */
@@ -588,7 +591,11 @@ export class PostgresStore implements RunStore {
   }
 
   listActionSummaries(runName: string): Promise<ActionSummary[]> {
-    return this.#read(async (db) => ((await db.query(`SELECT ${ACTION_SUMMARY_SQL} FROM actions WHERE run_name = $1 ORDER BY created_at, name`, [runName])).rows as Row[]).map(actionSummaryFromDb));
+    // Rows as arrays of column values (no object per row: a 10,000-action tree is read in about half the time).
+    return this.#read(async (db) => {
+      const r = await db.query({ text: `SELECT ${ACTION_SUMMARY_SQL} FROM actions WHERE run_name = $1 ORDER BY created_at, name`, values: [runName], rowMode: "array" });
+      return (r.rows as unknown[][]).map(actionSummaryFromValues);
+    });
   }
 
   listSucceeded(runName: string): Promise<Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>> {
@@ -600,10 +607,9 @@ export class PostgresStore implements RunStore {
 
   listAttempts(runName: string, action?: string): Promise<AttemptRow[]> {
     return this.#read(async (db) => {
-      const r = action
-        ? await db.query("SELECT * FROM attempts WHERE run_name = $1 AND action = $2 ORDER BY attempt", [runName, action])
-        : await db.query("SELECT * FROM attempts WHERE run_name = $1 ORDER BY action, attempt", [runName]);
-      return (r.rows as Row[]).map(attemptFromDb);
+      if (action) return ((await db.query("SELECT * FROM attempts WHERE run_name = $1 AND action = $2 ORDER BY attempt", [runName, action])).rows as Row[]).map(attemptFromDb);
+      const r = await db.query({ text: `SELECT ${ATTEMPT_VALUES_SQL} FROM attempts WHERE run_name = $1 ORDER BY action, attempt`, values: [runName], rowMode: "array" });
+      return (r.rows as unknown[][]).map((v) => attemptFromValues(runName, v));
     });
   }
 

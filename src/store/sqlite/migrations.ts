@@ -192,6 +192,13 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `ALTER TABLE actions ADD COLUMN resources TEXT;`,
   },
   {
+    version: 7,
+    name: "action-cache",
+    // What the cache did for an action (hit, miss, overwrite, disabled) and the parts its key was computed from, as
+    // JSON: shown by `Action.details().cache` and the web UI's action page.
+    sql: `ALTER TABLE actions ADD COLUMN cache TEXT;`,
+  },
+  {
     version: 8,
     name: "trigger-fires",
     // `flyte serve`: when a trigger last became active (what a FixedRate without startTime counts from; null while
@@ -199,7 +206,6 @@ export const MIGRATIONS: readonly Migration[] = [
     // time recorded once, whichever of several schedulers gets there first; a fire whose run is not created yet
     // (`pending`) is claimed by a scheduler until `claim_expires_at`, and taken over by another after that (its
     // scheduler died between the two steps). Run names are unique across fires, as they are across runs.
-    // (Number 8: 7 is another branch's; the two are independent, so renumbering is a change of this number.)
     sql: `
       ALTER TABLE triggers ADD COLUMN activated_at REAL;
       UPDATE triggers SET activated_at = created_at WHERE active = 1;

@@ -20,7 +20,10 @@ import {
   type FireKey, type FireRow, type OwnerProbe, type PutDeploymentResult, type RunKey, type RunRow, type RunStore, type TaskSpecRow, type TraceRow, type TriggerRow,
 } from "../store.ts";
 import { WriteBatch, claimHolds, claimKey, lowestAttemptsWritten, type Durability, type PendingWrites } from "../write-batch.ts";
-import { ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromDb, attemptFromDb, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row } from "../rows.ts";
+import {
+  ACTION_COLS, ACTION_JSON, ACTION_KEYS, ACTION_SUMMARY_SQL, ATTEMPT_VALUES_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue,
+  actionSummaryFromValues, attemptFromDb, attemptFromValues, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row,
+} from "../rows.ts";
 
 
 
@@ -28,7 +31,7 @@ const UPSERT_ACTION_SQL = `INSERT OR REPLACE INTO actions (${ACTION_KEYS.map((k)
 
 /** An action field as SQLite stores it (booleans as 0/1). */
 function actionValue(k: keyof ActionRow, v: unknown): unknown {
-  return k === "error" || k === "interface" || k === "resources" ? actionJsonValue(k, v) : toDb(k, v);
+  return ACTION_JSON.has(k) ? actionJsonValue(k, v) : toDb(k, v);
 }
 
 function toDb(key: string, v: unknown): unknown {
@@ -121,6 +124,7 @@ export class SqliteStore implements RunStore {
   #snapshotDir: string | undefined;
   readonly #uris: RelativeUris;
   readonly #stmts = new Map<string, Database.Statement>();
+  readonly #rawStmts = new Map<string, Database.Statement>();
   /** Checkpoints the WAL from a worker thread, so that no commit on this thread pays for one (see wal-checkpointer.ts). */
   readonly checkpointer: WalCheckpointer | undefined;
   /**
@@ -208,6 +212,16 @@ export class SqliteStore implements RunStore {
   /** The schema version of the open file. */
   get schemaVersion(): number {
     return this.#db.pragma("user_version", { simple: true }) as number;
+  }
+
+  /** A statement that returns rows as arrays of column values (`raw`), cached apart from `#stmt`'s. */
+  #rawStmt(sql: string): Database.Statement {
+    let s = this.#rawStmts.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql).raw(true);
+      this.#rawStmts.set(sql, s);
+    }
+    return s;
   }
 
   #stmt(sql: string): Database.Statement {
@@ -425,7 +439,9 @@ export class SqliteStore implements RunStore {
   }
 
   listActionSummaries(runName: string): Promise<ActionSummary[]> {
-    return this.#read(() => (this.#stmt(`SELECT ${ACTION_SUMMARY_SQL} FROM actions WHERE run_name = ? ORDER BY created_at, name`).all(runName) as Row[]).map(actionSummaryFromDb));
+    return this.#read(() =>
+      (this.#rawStmt(`SELECT ${ACTION_SUMMARY_SQL} FROM actions WHERE run_name = ? ORDER BY created_at, name`).all(runName) as unknown[][]).map(actionSummaryFromValues),
+    );
   }
 
   listSucceeded(runName: string): Promise<Array<Pick<ActionRow, "name" | "inputsHash" | "outputs">>> {
@@ -440,8 +456,11 @@ export class SqliteStore implements RunStore {
     return this.#read(() => {
       const rows = action
         ? this.#stmt("SELECT * FROM attempts WHERE run_name = ? AND action = ? ORDER BY attempt").all(runName, action)
-        : this.#stmt("SELECT * FROM attempts WHERE run_name = ? ORDER BY action, attempt").all(runName);
-      return (rows as Row[]).map(attemptFromDb);
+        : undefined;
+      if (rows) return (rows as Row[]).map(attemptFromDb);
+      // A whole run's attempts (a tree of 10,000 actions has as many): read raw, without an object per row from the driver.
+      const raw = this.#rawStmt(`SELECT ${ATTEMPT_VALUES_SQL} FROM attempts WHERE run_name = ? ORDER BY action, attempt`).all(runName) as unknown[][];
+      return raw.map((v) => attemptFromValues(runName, v));
     });
   }
 
