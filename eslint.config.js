@@ -71,6 +71,7 @@ const CLI_PENDING = {
   "src/cli/commands/secret.ts": ["secrets"], // describeSecret (the secret store has no public API yet)
   "src/cli/commands/build.ts": ["authoring", "images"], // listLoadedEnvironments, buildEnvironments, BUILDER_NAMES, setImageConfig
   "src/cli/commands/k8s.ts": ["clustered"], // jobSetNameFor (clustered/jobset.ts)
+  "src/cli/commands/clustered.ts": ["clustered", "worker"], // the in-pod launcher (clustered/pod-launcher.ts) and deployed code (worker/deployed-code.ts)
   "src/cli/inputs/input-specs.ts": ["types"], // schemaToJsonSchema (types/schema.ts)
 };
 

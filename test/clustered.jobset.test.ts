@@ -174,7 +174,10 @@ describe("flyte k8s manifests", () => {
       expect([d.metadata.namespace, primary(d).image]).toEqual(["ml", "ghcr.io/acme/img:2"]);
     }
     const grid = docs.find((d) => d.metadata.name === "cl-grid-rank-info")!;
-    expect(primary(grid).args).toEqual(["clustered", "--task", "cl-grid.rankInfo"]);
+    // The pods' launcher loads the file from the image's working directory (the path relative to where this ran).
+    expect(primary(grid).args).toEqual(["clustered", "--task", "cl-grid.rankInfo", "test/fixtures/clustered/tasks.ts"]);
+    const [versioned] = parseAllDocuments(await cli(FIXTURE, "--task", "cl-grid.rankInfo", "--version", "v7")).map((d) => d.toJSON() as JobSetManifest);
+    expect(primary(versioned!).args).toEqual(["clustered", "--task", "cl-grid.rankInfo", "--version", "v7"]);
     expect(grid.spec.replicatedJobs[0].template.spec!.parallelism).toBe(2);
     const gpu = docs.find((d) => d.metadata.labels["flyte.org/environment"] === "cl-gpu")!;
     expect(primary(gpu).resources).toEqual({ requests: { "nvidia.com/gpu": "1" }, limits: { "nvidia.com/gpu": "1" } });

@@ -10,6 +10,7 @@ import { version } from "../index.ts";
 import { registerAbortCommand } from "./commands/abort.ts";
 import { registerBuildCommand } from "./commands/build.ts";
 import { registerCacheCommand } from "./commands/cache.ts";
+import { registerClusteredCommand } from "./commands/clustered.ts";
 import { registerDeployCommand } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerGenCommand } from "./commands/gen.ts";
@@ -50,7 +51,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   for (const register of [
     registerRunCommand, registerRecoverCommand, registerGetCommand, registerAbortCommand, registerCacheCommand,
     registerSecretCommand, registerGenCommand, registerBuildCommand, registerDeployCommand, registerK8sCommand, registerUiCommand, registerWorkerCommand,
-    registerDevCommand,
+    registerDevCommand, registerClusteredCommand,
   ]) register(program);
   // Every subcommand reports parse errors by throwing (to main) instead of exiting the process.
   program.commands.forEach(function strict(c: Command) {

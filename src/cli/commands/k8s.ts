@@ -3,7 +3,7 @@
  * (jobset.x-k8s.io/v1alpha2) per clustered task the file defines, as a multi-document YAML stream
  * (`--output-format json` prints a JSON array). Each JobSet is named after its task, e.g. `ddp-train`.
  */
-import { resolve } from "node:path";
+import { relative, resolve, sep } from "node:path";
 import type { Command } from "commander";
 import { stringify } from "yaml";
 import { ValidationError } from "../../errors.ts";
@@ -16,6 +16,7 @@ interface ManifestFlags {
   namespace: string;
   image?: string;
   task?: string;
+  version?: string;
 }
 
 /** The JobSets of the clustered tasks `file` defines (or exports), in declaration order. */
@@ -39,8 +40,18 @@ export async function clusteredManifests(file: string, flags: ManifestFlags): Pr
       name: jobSetNameFor(t.name, t.cluster.replicas),
       namespace: flags.namespace,
       ...(flags.image !== undefined ? { image: flags.image } : {}),
+      args: launcherArgs(t, flags.version),
     }),
   );
+}
+
+/**
+ * What the pods' `flyte clustered` needs to find the task: the deployed version's bundle, or else the file that
+ * defines it, relative to the current directory (the image's working directory must hold it at that path).
+ */
+function launcherArgs(t: ClusteredTaskTemplate, version: string | undefined): string[] {
+  if (version !== undefined) return ["--task", t.name, "--version", version];
+  return ["--task", t.name, ...(t.sourceFile ? [relative(process.cwd(), t.sourceFile).split(sep).join("/")] : [])];
 }
 
 export function registerK8sCommand(program: Command): void {
@@ -52,6 +63,7 @@ export function registerK8sCommand(program: Command): void {
     .option("--namespace <ns>", "namespace of the JobSets", "default")
     .option("--image <uri>", "container image (default: each task's environment image)")
     .option("--task <name>", "only this task (name or env.task)")
+    .option("--version <v>", "pods load this deployed version (flyte deploy --version) instead of the file from the image")
     .action(async (file: string, flags: ManifestFlags, cmd: Command) => {
       const manifests = await clusteredManifests(file, flags);
       const out = globals(cmd).outputFormat === "json"
