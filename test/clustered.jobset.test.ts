@@ -151,7 +151,7 @@ describe("toJobSet: validation", () => {
   });
 });
 
-describe("flyte k8s manifests", () => {
+describe("flyte k8s manifests --jobsets", () => {
   async function cli(...args: string[]): Promise<string> {
     const program = new Command("flyte").option("--output-format <f>", "table, json or yaml", "table").exitOverride();
     registerK8sCommand(program);
@@ -159,7 +159,7 @@ describe("flyte k8s manifests", () => {
     let out = "";
     const spy = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
     try {
-      await program.parseAsync(["node", "flyte", ...global, "k8s", "manifests", ...args]);
+      await program.parseAsync(["node", "flyte", ...global, "k8s", "manifests", "--jobsets", ...args]);
     } finally {
       spy.mockRestore();
     }

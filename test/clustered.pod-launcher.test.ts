@@ -82,7 +82,7 @@ function startPod(args: string[], env: Record<string, string>): Promise<PodExit>
 }
 
 async function manifestsFor(file: string, ...flags: string[]): Promise<JobSetManifest[]> {
-  const r = await flyteIn(REPO, ["k8s", "manifests", file, ...flags]);
+  const r = await flyteIn(REPO, ["k8s", "manifests", "--jobsets", file, ...flags]);
   expect(r.code, r.stderr).toBe(0);
   return parseAllDocuments(r.stdout).map((d) => d.toJSON() as JobSetManifest).filter((d) => d.kind === "JobSet");
 }
