@@ -106,7 +106,7 @@ describe("flyte k8s manifests: a whole installation", () => {
     expect(find(objects, "Role", "flyte-jobsets").rules).toEqual([{ apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "get", "list", "watch", "delete"] }]);
     expect(find(objects, "RoleBinding", "flyte-jobsets").subjects).toEqual([{ kind: "ServiceAccount", name: "flyte", namespace: "ml-prod" }]);
     expect(parse(find(objects, "ConfigMap", "flyte-config").data["config.yaml"])).toEqual({
-      backend: "cluster", project: "default", domain: "development", run: { mode: "remote" }, store: { stateDir: "/tmp/flyte" },
+      backend: "cluster", project: "default", domain: "development", run: { mode: "remote" }, store: { stateDir: "/app/.flyte" },
       storage: { url: "s3://data/flyte", s3: { endpoint: "http://minio:9000", forcePathStyle: true } }, secrets: { backend: "env" },
     });
     const sched = find(objects, "Deployment", "flyte-scheduler");

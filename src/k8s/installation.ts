@@ -66,7 +66,11 @@ export interface InstallationOptions {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const CONFIG_DIR = "/etc/flyte";
-const STATE_DIR = "/tmp/flyte";
+/**
+ * Where workers unpack deployed bundles: below the image's /app, so a bundle's `import "flyte-ts"` and its
+ * dependencies resolve to /app/node_modules (Node's ESM resolution only walks up from the importing file).
+ */
+const STATE_DIR = "/app/.flyte";
 const UI_PORT = 8080;
 /** `flyte worker` drains for 30 s on SIGTERM; the pod gets a little more before SIGKILL. */
 const WORKER_GRACE_S = 40;
