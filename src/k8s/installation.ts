@@ -31,6 +31,7 @@ import type { TaskTemplate } from "../authoring/task-template.ts";
 import { Image } from "../images/image.ts";
 import { normalizeSecrets, type Secret } from "../secrets/secret.ts";
 import { containerResources, podBase } from "../clustered/jobset.ts";
+import { DB_SECRET, runtimeWiring, STATE_DIR } from "../clustered/cluster-wiring.ts";
 import { acceleratorPlacement, DEFAULT_ACCELERATOR_LABEL } from "./accelerators.ts";
 
 /** A Kubernetes object as plain JSON. */
@@ -65,20 +66,12 @@ export interface InstallationOptions {
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const CONFIG_DIR = "/etc/flyte";
-/**
- * Where workers unpack deployed bundles: below the image's /app, so a bundle's `import "flyte-ts"` and its
- * dependencies resolve to /app/node_modules (Node's ESM resolution only walks up from the importing file).
- */
-const STATE_DIR = "/app/.flyte";
 const UI_PORT = 8080;
 /** `flyte worker` drains for 30 s on SIGTERM; the pod gets a little more before SIGKILL. */
 const WORKER_GRACE_S = 40;
 const PART_OF = { "app.kubernetes.io/part-of": "flyte-ts" };
 
-export const DB_SECRET = "flyte-db";
 export const UI_SECRET = "flyte-ui";
-export const STORAGE_SECRET = "flyte-storage";
 
 /** Throws unless `ns` is a DNS label (RFC 1123, at most 63 characters), as Kubernetes requires of namespaces. */
 export function checkNamespace(ns: unknown): string {
@@ -126,16 +119,6 @@ function secretRef(name: string, secret: string, key: string): IEnvVar {
 /** `FLYTE_SECRET_<GROUP>_<KEY>`: where the `env` secret backend looks a secret up (API.md §17). */
 function secretEnvName(s: Secret): string {
   return `FLYTE_SECRET_${(s.group ? `${s.group}_${s.key}` : s.key).replaceAll("-", "_").toUpperCase()}`;
-}
-
-/** Env and volumes every flyte-ts process of the installation needs: the config, the database, storage credentials. */
-function runtimeWiring(): { env: IEnvVar[]; envFrom: IContainer["envFrom"]; volumes: IVolume[]; volumeMounts: IVolumeMount[] } {
-  return {
-    env: [envVar("FLYTE_CONFIG", `${CONFIG_DIR}/config.yaml`), secretRef("FLYTE_DATABASE_URL", DB_SECRET, "url")],
-    envFrom: [{ secretRef: { name: STORAGE_SECRET, optional: true } }],
-    volumes: [{ name: "flyte-config", configMap: { name: "flyte-config" } }, { name: "flyte-state", emptyDir: {} }],
-    volumeMounts: [{ name: "flyte-config", mountPath: CONFIG_DIR, readOnly: true }, { name: "flyte-state", mountPath: STATE_DIR }],
-  };
 }
 
 function labels(component: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -202,7 +185,7 @@ function workerObjects(env: Environment, c: Ctx, usedNames: Set<string>): K8sObj
       command: ["flyte"],
       args: ["worker", "--env", env.name, "--concurrency", String(concurrency), ...(queue ? ["--queue", queue] : [])],
       env: [...(primary.env ?? []).filter((e) => !env0.some((x) => x.name === e.name)), ...env0],
-      envFrom: [...(primary.envFrom ?? []), ...wiring.envFrom!],
+      envFrom: [...(primary.envFrom ?? []), ...wiring.envFrom],
       volumeMounts: [...(primary.volumeMounts ?? []), ...wiring.volumeMounts],
     };
     const res = env.resources ? containerResources(env.resources) : undefined;
@@ -331,7 +314,7 @@ export function installation(o: InstallationOptions): K8sObject[] {
       command: ["flyte"],
       args,
       env: [...wiring.env, ...extraEnv],
-      envFrom: wiring.envFrom!,
+      envFrom: wiring.envFrom,
       volumeMounts: wiring.volumeMounts,
       ...(ports ? { ports } : {}),
       resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } },

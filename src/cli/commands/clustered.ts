@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { deserialize, serialize } from "node:v8";
 import type { Command } from "commander";
 import type { TaskTemplate } from "../../extend.ts";
 import { ClusteredTaskTemplate } from "../../clustered/index.ts";
@@ -22,6 +23,8 @@ interface ClusteredFlags {
   version?: string;
   inputs?: string;
   outputsPath?: string;
+  inputsUri?: string;
+  outputsUri?: string;
 }
 
 async function resolveTask(file: string | undefined, flags: ClusteredFlags, cmd: Command): Promise<TaskTemplate> {
@@ -46,6 +49,8 @@ export function registerClusteredCommand(program: Command): void {
     .option("--version <v>", "load the task from this deployed version (backend: cluster)")
     .option("--inputs <json>", "the task's inputs as a JSON object", "{}")
     .option("--outputs-path <file>", "node 0 also writes rank 0's return value (JSON) here")
+    .option("--inputs-uri <uri>", "read the inputs from this blob (written by the worker that submitted the JobSet)")
+    .option("--outputs-uri <uri>", "node 0 writes rank 0's return value to this blob (read back by that worker)")
     .action(async (file: string | undefined, flags: ClusteredFlags, cmd: Command) => {
       let inputs: unknown;
       try {
@@ -55,6 +60,10 @@ export function registerClusteredCommand(program: Command): void {
       }
       if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs)) throw new UsageError(`--inputs must be a JSON object, got ${flags.inputs}.`);
       const task = await resolveTask(file, flags, cmd);
+      if (flags.inputsUri !== undefined || flags.outputsUri !== undefined) {
+        if (flags.version === undefined) await openRuntime(cmd);
+        if (flags.inputsUri !== undefined) inputs = deserialize(Buffer.from(await getRuntime().blobStore.getBytes(flags.inputsUri)));
+      }
       if (!(task instanceof ClusteredTaskTemplate)) {
         throw new ValidationError(`flyte clustered: task "${task.name}" is not a clustered task (its environment is not a ClusteredTaskEnvironment). Run it with flyte run or a worker instead.`, { field: "task" });
       }
@@ -68,6 +77,7 @@ export function registerClusteredCommand(program: Command): void {
       if (result.node === 0) {
         const json = JSON.stringify(result.output ?? null);
         if (flags.outputsPath) writeFileSync(resolve(flags.outputsPath), `${json}\n`);
+        if (flags.outputsUri) await getRuntime().blobStore.put(flags.outputsUri, serialize(result.output));
         io.stdout.write(`${json}\n`);
       }
     });

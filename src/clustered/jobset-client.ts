@@ -13,7 +13,7 @@ import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { parse } from "yaml";
 import { ActionAbortedError, InitializationError, RuntimeUserError } from "../errors.ts";
-import type { JobSetManifest } from "../clustered/jobset.ts";
+import type { JobSetManifest } from "./jobset.ts";
 
 export interface KubeConnection {
   /** API server URL, e.g. https://10.0.0.1:443 */

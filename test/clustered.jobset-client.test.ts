@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusteredTaskEnvironment, type JobSetManifest } from "flyte-ts/clustered";
-import { inClusterConnection, JobSetClient, KubernetesApiError, kubeconfigConnection } from "../src/k8s/jobset-client.ts";
+import { inClusterConnection, JobSetClient, KubernetesApiError, kubeconfigConnection } from "../src/clustered/jobset-client.ts";
 import { manifestErrors } from "./fixtures/clustered/jobset-validator.ts";
 
 const TOKEN = "test-token-123";
