@@ -79,7 +79,7 @@ describe("flyte k8s manifests: a whole installation", () => {
     for (const o of objects) expect(objectErrors(o), `${o.kind}/${o.metadata.name}`).toEqual([]);
     expect(new Set(objects.map((o) => o.metadata.namespace))).toEqual(new Set(["ml-prod"]));
     expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
-      "ServiceAccount/flyte", "ServiceAccount/flyte-worker", "Role/flyte-jobsets", "RoleBinding/flyte-jobsets", "ConfigMap/flyte-config",
+      "ServiceAccount/flyte", "ServiceAccount/flyte-worker", "ServiceAccount/flyte-jobsets", "Role/flyte-jobsets", "RoleBinding/flyte-jobsets", "ConfigMap/flyte-config",
       "Deployment/flyte-scheduler", "Deployment/flyte-ui", "Service/flyte-ui", "TriggerAuthentication/flyte-db",
       "Deployment/flyte-worker-k8s-base", "PodDisruptionBudget/flyte-worker-k8s-base",
       "Deployment/flyte-worker-k8s-gpu", "PodDisruptionBudget/flyte-worker-k8s-gpu",
@@ -104,10 +104,18 @@ describe("flyte k8s manifests: a whole installation", () => {
 
   it("the scheduler may only manage JobSets; config, database and storage come from the ConfigMap and Secrets", () => {
     expect(find(objects, "Role", "flyte-jobsets").rules).toEqual([{ apiGroups: ["jobset.x-k8s.io"], resources: ["jobsets"], verbs: ["create", "get", "list", "watch", "delete"] }]);
-    expect(find(objects, "RoleBinding", "flyte-jobsets").subjects).toEqual([{ kind: "ServiceAccount", name: "flyte", namespace: "ml-prod" }]);
+    expect(find(objects, "RoleBinding", "flyte-jobsets").subjects).toEqual([
+      { kind: "ServiceAccount", name: "flyte", namespace: "ml-prod" }, { kind: "ServiceAccount", name: "flyte-jobsets", namespace: "ml-prod" },
+    ]);
+    // Only the workers of the clustered environment (which submit its actions as JobSets) run as the account that may.
+    expect(objects.filter((o) => o.kind === "Deployment").map((d) => [d.metadata.name, d.spec.template.spec.serviceAccountName])).toEqual([
+      ["flyte-scheduler", "flyte"], ["flyte-ui", "flyte-worker"], ["flyte-worker-k8s-base", "flyte-worker"], ["flyte-worker-k8s-gpu", "flyte-worker"],
+      ["flyte-worker-k8s-spot-batch", "flyte-worker"], ["flyte-worker-k8s-spot-urgent", "flyte-worker"], ["flyte-worker-k8s-ddp", "flyte-jobsets"],
+    ]);
     expect(parse(find(objects, "ConfigMap", "flyte-config").data["config.yaml"])).toEqual({
       backend: "cluster", project: "default", domain: "development", run: { mode: "remote" }, store: { stateDir: "/app/.flyte" },
       storage: { url: "s3://data/flyte", s3: { endpoint: "http://minio:9000", forcePathStyle: true } }, secrets: { backend: "env" },
+      kubernetes: { inCluster: true, namespace: "ml-prod" },
     });
     const sched = find(objects, "Deployment", "flyte-scheduler");
     expect([primary(sched).image, primary(sched).command, primary(sched).args, sched.spec.template.spec.serviceAccountName]).toEqual([`${host}/acme/control:1`, ["flyte"], ["serve", "--no-workers"], "flyte"]);

@@ -121,6 +121,12 @@ function secretEnvName(s: Secret): string {
   return `FLYTE_SECRET_${(s.group ? `${s.group}_${s.key}` : s.key).replaceAll("-", "_").toUpperCase()}`;
 }
 
+/** A `ClusteredTaskEnvironment` (duck-typed: clustered/ registers nothing here). */
+function isClustered(env: Environment): boolean {
+  const e = env as Partial<{ replicas: number; nprocPerNode: number; toJobSet: unknown }>;
+  return typeof e.replicas === "number" && typeof e.nprocPerNode === "number" && typeof e.toJobSet === "function";
+}
+
 function labels(component: string, extra: Record<string, string> = {}): Record<string, string> {
   return { "app.kubernetes.io/name": "flyte-ts", "app.kubernetes.io/component": component, ...PART_OF, ...extra };
 }
@@ -194,7 +200,8 @@ function workerObjects(env: Environment, c: Ctx, usedNames: Set<string>): K8sObj
     const nodeSelector: Record<string, string> = { ...((podSpec.nodeSelector as Record<string, string> | undefined) ?? {}), ...(placement?.nodeSelector ?? {}) };
     const spec: IPodSpec = {
       ...podSpec,
-      serviceAccountName: (podSpec.serviceAccountName as string | undefined) ?? "flyte-worker",
+      // Workers of a clustered environment submit its actions as JobSets: they run as the account that may.
+      serviceAccountName: (podSpec.serviceAccountName as string | undefined) ?? (isClustered(env) ? "flyte-jobsets" : "flyte-worker"),
       terminationGracePeriodSeconds: (podSpec.terminationGracePeriodSeconds as number | undefined) ?? WORKER_GRACE_S,
       containers: [container, ...podSpec.containers.filter((x) => x.name !== primary.name)],
       volumes: [...((podSpec.volumes as IVolume[] | undefined) ?? []), ...wiring.volumes],
@@ -278,6 +285,8 @@ function configYaml(o: InstallationOptions): string {
     store: { stateDir: STATE_DIR },
     storage: { url: o.storageUrl, ...(o.s3 && Object.keys(o.s3).length ? { s3: o.s3 } : {}) },
     secrets: { backend: "env" },
+    // Workers of clustered environments submit their actions as JobSets in this namespace (needs the JobSet controller).
+    kubernetes: { inCluster: true, namespace: o.namespace ?? "flyte" },
   };
   return stringify(config, { lineWidth: 0 });
 }
@@ -291,6 +300,7 @@ export function installation(o: InstallationOptions): K8sObject[] {
   const objects: K8sObject[] = [
     sa("flyte"),
     sa("flyte-worker"),
+    sa("flyte-jobsets"),
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "Role",
@@ -302,7 +312,7 @@ export function installation(o: InstallationOptions): K8sObject[] {
       kind: "RoleBinding",
       metadata: { name: "flyte-jobsets", namespace: ns, labels: labels("scheduler") },
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "flyte-jobsets" },
-      subjects: [{ kind: "ServiceAccount", name: "flyte", namespace: ns }],
+      subjects: [{ kind: "ServiceAccount", name: "flyte", namespace: ns }, { kind: "ServiceAccount", name: "flyte-jobsets", namespace: ns }],
     },
     { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "flyte-config", namespace: ns, labels: labels("config") }, data: { "config.yaml": configYaml(o) } },
   ];
