@@ -3,7 +3,7 @@
  * fixtures/k8s/validators.ts), the mapping of environments onto worker Deployments, the examples' golden YAML,
  * and the errors bad input gets. Images are checked against a registry served by this test.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { flyteIn } from "./helpers/cli.ts";
 import { exampleFiles, GOLDEN_ARGS, goldenPath, normalize, REGENERATE } from "./helpers/k8s-golden.ts";
 import { REPO } from "./helpers/runtime.ts";
 import { objectErrors } from "./fixtures/k8s/validators.ts";
+import { resolveConfig } from "../src/run/config.ts";
 
 const FIXTURE = "test/fixtures/k8s/envs.ts";
 const BAD = "test/fixtures/k8s/bad-envs.ts";
@@ -117,6 +118,16 @@ describe("flyte k8s manifests: a whole installation", () => {
       storage: { url: "s3://data/flyte", s3: { endpoint: "http://minio:9000", forcePathStyle: true } }, secrets: { backend: "env" },
       kubernetes: { inCluster: true, namespace: "ml-prod" },
     });
+    // flyte-ts itself accepts it (strict: an unknown key would stop every pod at start).
+    const cfgFile = join(mkdtempSync(join(tmpdir(), "flyte-k8s-cfg-")), "config.yaml");
+    writeFileSync(cfgFile, find(objects, "ConfigMap", "flyte-config").data["config.yaml"]);
+    process.env.FLYTE_DATABASE_URL = "postgres://u:p@db:5432/flyte";
+    try {
+      const cfg = resolveConfig({}, cfgFile);
+      expect([cfg.backend, cfg.storage, cfg.stateDir, cfg.secretsBackend, cfg.kubernetes]).toEqual(["cluster", "s3://data/flyte", "/app/.flyte", "env", { inCluster: true, namespace: "ml-prod" }]);
+    } finally {
+      delete process.env.FLYTE_DATABASE_URL;
+    }
     const sched = find(objects, "Deployment", "flyte-scheduler");
     expect([primary(sched).image, primary(sched).command, primary(sched).args, sched.spec.template.spec.serviceAccountName]).toEqual([`${host}/acme/control:1`, ["flyte"], ["serve", "--no-workers"], "flyte"]);
     expect(envMap(primary(sched))).toEqual({ FLYTE_CONFIG: "/etc/flyte/config.yaml", FLYTE_DATABASE_URL: { secretKeyRef: { name: "flyte-db", key: "url" } } });
