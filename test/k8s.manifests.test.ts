@@ -207,6 +207,15 @@ describe("flyte k8s manifests: a whole installation", () => {
     expect(parse(readFileSync(join(out, files.find((f) => f.includes("horizontalpodautoscaler"))!), "utf8")).kind).toBe("HorizontalPodAutoscaler");
   });
 
+  it("without a file: the control plane only (no workers); --jobsets needs a file; --task/--version need --jobsets", async () => {
+    const r = await manifests(["--storage-url", "s3://data/flyte", "--skip-image-check"]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const o of r.objects) expect(objectErrors(o), `${o.kind}/${o.metadata.name}`).toEqual([]);
+    expect(r.objects.filter((o) => o.kind === "Deployment").map((o) => o.metadata.name)).toEqual(["flyte-scheduler", "flyte-ui"]);
+    expect((await manifests(["--jobsets"])).stderr).toContain("--jobsets needs the file that defines the clustered tasks.");
+    expect((await manifests([FIXTURE, "--version", "v1", "--storage-url", "s3://d/f"])).stderr).toContain("--task and --version apply to --jobsets only.");
+  });
+
   it("bad input: a namespace that is not a DNS label, an accelerator with no known node selector, an image without a registry", async () => {
     const ns = await manifests([FIXTURE, "--namespace", "Prod_NS", "--storage-url", "s3://data/flyte", "--skip-image-check"]);
     expect([ns.code, ns.stderr]).toEqual([1, expect.stringContaining('--namespace "Prod_NS" is not a DNS label')]);
