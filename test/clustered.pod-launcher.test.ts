@@ -133,6 +133,25 @@ describe("flyte clustered (the in-pod launcher)", () => {
     ]);
   }, 60_000);
 
+  it("FLYTE_LAUNCHER=torchrun: each pod is one torchrun agent rendezvousing at MASTER_ADDR, with the node rank from the JobSet", async () => {
+    requireTorch();
+    const js = (await manifestsFor(FIXTURE, "--task", "cl-torchrun.torchrunInfo"))[0]!;
+    const container = js.spec.replicatedJobs[0].template.spec!.template.spec!.containers[0]!;
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const outDir = mkdtempSync(join(tmpdir(), "flyte-pod-torchrun-"));
+    const port = await freePort();
+    const exits = await Promise.all([0, 1].map((i) => startPod([...container.args!, "--inputs", JSON.stringify({ outDir })], podEnv(js, i, port))));
+    for (const e of exits) expect(e.code, e.stderr).toBe(0);
+    const infos = (JSON.parse(exits[0]!.stdout) as { env: Record<string, string>; elastic: string }[]).sort((a, b) => Number(a.env.RANK) - Number(b.env.RANK));
+    // torchrun's static rendezvous sets TORCHELASTIC_RUN_ID=none (the built-in launcher would set "<jobset>-0").
+    expect(infos.map((i) => [i.env.RANK, i.env.GROUP_RANK, i.env.WORLD_SIZE, i.env.MASTER_ADDR, i.elastic])).toEqual([
+      ["0", "0", "2", "127.0.0.1", "none"],
+      ["1", "1", "2", "127.0.0.1", "none"],
+    ]);
+  }, 120_000);
+
   it("refuses to run without the JobSet's environment, or with one printed for other code", async () => {
     const missing = await flyteIn(REPO, ["clustered", "--task", "cl-grid.rankInfo", FIXTURE], { env: { JOB_COMPLETION_INDEX: "", NODE_RANK: "" } });
     expect(missing.code).toBe(1);

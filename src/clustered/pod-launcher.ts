@@ -27,6 +27,7 @@ import type { ClusteredTaskEnvironment } from "./clustered-task-environment.ts";
 import { masterAddress, RDZV_PORT } from "./jobset.ts";
 import { groupFailure, rankContext, torchrunWorkerEnv } from "./launcher.ts";
 import { ProcessGroup, killStrays } from "./process-group.ts";
+import { torchrunArgs } from "./torchrun.ts";
 import { ENV_DIR, ENV_GROUP, ENV_PARENT_PID, prepareGroupDir, rankCommand, readOutput, readRankPids, writeSpec } from "./rank-protocol.ts";
 
 /** Where this pod stands in the group, read from its environment. */
@@ -133,7 +134,9 @@ export async function runPod(o: PodRunOptions): Promise<PodResult> {
   const runName = o.runName ?? p.jobSet ?? "clustered";
   const context = { ...rankContext(undefined, task.name), mode: "remote" as const, runName, actionName: runName, action: { name: runName, runName }, attempt: p.restartAttempt };
   const dir = mkdtempSync(join(tmpdir(), "flyte-clustered-pod-"));
-  const maxRestarts = cluster.runtime.maxRestarts;
+  // FLYTE_LAUNCHER=torchrun (as locally): this pod is one torchrun agent, which restarts its own workers.
+  const torchrun = (task.envVars?.FLYTE_LAUNCHER ?? process.env.FLYTE_LAUNCHER) === "torchrun";
+  const maxRestarts = torchrun ? 0 : cluster.runtime.maxRestarts;
   const runId = `${p.jobSet ?? runName}-${p.restartAttempt}`;
   try {
     writeSpec(dir, { sourceFile: task.sourceFile, taskName: task.name, envName: cluster.name, inputs: o.inputs, context });
@@ -145,7 +148,14 @@ export async function runPod(o: PodRunOptions): Promise<PodResult> {
         NNODES: String(p.nnodes), NPROC_PER_NODE: String(p.nprocPerNode), RDZV_BACKEND: cluster.runtime.rdzvBackend,
       };
       try {
-        for (let local = 0; local < p.nprocPerNode; local++) {
+        if (torchrun) {
+          const args = torchrunArgs({
+            replicas: p.nnodes, nprocPerNode: p.nprocPerNode, node: p.node, port: p.masterPort, backend: cluster.runtime.rdzvBackend,
+            maxRestarts: cluster.runtime.maxRestarts, runId, logDir: join(gdir, "torchelastic"), masterAddr: p.masterAddr,
+          });
+          group.start(`node ${p.node}`, "torchrun", args, { ...base, NODE_RANK: String(p.node) }, { node: p.node });
+        }
+        for (let local = 0; !torchrun && local < p.nprocPerNode; local++) {
           const rank = p.node * p.nprocPerNode + local;
           const [cmd, args] = rankCommand();
           const env = {
@@ -162,7 +172,7 @@ export async function runPod(o: PodRunOptions): Promise<PodResult> {
           if (!out.found) throw new RuntimeUserError("ClusteredRankFailed", "[rank 0] exited successfully but left no output. This is a bug in flyte-ts's rank entry; please report it.");
           return { node: 0, output: out.value };
         }
-        const failure: FlyteError = groupFailure(outcome.first, gdir, "builtin");
+        const failure: FlyteError = groupFailure(outcome.first, gdir, torchrun ? "torchrun" : "builtin");
         if (start >= maxRestarts) throw failure;
         o.log("stderr", `[clustered] ${failure.message.split("\n")[0]}; restarting this pod's ranks (restart ${start + 1} of ${maxRestarts}).`);
       } finally {
