@@ -11,6 +11,7 @@ import type { ClusteredTaskEnvironment } from "./clustered-task-environment.ts";
 import type { JobSetManifest, JobSetOptions } from "./jobset.ts";
 import { launchLocal } from "./launcher.ts";
 import { currentActionScope } from "../internal/action-scope.ts";
+import { deployedVersionOf } from "../internal/deployed-versions.ts";
 import type { TaskContext } from "../run/context.ts";
 import { getRuntime, type Runtime } from "../run/runtime.ts";
 
@@ -48,12 +49,14 @@ export class ClusteredTaskTemplate<I = any, O = any> extends FunctionTaskTemplat
 
   /**
    * Runs the function on `replicas × nprocPerNode` local processes and resolves to rank 0's return value; in a
-   * worker of the cluster backend whose config has `kubernetes`, as a JobSet instead (see submit.ts).
+   * worker of the cluster backend running deployed code whose config has `kubernetes`, as a JobSet instead (see submit.ts).
    */
   override async execute(inputs: I): Promise<O> {
     const parent = currentActionScope()?.context as TaskContext | undefined;
     const rt = parent && parent.mode !== "local" ? runtimeIfOpen() : undefined;
-    if (parent && rt?.config.backend === "cluster" && rt.config.kubernetes) {
+    // Only deployed code can run in the JobSet's pods (they load the same version); a development worker started
+    // from a file, or a hybrid run executing here, runs the ranks itself.
+    if (parent && rt?.config.backend === "cluster" && rt.config.kubernetes && deployedVersionOf(this.sourceFile) !== undefined) {
       const { runAsJobSet } = await import("./submit.ts");
       return (await runAsJobSet(this.asTask(), this.cluster, inputs, parent, rt)) as O;
     }
