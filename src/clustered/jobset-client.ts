@@ -3,8 +3,7 @@
  * its status until the JobSet controller marks it `Completed` or `Failed` (after its own failure policy has spent
  * its restarts), and delete it. Connections come from a kubeconfig file (token or client certificate, CA data or
  * file) or from inside a pod (the service account's token and CA).
- *
- * Not wired into execution yet: a worker still runs a clustered task's ranks itself (see README "Status").
+ * Used by submit.ts, when a worker runs a clustered action as a JobSet.
  */
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
