@@ -26,6 +26,8 @@ const LAYERS = {
   deploy: ["run", "controller", "authoring", "store", "images", "io", "internal", "errors.ts"],
   // Local development tools (`flyte dev cluster`'s PostgreSQL, also used by the tests and benchmarks).
   dev: ["internal", "errors.ts"],
+  // Kubernetes manifests of a whole installation (`flyte k8s manifests`).
+  k8s: ["clustered", "authoring", "images", "secrets", "internal", "errors.ts"],
   worker: ["deploy", "run", "queue", "controller", "authoring", "store", "types", "io", "secrets", "internal", "errors.ts"],
   // The trigger scheduler of `flyte serve`: it starts runs of deployed code (worker/'s loader) through run/.
   schedule: ["worker", "run", "controller", "authoring", "store", "internal", "errors.ts"],
@@ -72,7 +74,8 @@ function cliZones(alsoAllowed = []) {
 const CLI_PENDING = {
   "src/cli/commands/secret.ts": ["secrets"], // describeSecret (the secret store has no public API yet)
   "src/cli/commands/build.ts": ["authoring", "images"], // listLoadedEnvironments, buildEnvironments, BUILDER_NAMES, setImageConfig
-  "src/cli/commands/k8s.ts": ["clustered"], // jobSetNameFor (clustered/jobset.ts)
+  "src/cli/commands/k8s.ts": ["clustered", "k8s", "images"], // jobSetNameFor (clustered/jobset.ts), the installation (k8s/), the registry check (images/)
+  "src/cli/commands/clustered.ts": ["clustered", "worker"], // the in-pod launcher (clustered/pod-launcher.ts) and deployed code (worker/deployed-code.ts)
   "src/cli/inputs/input-specs.ts": ["types"], // schemaToJsonSchema (types/schema.ts)
 };
 

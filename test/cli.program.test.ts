@@ -13,7 +13,7 @@ describe("the CLI module", () => {
     expect(process.stdout.listenerCount("error")).toBe(listeners);
     expect(process.exitCode).toBe(exitCode);
     const verbs = buildProgram().commands.map((c) => c.name()).sort();
-    expect(verbs).toEqual(["abort", "build", "cache", "delete", "deploy", "dev", "gen", "get", "k8s", "recover", "run", "secret", "serve", "ui", "update", "worker"]);
+    expect(verbs).toEqual(["abort", "build", "cache", "clustered", "delete", "deploy", "dev", "gen", "get", "k8s", "recover", "run", "secret", "serve", "ui", "update", "worker"]);
   });
 
   it("prints help and the version through the streams it is given", async () => {

@@ -151,7 +151,7 @@ describe("toJobSet: validation", () => {
   });
 });
 
-describe("flyte k8s manifests", () => {
+describe("flyte k8s manifests --jobsets", () => {
   async function cli(...args: string[]): Promise<string> {
     const program = new Command("flyte").option("--output-format <f>", "table, json or yaml", "table").exitOverride();
     registerK8sCommand(program);
@@ -159,7 +159,7 @@ describe("flyte k8s manifests", () => {
     let out = "";
     const spy = vi.spyOn(process.stdout, "write").mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
     try {
-      await program.parseAsync(["node", "flyte", ...global, "k8s", "manifests", ...args]);
+      await program.parseAsync(["node", "flyte", ...global, "k8s", "manifests", "--jobsets", ...args]);
     } finally {
       spy.mockRestore();
     }
@@ -174,7 +174,10 @@ describe("flyte k8s manifests", () => {
       expect([d.metadata.namespace, primary(d).image]).toEqual(["ml", "ghcr.io/acme/img:2"]);
     }
     const grid = docs.find((d) => d.metadata.name === "cl-grid-rank-info")!;
-    expect(primary(grid).args).toEqual(["clustered", "--task", "cl-grid.rankInfo"]);
+    // The pods' launcher loads the file from the image's working directory (the path relative to where this ran).
+    expect(primary(grid).args).toEqual(["clustered", "--task", "cl-grid.rankInfo", "test/fixtures/clustered/tasks.ts"]);
+    const [versioned] = parseAllDocuments(await cli(FIXTURE, "--task", "cl-grid.rankInfo", "--version", "v7")).map((d) => d.toJSON() as JobSetManifest);
+    expect(primary(versioned!).args).toEqual(["clustered", "--task", "cl-grid.rankInfo", "--version", "v7"]);
     expect(grid.spec.replicatedJobs[0].template.spec!.parallelism).toBe(2);
     const gpu = docs.find((d) => d.metadata.labels["flyte.org/environment"] === "cl-gpu")!;
     expect(primary(gpu).resources).toEqual({ requests: { "nvidia.com/gpu": "1" }, limits: { "nvidia.com/gpu": "1" } });

@@ -11,6 +11,7 @@ import { registerAbortCommand } from "./commands/abort.ts";
 import { registerBuildCommand } from "./commands/build.ts";
 import { registerCacheCommand } from "./commands/cache.ts";
 import { registerDeleteCommand } from "./commands/delete.ts";
+import { registerClusteredCommand } from "./commands/clustered.ts";
 import { registerDeployCommand } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerGenCommand } from "./commands/gen.ts";
@@ -53,7 +54,7 @@ export function buildProgram(io: CliIo = processIo()): Command {
   for (const register of [
     registerRunCommand, registerRecoverCommand, registerGetCommand, registerAbortCommand, registerCacheCommand,
     registerSecretCommand, registerGenCommand, registerBuildCommand, registerDeployCommand, registerK8sCommand, registerUiCommand, registerWorkerCommand,
-    registerDevCommand, registerServeCommand, registerUpdateCommand, registerDeleteCommand,
+    registerDevCommand, registerServeCommand, registerUpdateCommand, registerDeleteCommand, registerClusteredCommand,
   ]) register(program);
   // Every subcommand reports parse errors by throwing (to main) instead of exiting the process.
   program.commands.forEach(function strict(c: Command) {

@@ -10,6 +10,18 @@ import type { OverrideOptions, TaskTemplate } from "../authoring/task-template.t
 import type { ClusteredTaskEnvironment } from "./clustered-task-environment.ts";
 import type { JobSetManifest, JobSetOptions } from "./jobset.ts";
 import { launchLocal } from "./launcher.ts";
+import { currentActionScope } from "../internal/action-scope.ts";
+import { deployedVersionOf } from "../internal/deployed-versions.ts";
+import type { TaskContext } from "../run/context.ts";
+import { getRuntime, type Runtime } from "../run/runtime.ts";
+
+function runtimeIfOpen(): Runtime | undefined {
+  try {
+    return getRuntime();
+  } catch {
+    return undefined;
+  }
+}
 
 function clusterOf(task: TaskTemplate): ClusteredTaskEnvironment | undefined {
   const env = task.env as Partial<ClusteredTaskEnvironment> | undefined;
@@ -35,8 +47,19 @@ export class ClusteredTaskTemplate<I = any, O = any> extends FunctionTaskTemplat
     return env;
   }
 
-  /** Runs the function on `replicas × nprocPerNode` local processes; resolves to rank 0's return value. */
+  /**
+   * Runs the function on `replicas × nprocPerNode` local processes and resolves to rank 0's return value; in a
+   * worker of the cluster backend running deployed code whose config has `kubernetes`, as a JobSet instead (see submit.ts).
+   */
   override async execute(inputs: I): Promise<O> {
+    const parent = currentActionScope()?.context as TaskContext | undefined;
+    const rt = parent && parent.mode !== "local" ? runtimeIfOpen() : undefined;
+    // Only deployed code can run in the JobSet's pods (they load the same version); a development worker started
+    // from a file, or a hybrid run executing here, runs the ranks itself.
+    if (parent && rt?.config.backend === "cluster" && rt.config.kubernetes && deployedVersionOf(this.sourceFile) !== undefined) {
+      const { runAsJobSet } = await import("./submit.ts");
+      return (await runAsJobSet(this.asTask(), this.cluster, inputs, parent, rt)) as O;
+    }
     return (await launchLocal(this.asTask(), this.cluster, inputs)) as O;
   }
 

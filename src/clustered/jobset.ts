@@ -237,13 +237,13 @@ function checkLabel(key: string, value: string, owner: string): void {
 }
 
 /** Requests/limits as quantity strings; `undefined` when nothing is set. */
-function containerResources(r: Resources): IContainer["resources"] | undefined {
+export function containerResources(r: Resources): IContainer["resources"] | undefined {
   const { requests, limits } = toK8sResources(r);
   if (!Object.keys(requests).length && !Object.keys(limits).length) return undefined;
   return { requests, limits };
 }
 
-interface PodBase {
+export interface PodBase {
   podSpec: IPodSpec;
   primary: IContainer;
   podLabels: Record<string, string>;
@@ -251,7 +251,7 @@ interface PodBase {
 }
 
 /** The pod template's spec with its primary container split out (a named cluster-side template is applied by the platform). */
-function podBase(pt: string | PodTemplate | undefined, envName: string): PodBase {
+export function podBase(pt: string | PodTemplate | undefined, envName: string): PodBase {
   const podLabels: Record<string, string> = { "flyte.org/environment": envName };
   if (!(pt instanceof PodTemplate)) return { podSpec: { containers: [] }, primary: { name: "primary" }, podLabels, podAnnotations: {} };
   const k8s = pt.toK8sPod();
@@ -265,7 +265,7 @@ function podBase(pt: string | PodTemplate | undefined, envName: string): PodBase
  * the secret's key as the data key: env-var secrets through `secretKeyRef`, mounted ones as files at
  * `/etc/flyte/secrets/<group>/<key>` (the layout `FLYTE_SECRETS_DIR` has locally).
  */
-function secretMounts(secrets: readonly Secret[], owner: string): { env: IEnvVar[]; volumes: IVolume[]; volumeMounts: IVolumeMount[] } {
+export function secretMounts(secrets: readonly Secret[], owner: string): { env: IEnvVar[]; volumes: IVolume[]; volumeMounts: IVolumeMount[] } {
   const env: IEnvVar[] = [];
   const volumes: IVolume[] = [];
   const volumeMounts: IVolumeMount[] = [];

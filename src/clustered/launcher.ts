@@ -38,7 +38,7 @@ function chooseLauncher(task: TaskTemplate): Launcher {
   });
 }
 
-function rankContext(parent: TaskContext | undefined, taskName: string): RankContext {
+export function rankContext(parent: TaskContext | undefined, taskName: string): RankContext {
   if (!parent) {
     // Called outside a run (task(inputs) / forward): a context that says so.
     const now = new Date();
@@ -171,7 +171,7 @@ export function torchrunWorkerEnv(o: {
  * The error of a failed group start: the earliest error a rank reported, unless the first process to exit
  * died before that without reporting (a crash or a kill), in which case that exit is the cause.
  */
-function groupFailure(first: Member, gdir: string, launcher: Launcher): FlyteError {
+export function groupFailure(first: Member, gdir: string, launcher: Launcher): FlyteError {
   const reported = readRankErrors(gdir)[0];
   const exit = first.exit!;
   if (reported && (launcher === "torchrun" || reported.time <= exit.time)) {

@@ -15,10 +15,13 @@ import { rankCommand } from "./rank-protocol.ts";
 
 export function torchrunArgs(o: {
   replicas: number; nprocPerNode: number; node: number; port: number; backend: RdzvBackend; maxRestarts: number; runId: string; logDir: string;
+  /** The rendezvous host. @default "127.0.0.1" (a local run) */
+  masterAddr?: string;
 }): string[] {
+  const host = o.masterAddr ?? "127.0.0.1";
   const rdzv = o.backend === "static"
-    ? [`--rdzv_backend=static`, `--master_addr=127.0.0.1`, `--master_port=${o.port}`, `--node_rank=${o.node}`]
-    : [`--rdzv_backend=c10d`, `--rdzv_endpoint=127.0.0.1:${o.port}`, `--rdzv_id=${o.runId}`];
+    ? [`--rdzv_backend=static`, `--master_addr=${host}`, `--master_port=${o.port}`, `--node_rank=${o.node}`]
+    : [`--rdzv_backend=c10d`, `--rdzv_endpoint=${host}:${o.port}`, `--rdzv_id=${o.runId}`];
   const [node, rankArgs] = rankCommand();
   return [
     `--nnodes=${o.replicas}`, `--nproc_per_node=${o.nprocPerNode}`, ...rdzv, `--max_restarts=${o.maxRestarts}`,

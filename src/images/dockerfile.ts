@@ -219,6 +219,11 @@ export function renderDockerfile(input: RenderInput): RenderedDockerfile {
       );
     }
     out.push("USER node");
+    if (base.installFlyte) {
+      // The image runs tasks by itself: `docker run <image> --env <name>` is a worker of that environment (code
+      // from the deployed bundle each action names). Kubernetes manifests set `command: [flyte]` for other roles.
+      out.push('ENTRYPOINT ["flyte", "worker"]');
+    }
   }
   out.push("", `LABEL ${IDENTIFIER_LABEL}="${input.identifier}"`, "");
   const secrets = new Map<string, SecretUse>();

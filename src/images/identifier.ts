@@ -19,7 +19,7 @@ import { createIgnoreMatcher, readIgnoreFile, walkFolder } from "./dockerignore.
  * Bumped whenever the generated Dockerfile changes meaning for the same layers, so images built by an older
  * flyte-ts are not mistaken for what this version would build.
  */
-export const IDENTIFIER_FORMAT = 1;
+export const IDENTIFIER_FORMAT = 2;
 
 interface CachedHash {
   readonly mtimeMs: number;

@@ -53,6 +53,8 @@ export interface ResolvedConfig {
   imageRegistry?: string;
   /** The config file used, if any. */
   configFile?: string;
+  /** cluster: where workers submit clustered tasks as JobSets (API.md §17 `kubernetes`); absent = ranks run in the worker. */
+  kubernetes?: { kubeconfig?: string; context?: string; inCluster?: boolean; namespace?: string; ttlSeconds?: number };
 }
 
 // zod and yaml are loaded only when a config file exists: most runs have none, and zod alone costs ~12 MB.
@@ -77,6 +79,10 @@ function buildFileSchema(z: typeof Z) {
     secrets: z.strictObject({ backend: z.enum(["local", "env", "kubernetes"]).optional() }).optional(),
     ui: z.strictObject({ url: z.string().optional() }).optional(),
     logging: z.strictObject({ level: LEVEL.optional() }).optional(),
+    kubernetes: z.strictObject({
+      kubeconfig: z.string().optional(), context: z.string().optional(), inCluster: z.boolean().optional(), namespace: z.string().optional(),
+      ttlSeconds: z.number().int().min(0).optional(),
+    }).optional(),
   });
 }
 let fileSchema: ReturnType<typeof buildFileSchema> | undefined;
@@ -200,6 +206,11 @@ export function resolveConfig(o: InitOptions = {}, configPath?: string): Resolve
   if (f.image?.builder) cfg.imageBuilder = f.image.builder;
   if (f.image?.registry) cfg.imageRegistry = f.image.registry;
   if (file) cfg.configFile = file;
+  if (f.kubernetes) {
+    const k = { ...f.kubernetes };
+    if (k.kubeconfig && !k.kubeconfig.startsWith("~/") && !isAbsolute(k.kubeconfig)) k.kubeconfig = resolve(fileBase, k.kubeconfig);
+    cfg.kubernetes = k;
+  }
   return Object.freeze(cfg);
 }
 

@@ -11,6 +11,7 @@ import { listLoadedEnvironments } from "../authoring/environment.ts";
 import { TaskTemplate } from "../authoring/task-template.ts";
 import { unpackBundle } from "../deploy/bundle.ts";
 import { ModuleLoadError } from "../errors.ts";
+import { recordDeployedFile } from "../internal/deployed-versions.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import type { TaskResolver } from "../queue/worker.ts";
 import type { RunStore } from "../store/store.ts";
@@ -63,6 +64,7 @@ export function deployedCode(o: { store: RunStore; blobStore: BlobStore; project
         if (!unpacked.has(version)) unpacked.set(version, unpack(version));
         const dir = await unpacked.get(version)!;
         const file = resolve(dir, module);
+        recordDeployedFile(file, version);
         const before = new Set(listLoadedEnvironments());
         let mod: Record<string, unknown>;
         try {
