@@ -98,6 +98,10 @@ describe("flyte k8s manifests: a whole installation", () => {
     so.spec.maxReplicas = 3;
     so.spec.triggers[0].metadata.querry = "x";
     expect(objectErrors(so).join("\n")).toMatch(/must NOT have additional properties[\s\S]*no parameter querry/);
+    // KEDA's own CRD schema (@kubernetes-models/keda): a ScaledObject must say what it scales.
+    const target = structuredClone(find(objects, "ScaledObject", "flyte-worker-k8s-spot-batch"));
+    delete target.spec.scaleTargetRef;
+    expect(objectErrors(target).join("\n")).toMatch(/ScaledObject flyte-worker-k8s-spot-batch: .*scaleTargetRef/);
     const bad = structuredClone(find(objects, "Service", "flyte-ui"));
     bad.metadata.name = "Flyte_UI";
     expect(objectErrors(bad).join()).toMatch(/not an RFC 1123 subdomain/);
