@@ -10,7 +10,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { getRun, init, listWorkers, withRunContext } from "flyte-ts";
 import { shutdown } from "../src/run/runtime.ts";
-import { callsDrained, callsFlakyAndSlow, callsFlakyBackoff, callsOverriddenSleeper, callsSlow, rootOfSlow, top } from "./fixtures/cluster.ts";
+import { callsDrained, callsFlakyAndSlow, callsFlakyBackoff, callsOverriddenSleeper, callsSlow, callsUnserved, rootOfSlow, top } from "./fixtures/cluster.ts";
 import { flyteIn } from "./helpers/cli.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
@@ -135,6 +135,23 @@ describe("task.override() at the call site", () => {
     const c = (await slow.details()).root.children[0]!;
     expect(c.phase).toBe("timed_out");
     expect(c.error?.message).toBe('Task "cl.sleeper" attempt #0 ran longer than its maxRuntime of 0.3s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.');
+  }, 60_000);
+});
+
+describe("maxQueuedTime on the cluster", () => {
+  it("ends an action no worker started in time as timed_out, counted from when it was queued", async () => {
+    const t0 = Date.now();
+    const r = await hybrid("queued-too-long").run(callsUnserved, {});
+    expect(await r.wait({ timeout: "30s" })).not.toBe("succeeded");
+    const child = (await r.details()).root.children[0]!;
+    expect(child.phase).toBe("timed_out");
+    expect(child.error?.message).toBe(
+      'Task "unserved.unserved" waited more than 0.5s in the queue (maxQueuedTime) without a worker of environment "unserved" starting it. ' +
+        "Raise timeout.maxQueuedTime or start more workers: flyte worker --env unserved",
+    );
+    expect(child.attempts.map((a) => [a.phase, a.startedAt])).toEqual([["timed_out", undefined]]);
+    expect(child.endedAt! - t0).toBeGreaterThanOrEqual(500);
+    expect(executions("queued-too-long")).toEqual([]);
   }, 60_000);
 });
 

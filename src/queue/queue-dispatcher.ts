@@ -7,7 +7,7 @@
  */
 import { resourcesRecord } from "../authoring/resources.ts";
 import { OVERRIDDEN, type TaskTemplate } from "../authoring/task-template.ts";
-import { errorFromRecord, ValidationError } from "../errors.ts";
+import { errorFromRecord, errorToRecord, TaskTimeoutError, ValidationError } from "../errors.ts";
 import type { ActionDispatcher, ActionRequest } from "../controller/dispatcher.ts";
 import type { Packed } from "../controller/packing.ts";
 import type { RunState } from "../controller/run-state.ts";
@@ -44,6 +44,27 @@ export class QueueDispatcher implements ActionDispatcher {
     return actionKey(job);
   }
 
+  #expireAfterMaxQueuedTime(run: RunState, req: ActionRequest, row: ActionRow, key: string): NodeJS.Timeout | undefined {
+    const limit = (req.task.timeout.maxQueuedTime ?? 0) * 1000;
+    if (limit <= 0) return undefined;
+    // Counted from when the action was queued: a re-executed caller that finds it still waiting does not restart it.
+    const due = Math.max(0, row.createdAt + limit - Date.now());
+    const env = req.task.envName ?? "?";
+    const timer = setTimeout(() => {
+      const error = errorToRecord(new TaskTimeoutError(
+        `Task "${req.task.name}" waited more than ${limit / 1000}s in the queue (maxQueuedTime) without a worker of environment "${env}" starting it. ` +
+          `Raise timeout.maxQueuedTime or start more workers: flyte worker --env ${env}`,
+        { bound: "maxQueuedTime" },
+      ));
+      run.store.expireQueued(run.name, req.name, { attemptCount: row.attemptCount, phase: "timed_out", error, at: Date.now(), owner: "maxQueuedTime" })
+        .then((expired) => (expired ? this.queue.notifyDone(key) : undefined))
+        // The store is unreachable now: the action waits on as if it had no limit (its worker may yet start it).
+        .catch(() => undefined);
+    }, due);
+    timer.unref();
+    return timer;
+  }
+
   async parked<T>(run: RunState, parent: string | null, wait: () => Promise<T>): Promise<T> {
     this.hooks?.blocked(run, parent);
     try {
@@ -56,8 +77,10 @@ export class QueueDispatcher implements ActionDispatcher {
   async dispatch(run: RunState, req: ActionRequest, row: ActionRow): Promise<Packed> {
     this.hooks?.blocked(run, req.parent);
     let ended: ActionRow | undefined;
+    let expiry: NodeJS.Timeout | undefined;
     try {
       const key = await this.submit(run, req);
+      expiry = this.#expireAfterMaxQueuedTime(run, req, row, key);
       await this.queue.whenDone(key, async () => {
         const stored = await run.store.getAction(run.name, req.name);
         // Queued here and committed before the job existed: a terminal phase is this execution's end.
@@ -65,6 +88,7 @@ export class QueueDispatcher implements ActionDispatcher {
         return ended !== undefined;
       }, run.abort.signal, `action "${req.name}" (${req.task.name}) of run "${run.name}"`);
     } finally {
+      if (expiry) clearTimeout(expiry);
       await this.hooks?.unblocked(run, req.parent);
     }
     if (ended!.phase === "aborted" && !run.abort.signal.aborted) {

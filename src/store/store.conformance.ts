@@ -327,6 +327,41 @@ export function storeConformance(o: StoreConformanceOptions): void {
       await a.close();
     });
 
+    it("expires an action still waiting in the queue, and only such an action; a worker that claimed it meanwhile is refused", async () => {
+      const { store: a, reopen } = await o.newStore();
+      const b = await reopen();
+      await a.createRun(runRow("r"));
+      for (const n of ["waiting", "started", "claimed"]) a.writes.upsertAction(actionRow("r", n, { phase: "queued" }));
+      await a.writes.flush();
+      // "started": a worker committed its attempt's start first; nothing expires.
+      b.writes.claim("r", "started", "W");
+      b.writes.upsertAttempt(attemptRow("r", "started", 0, { owner: "W" }));
+      b.writes.updateAction("r", "started", { phase: "running", attemptCount: 1 });
+      await b.writes.flush();
+      const expiry = { attemptCount: 0, phase: "timed_out" as const, error: failure, at: NOW, owner: "maxQueuedTime" };
+      expect(await a.expireQueued("r", "started", expiry)).toBe(false);
+      expect((await b.getAction("r", "started"))?.phase).toBe("running");
+      // "waiting": expired, with the attempt it was waiting to make recorded ended; a second expiry does nothing.
+      expect(await a.expireQueued("r", "waiting", expiry)).toBe(true);
+      expect(await b.getAction("r", "waiting")).toMatchObject({ phase: "timed_out", error: failure, attemptCount: 1, endedAt: NOW });
+      expect(await b.listAttempts("r", "waiting")).toMatchObject([{ attempt: 0, phase: "timed_out", owner: "maxQueuedTime", startedAt: null }]);
+      expect(await a.expireQueued("r", "waiting", expiry)).toBe(false);
+      // "claimed": a worker read it queued and claimed it, then the expiry got in before its commit: its writes are refused.
+      b.writes.claim("r", "claimed", "W");
+      expect(await a.expireQueued("r", "claimed", expiry)).toBe(true);
+      b.writes.upsertAttempt(attemptRow("r", "claimed", 0, { owner: "W", phase: "succeeded" }));
+      b.writes.updateAction("r", "claimed", { phase: "succeeded", attemptCount: 1 });
+      await b.writes.flush();
+      expect(b.writes.claimLost("r", "claimed")).toMatchObject({ code: "ClaimLost" });
+      expect((await a.getAction("r", "claimed"))?.phase).toBe("timed_out");
+      // An action queued again for a retry (one attempt made) is not expired by the first queueing's timer.
+      a.writes.upsertAction(actionRow("r", "retry", { phase: "queued", attemptCount: 1 }));
+      await a.writes.flush();
+      expect(await a.expireQueued("r", "retry", expiry)).toBe(false);
+      await b.close();
+      await a.close();
+    });
+
     it("reaps only the runs whose owner is lost, with their unfinished actions and attempts", async () => {
       const { store } = await o.newStore();
       await store.createRun(runRow("lost", { ownerId: "x", leaseEpoch: 1, leaseExpiresAt: NOW }));

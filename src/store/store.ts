@@ -307,6 +307,14 @@ export interface RunStore {
    */
   reapLostRuns(isLost: (r: OwnerProbe) => boolean, error: (run: string) => ErrorRecord): Promise<string[]>;
 
+  /**
+   * Ends an action that is still waiting in the queue, never started: only while it is `queued` with
+   * `attemptCount` attempts, it becomes `phase` with `error`, and the attempt it was waiting to make is recorded
+   * ended and owned by `owner` (so a worker that claimed it meanwhile has its writes refused, see WriteBatch).
+   * Returns whether it did (false: the action started, or ended, first). What enforces `maxQueuedTime` on a queue.
+   */
+  expireQueued(runName: string, action: string, e: { attemptCount: number; phase: ActionPhase; error: ErrorRecord; at: number; owner: string }): Promise<boolean>;
+
   getAction(runName: string, name: string): Promise<ActionRow | undefined>;
   listActions(runName: string): Promise<ActionRow[]>;
   /** The run's actions without their values (what its tree needs), in `listActions`' order: a 10k-action run's tree is read without its inputs and outputs. */

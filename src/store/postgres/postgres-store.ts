@@ -539,6 +539,25 @@ export class PostgresStore implements RunStore {
     });
   }
 
+  expireQueued(runName: string, action: string, e: { attemptCount: number; phase: ActionPhase; error: ErrorRecord; at: number; owner: string }): Promise<boolean> {
+    // The UPDATE locks the action's row: a worker's commit of the attempt's start (which locks it too, see
+    // #commitOnce) goes either before (the action is running: nothing expires) or after (its claim is refused).
+    return this.#read(() => this.#transaction(async (c) => {
+      const error = JSON.stringify(e.error);
+      const u = await c.query(
+        "UPDATE actions SET phase = $1, error = $2, ended_at = $3, attempt_count = $4 WHERE run_name = $5 AND name = $6 AND phase = 'queued' AND attempt_count = $7",
+        [e.phase, error, e.at, e.attemptCount + 1, runName, action, e.attemptCount],
+      );
+      if ((u.rowCount ?? 0) === 0) return false;
+      await c.query(
+        `INSERT INTO attempts (run_name, action, attempt, phase, started_at, ended_at, error, owner, lease_epoch) VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, 0)
+           ON CONFLICT (run_name, action, attempt) DO UPDATE SET phase = EXCLUDED.phase, started_at = NULL, ended_at = EXCLUDED.ended_at, error = EXCLUDED.error, owner = EXCLUDED.owner`,
+        [runName, action, e.attemptCount, e.phase, e.at, error, e.owner],
+      );
+      return true;
+    }));
+  }
+
   reapLostRuns(isLost: (r: OwnerProbe) => boolean, error: (run: string) => ErrorRecord): Promise<string[]> {
     return this.#read(async (db) => {
       const active = await db.query(`SELECT name, owner_id, owner_pid, owner_host, lease_expires_at FROM runs WHERE phase NOT IN ${TERMINAL_SQL}`);

@@ -415,6 +415,19 @@ export class SqliteStore implements RunStore {
     });
   }
 
+  expireQueued(runName: string, action: string, e: { attemptCount: number; phase: ActionPhase; error: ErrorRecord; at: number; owner: string }): Promise<boolean> {
+    if (this.readOnly) return Promise.resolve(false);
+    return this.#read(() => this.#db.transaction(() => {
+      const error = JSON.stringify(e.error);
+      const u = this.#stmt("UPDATE actions SET phase = ?, error = ?, ended_at = ?, attempt_count = ? WHERE run_name = ? AND name = ? AND phase = 'queued' AND attempt_count = ?")
+        .run(e.phase, error, e.at, e.attemptCount + 1, runName, action, e.attemptCount);
+      if (u.changes === 0) return false;
+      this.#stmt("INSERT OR REPLACE INTO attempts (run_name, action, attempt, phase, started_at, ended_at, error, owner, lease_epoch) VALUES (?, ?, ?, ?, NULL, ?, ?, ?, 0)")
+        .run(runName, action, e.attemptCount, e.phase, e.at, error, e.owner);
+      return true;
+    })());
+  }
+
   #runIn(r: RunRow): RunRow {
     r.inputs = this.#uris.fromStored(r.inputs);
     r.outputs = this.#uris.fromStored(r.outputs);
