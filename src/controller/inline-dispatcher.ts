@@ -22,6 +22,7 @@ import { isPromise, packNow, type Packed } from "./packing.ts";
 import type { RunState } from "./run-state.ts";
 import { refuseSecrets } from "./secret-redactor.ts";
 import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
+import { isolationApplies, runIsolated } from "../isolation/isolated-attempt.ts";
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -193,7 +194,9 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     const secrets = task.secrets.length > 0 ? resolveSecrets(run, task) : NO_SECRETS;
     cleanupSecrets = secrets.cleanup;
     const envVars = task.envVars || secrets !== NO_SECRETS || run.hasEnvVars ? { ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env } : undefined;
-    if (envVars) releaseEnv = leaseEnv(envVars, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
+    // An isolated attempt gets its env vars in its own process; process.env here is left alone.
+    const isolated = isolationApplies(run, task);
+    if (envVars && !isolated) releaseEnv = leaseEnv(envVars, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
 
     const context = new AttemptContext(run, task, req.name, attempt, req.group, run.frozenContext(req.customContext), control, secrets.byId, (uri) => {
       row.reportUri = uri;
@@ -201,9 +204,12 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     });
     const scope = new AttemptScope(run, { action: req.name, epoch: run.nextEpoch() }, context, submit);
     installLogCapture();
-    const body = runInFrame({ scope, io: run.ioScope, sink }, () => runBody(run, task, req.inputs, context, key));
+    const body = isolated
+      ? runIsolatedBody(run, req, key, context, control, sink, envVars ?? {}, secrets.byId, scope)
+      : runInFrame({ scope, io: run.ioScope, sink }, () => runBody(run, task, req.inputs, context, key));
     try {
-      const out = await control.race(body);
+      // An isolated body settles only once its process is gone (killed after the grace period if it ignores the abort).
+      const out = isolated ? await body : await control.race(body);
       if (task.report) await context.flushReport();
       attemptRow.phase = "succeeded";
       return out;
@@ -241,6 +247,26 @@ async function runBody(run: RunState, task: TaskTemplate, inputs: unknown, conte
   // The output is stored (and cached): a secret value in it fails the attempt rather than being masked.
   if (run.secretValues.size > 0) refuseSecrets(run.secretValues, resolved, { taskName: task.name, direction: "output" });
   return packNow(run, task, resolved, `${key}/outputs`, "output");
+}
+
+/** `runBody` in a process of its own (src/isolation); task calls it makes come back here, as children of the attempt. */
+async function runIsolatedBody(run: RunState, req: ActionRequest, key: string, context: AttemptContext, control: AttemptControl, sink: LogSink,
+  env: Record<string, string>, secrets: ReadonlyMap<string, string>, scope: AttemptScope,
+): Promise<Packed> {
+  const { task } = req;
+  const lit = await runIsolated({
+    run, task, attempt: context.attempt, control, sink, inputs: req.lit, env, secrets,
+    context: {
+      action: context.action, actionName: context.actionName, runName: context.runName, attempt: context.attempt, version: context.version,
+      rawDataPath: context.rawDataPath, runBaseDir: context.runBaseDir, mode: context.mode, customContext: { ...context.customContext },
+      checkpoints: context.checkpoints, group: context.group, runStartTime: context.runStartTime, inputPath: context.inputPath,
+      outputPath: context.outputPath, codeBundle: context.codeBundle, imageCache: { ...context.imageCache },
+    },
+    call: (t, inputs, group, customContext) =>
+      runInFrame({ scope, io: run.ioScope, sink }, () => scope.submit(t, inputs, { ...scope, group, customContext })),
+  });
+  if (run.secretValues.size > 0) refuseSecrets(run.secretValues, lit, { taskName: task.name, direction: "output" });
+  return packNow(run, task, lit, `${key}/outputs`, "output");
 }
 
 const DEFAULT_PRE = TaskTemplateBase.prototype.pre;

@@ -12,10 +12,6 @@ import { hostname } from "node:os";
 import { EventEmitter } from "node:events";
 import { run as runGraphile, type Runner, type Task, type WorkerEvents } from "graphile-worker";
 import type { TaskTemplate } from "../authoring/task-template.ts";
-import { Backoff, RetryStrategy } from "../authoring/retry-strategy.ts";
-import { Timeout } from "../authoring/timeout.ts";
-import { Device, Resources, type DeviceOptions, type ResourcesOptions } from "../authoring/resources.ts";
-import { Secret, type SecretOptions } from "../secrets/secret.ts";
 import type { RunOptionsResolved } from "../controller/controller.ts";
 import { InlineDispatcher, RetryDeferred, retryStateOf, type RetryState } from "../controller/inline-dispatcher.ts";
 import { loadRecoveredInto } from "../controller/recovery.ts";
@@ -30,7 +26,7 @@ import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteral } from "../types/literal.ts";
 import type pg from "pg";
 import { actionKey, newPool, type JobOverrides, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
-import { QueueDispatcher } from "./queue-dispatcher.ts";
+import { QueueDispatcher, withOverrides } from "./queue-dispatcher.ts";
 import { whileReachable } from "../store/postgres/reconnect.ts";
 import { WorkerSlots } from "./worker-slots.ts";
 
@@ -387,25 +383,4 @@ export class Worker {
   }
 }
 
-/** The task as its caller overrode it (see `JobOverrides`). */
-export function withOverrides(task: TaskTemplate, o: JobOverrides | undefined): TaskTemplate {
-  if (!o) return task;
-  const { backoff } = o.retries;
-  return task.override({
-    shortName: o.shortName,
-    retries: new RetryStrategy({ count: o.retries.count, ...(backoff ? { backoff: new Backoff(backoff) } : {}) }),
-    timeout: new Timeout(o.timeout),
-    // Carried only for a call site whose task is not reusable: its env vars, secrets and resources are its own
-    // even where the declared task is reusable (the call site said reusable: "off").
-    ...(o.envVars || o.secrets || o.resources ? { reusable: "off" as const } : {}),
-    ...(o.envVars ? { envVars: o.envVars } : {}),
-    ...(o.secrets ? { secrets: o.secrets.map((x) => new Secret(x as SecretOptions)) } : {}),
-    ...(o.resources ? { resources: resourcesOf(o.resources) } : {}),
-  });
-}
-
-/** `Resources` from the options a job carries (see `JobOverrides.resources`). */
-function resourcesOf(o: Record<string, unknown>): Resources {
-  const gpu = o.gpu;
-  return new Resources({ ...o, ...(gpu && typeof gpu === "object" ? { gpu: new Device(gpu as DeviceOptions) } : {}) } as ResourcesOptions);
-}
+export { withOverrides } from "./queue-dispatcher.ts";
