@@ -33,18 +33,18 @@ describe("process per attempt", () => {
   });
 
   it("does not share module state between isolated attempts; nested calls go through the owner", async () => {
-    const out = await (await isolated().run(twoCounters, {})).outputs();
+    const out = await (await isolated().run(twoCounters)).outputs();
     expect(out.calls).toEqual([1, 1]);
     expect(new Set([...out.pids, out.parentPid, process.pid]).size).toBe(4);
     // In-process (the default), the same module's state is shared.
-    const a = await (await withRunContext().run(counter, {})).outputs();
-    const b = await (await withRunContext().run(counter, {})).outputs();
+    const a = await (await withRunContext().run(counter)).outputs();
+    const b = await (await withRunContext().run(counter)).outputs();
     expect(b.calls).toBe(a.calls + 1);
     expect(a.pid).toBe(process.pid);
   });
 
   it("rejects an unknown isolation value", async () => {
-    const e = await withRunContext({ isolation: "thread" as "process" }).run(counter, {}).then(() => undefined, (err: unknown) => err);
+    const e = await withRunContext({ isolation: "thread" as "process" }).run(counter).then(() => undefined, (err: unknown) => err);
     expect(e).toBeInstanceOf(ValidationError);
     expect((e as Error).message).toBe('withRunContext: isolation must be "none" (attempts run in this process) or "process" (each attempt in a fresh child process), got "thread".');
   });
@@ -62,7 +62,7 @@ describe("memory limits", () => {
   });
 
   it("unbounded allocation fails with OOMError after its retries; the runtime goes on", async () => {
-    const r = await isolated().run(unbounded, {});
+    const r = await isolated().run(unbounded);
     const e = await failure(r);
     expect(e).toBeInstanceOf(OOMError);
     expect(e.message).toMatch(
@@ -71,17 +71,17 @@ describe("memory limits", () => {
     );
     const action = await (await r.action("a0")).details();
     expect(action.attempts.map((a) => a.error?.code)).toEqual(["OOMError", "OOMError"]);
-    expect(await (await isolated().run(counter, {})).outputs()).toMatchObject({ calls: 1 });
+    expect(await (await isolated().run(counter)).outputs()).toMatchObject({ calls: 1 });
   }, 60_000);
 
   it("native memory past the limit is caught by the RSS watchdog", async () => {
-    const e = await failure(await isolated().run(nativeHog, {}));
+    const e = await failure(await isolated().run(nativeHog));
     expect(e).toBeInstanceOf(OOMError);
     expect(e.message).toMatch(/^Task "iso-small\.nativeHog" attempt #0 used more memory than its limit of 192Mi \(resident \d+Mi\) and was killed\./);
   }, 60_000);
 
   it("a limit below what Node needs to start is refused, naming the minimum", async () => {
-    const e = await failure(await isolated().run(tooSmall, {}));
+    const e = await failure(await isolated().run(tooSmall));
     expect(e).toBeInstanceOf(NonRecoverableError);
     expect(e.message).toBe('Task "iso-tiny.tooSmall": resources.memory 64Mi is below the 128Mi a Node process needs to start, so its isolated attempt cannot run. Request at least memory: "128Mi".');
   });
@@ -90,7 +90,7 @@ describe("memory limits", () => {
 describe("hard timeouts", () => {
   it("a CPU-spinning task is killed at its timeout and the attempt is timed_out", async () => {
     const t0 = Date.now();
-    const r = await isolated().run(spin, {});
+    const r = await isolated().run(spin);
     const e = await failure(r);
     expect(e).toBeInstanceOf(TaskTimeoutError);
     expect(Date.now() - t0).toBeLessThan(10_000);

@@ -2,7 +2,8 @@
  * The owner's side of an isolated attempt (API.md §3 "Local enforcement"): the attempt's body runs in a process
  * of its own (process-pool.ts, attempt-entry.ts) while the attempt's record, timeouts, retries and the task calls
  * it makes stay here. The process's V8 heap is capped at 90% of `resources.memory` and its RSS watched against
- * the whole limit: exceeding either fails the attempt with `OOMError`. When the attempt is aborted (maxRuntime,
+ * the whole limit (resident pages not shared with other processes, sampled every 50 ms): exceeding either fails
+ * the attempt with `OOMError`. When the attempt is aborted (maxRuntime,
  * deadline, run abort), its `ctx().signal` fires in the process; a process still running after the grace period
  * (`FLYTE_ISOLATION_GRACE_MS`, default 3000) is killed, so no work of an ended attempt goes on.
  */
@@ -25,7 +26,8 @@ import type { ChildContext, ToChild, ToOwner } from "./protocol.ts";
 const MiB = 1024 * 1024;
 /**
  * The smallest memory limit an isolated attempt may have: a Node process with the runtime and tsx loaded
- * already holds about 70 MiB resident, and its heap needs room to import the task's module.
+ * already holds about 50 MiB of its own resident memory (plus ~45 MiB of shared code), and its heap needs room
+ * to import the task's module.
  */
 export const MIN_ISOLATED_MEMORY_MIB = 128;
 /** How often the RSS of an isolated process is compared with its limit. */
@@ -142,7 +144,9 @@ function drive(a: IsolatedAttempt, child: import("node:child_process").ChildProc
       if (reading) return;
       reading = true;
       readFile(`/proc/${pid}/statm`, "utf8").then((s) => {
-        const rss = Number(s.split(" ")[1]) * page;
+        // Resident minus shared pages (the node binary and libraries, which every process maps): what this attempt holds.
+        const f = s.split(" ");
+        const rss = (Number(f[1]) - Number(f[2])) * page;
         peakRss = Math.max(peakRss, rss);
         if (rss > limit && !killedFor && !outcome) {
           killedFor = "rss";

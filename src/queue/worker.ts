@@ -48,6 +48,8 @@ export interface WorkerOptions {
   resolveTask: TaskResolver;
   /** The engine's own connections (claims, completions) come from a pool sized for this worker. */
   databaseUrl: string;
+  /** `"process"`: attempts of non-reusable environments run in a fresh child process each (src/isolation). */
+  isolation?: "none" | "process";
   /** Called when an action starts and ends here (progress output of `flyte worker`). */
   onAction?: (e: { job: ActionJob; phase: ActionPhase | "started" | "dropped" | "retrying"; ms?: number }) => void;
 }
@@ -367,6 +369,7 @@ export class Worker {
       disableRunCache: saved.disableRunCache ?? false, envVars: saved.envVars ?? {}, labels: runRow.labels ?? {}, annotations: {},
       maxActionConcurrency: 0, customContext: saved.customContext ?? {}, forceRerunActions: saved.forceRerunActions ?? [], version: job.version,
       durability: this.#o.durability,
+      ...(this.#o.isolation === "process" ? { isolation: "process" as const } : {}),
     };
     const state: RunState = new RunState({
       name: runRow.name, task: undefined as unknown as TaskTemplate, options, store: this.#o.store, blobStore: this.#o.blobStore, secrets: this.#o.secrets,

@@ -24,6 +24,12 @@ export interface StartWorkerOptions {
    * start the worker from the file that defines them), whatever version an action names.
    */
   code?: "deployed" | "loaded";
+  /**
+   * `"process"`: each attempt of a non-reusable environment runs in a fresh child process (memory limit from
+   * `resources.memory` → `OOMError`, `maxRuntime` enforced by killing it, CPU requests bounding how many run at
+   * once). @default "none" (attempts run in the worker's process)
+   */
+  isolation?: "none" | "process";
   /** Progress: an action started here, or ended here (with its phase and duration). */
   onAction?: (e: { run: string; action: string; task: string; phase: string; ms?: number }) => void;
 }
@@ -73,6 +79,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
     envs: o.envs, concurrency, ...(o.queue ? { queue: o.queue } : {}), store: rt.store, blobStore: rt.blobStore, secrets: rt.secrets,
     actionQueue: rt.queue, rawDataPath: rt.config.rawDataPath.includes("://") ? rt.config.rawDataPath : rt.blobStore.uriFor("raw"),
     systemRetries: rt.config.systemRetries, offload: rt.config.offload, durability: rt.config.durability, resolveTask, databaseUrl: rt.config.databaseUrl!,
+    ...(o.isolation === "process" ? { isolation: "process" as const } : {}),
     ...(o.onAction ? { onAction: (e: { job: ActionJob; phase: string; ms?: number }) => o.onAction!({ run: e.job.run, action: e.job.action, task: e.job.task, phase: e.phase, ...(e.ms !== undefined ? { ms: e.ms } : {}) }) } : {}),
   });
   await worker.start();

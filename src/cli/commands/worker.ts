@@ -19,7 +19,8 @@ export function registerWorkerCommand(program: Command): void {
     .requiredOption("--env <name>", "environment whose actions to execute (repeatable)", (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option("--concurrency <n>", "attempts executing at once", "1")
     .option("--queue <name>", "only actions of tasks with this queue option")
-    .action(async (file: string | undefined, o: { env: string[]; concurrency: string; queue?: string }, cmd: Command) => {
+    .option("--isolate", "run each attempt of a non-reusable environment in a fresh child process (memory limits, hard timeouts)")
+    .action(async (file: string | undefined, o: { env: string[]; concurrency: string; queue?: string; isolate?: boolean }, cmd: Command) => {
       const concurrency = Number(o.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be an integer >= 1, got "${o.concurrency}".`);
       await openRuntime(cmd);
@@ -27,6 +28,7 @@ export function registerWorkerCommand(program: Command): void {
       const io = cliIo(cmd);
       const worker = await startWorker({
         envs: o.env, concurrency, code: file ? "loaded" : "deployed", ...(o.queue ? { queue: o.queue } : {}),
+        ...(o.isolate ? { isolation: "process" as const } : {}),
         onAction: (e) => {
           if (e.phase !== "started") io.stderr.write(`${e.phase.padEnd(9)} ${e.run}/${e.action} ${e.task}${e.ms !== undefined ? ` ${e.ms}ms` : ""}\n`);
         },
