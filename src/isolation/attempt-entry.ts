@@ -116,4 +116,7 @@ async function runAttempt(spec: AttemptSpec): Promise<void> {
   process.exit(0);
 }
 
+// The whole public API, loaded before `ready`: a user module's `import "flyte-ts"` then finds it loaded, so a
+// pre-started process spends its attempt's time on the user's own module only.
+await import("../index.ts");
 await send({ t: "ready" });

@@ -145,6 +145,11 @@ export function drainSpares(): void {
   }
 }
 
+/** Resolves once every spare started so far is ready (benchmarks: measure warm starts, not spawns). */
+export async function sparesReady(): Promise<void> {
+  await Promise.allSettled([...spares.values()].flat());
+}
+
 /** Pre-starts spares for a heap limit now (a worker about to run isolated attempts). */
 export function warmUp(heapMb: number): void {
   if (sparesWanted() > 0) prestart(heapMb);

@@ -1,0 +1,69 @@
+/**
+ * Isolation benchmarks (issue #17): how long an attempt takes to start, from `run()` to the first line of the
+ * task's body, when it runs
+ *   - in-process (the default),
+ *   - isolated in a pre-started process (`withRunContext({ isolation: "process" })`, spares ready),
+ *   - isolated in a freshly spawned process (`FLYTE_ISOLATION_SPARES=0`).
+ * p50 and max over a few runs each; the machine's load is printed by bench/run.ts beside the table.
+ *
+ * `benchIsolation()` returns rows for `bench/run.ts` (`npm run bench -- isolation`).
+ * @module
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { init, withRunContext } from "flyte-ts";
+import { drainSpares, sparesReady } from "../src/isolation/process-pool.ts";
+import { started } from "./fixtures/isolation-tasks.ts";
+
+export interface BenchRow {
+  name: string;
+  value: string;
+  target?: string;
+  ok?: boolean;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+
+async function startLatency(isolated: boolean, reps: number, before: () => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    await before();
+    const t0 = now();
+    const r = await withRunContext(isolated ? { isolation: "process" } : {}).run(started);
+    out.push((await r.outputs()) - t0);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+const stat = (xs: number[]) => `p50 ${xs[Math.floor(xs.length / 2)]!.toFixed(1)} ms, max ${xs.at(-1)!.toFixed(1)} ms (n=${xs.length})`;
+
+export async function benchIsolation(): Promise<BenchRow[]> {
+  await init({ root: mkdtempSync(join(tmpdir(), "flyte-bench-isolation-")) });
+  const saved = process.env.FLYTE_ISOLATION_SPARES;
+  try {
+    await startLatency(false, 3, async () => undefined);
+    const inProcess = await startLatency(false, 20, async () => undefined);
+    process.env.FLYTE_ISOLATION_SPARES = "2";
+    // The first isolated run starts the spares; the measured ones each find a ready one.
+    await startLatency(true, 1, async () => undefined);
+    const warm = await startLatency(true, 6, sparesReady);
+    process.env.FLYTE_ISOLATION_SPARES = "0";
+    drainSpares();
+    const cold = await startLatency(true, 4, async () => undefined);
+    return [
+      { name: "attempt start, in-process", value: stat(inProcess) },
+      { name: "attempt start, isolated, pre-started process", value: stat(warm) },
+      { name: "attempt start, isolated, cold spawn", value: stat(cold) },
+    ];
+  } finally {
+    if (saved === undefined) delete process.env.FLYTE_ISOLATION_SPARES;
+    else process.env.FLYTE_ISOLATION_SPARES = saved;
+    drainSpares();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const r of await benchIsolation()) console.log(`${r.name}: ${r.value}`);
+  process.exit(0);
+}
