@@ -21,6 +21,7 @@ import { fromLiteral, toLiteral } from "../types/literal.ts";
 import { withOverrides } from "../queue/queue-dispatcher.ts";
 import type { JobOverrides } from "../queue/action-queue.ts";
 import { cpuSlots, takeAttemptProcess } from "./process-pool.ts";
+import { runInPool } from "./reuse-pool.ts";
 import type { ChildContext, ToChild, ToOwner } from "./protocol.ts";
 
 const MiB = 1024 * 1024;
@@ -45,7 +46,7 @@ export function isolationGraceMs(): number {
  * reusable (those run in warm pools).
  */
 export function isolationApplies(run: RunState, task: TaskTemplate): boolean {
-  return run.options.isolation === "process" && task.reusable === undefined && typeof task.sourceFile === "string" &&
+  return run.options.isolation === "process" && typeof task.sourceFile === "string" &&
     Object.getPrototypeOf(task) === FunctionTaskTemplate.prototype;
 }
 
@@ -56,7 +57,7 @@ function memoryLimit(task: TaskTemplate): number | undefined {
   return quantityBytes(typeof m === "string" ? m : m[1]);
 }
 
-const showMiB = (bytes: number) => `${Math.round(bytes / MiB)}Mi`;
+export const showMiB = (bytes: number) => `${Math.round(bytes / MiB)}Mi`;
 
 export interface IsolatedAttempt {
   run: RunState;
@@ -83,6 +84,7 @@ export async function runIsolated(a: IsolatedAttempt): Promise<Literal> {
     );
   }
   const heapMb = limit === undefined ? 0 : Math.floor((limit * 0.9) / MiB);
+  if (task.reusable) return runInPool(a, task.reusable, limit, heapMb);
   const cpu = task.resources?.cpu;
   const need = cpu === undefined ? 1000 : Math.max(1, Math.round(millicores(Array.isArray(cpu) ? cpu[0] : cpu)));
   const slots = cpuSlots();
@@ -157,7 +159,7 @@ function drive(a: IsolatedAttempt, child: import("node:child_process").ChildProc
   }
 
   const onAbort = () => {
-    send({ t: "abort", reason: errorToRecord(control.reason) });
+    send({ t: "abort", aid: 0, reason: errorToRecord(control.reason) });
     timers.push(setTimeout(() => {
       if (child.exitCode === null && child.signalCode === null) {
         killedFor ??= "grace";
@@ -169,13 +171,7 @@ function drive(a: IsolatedAttempt, child: import("node:child_process").ChildProc
   const onCall = async (m: Extract<ToOwner, { t: "call" }>) => {
     if (calls++ === 0) cpu.blocked();
     try {
-      const base = findTask(m.task);
-      const t = m.overrides ? withOverrides(base, m.overrides as JobOverrides) : base;
-      const inputs = await fromLiteral(m.inputs);
-      const out = await a.call(t, inputs, m.group, m.customContext);
-      send({ t: "result", id: m.id, lit: await toLiteral(out, { taskName: t.name, direction: "output" }) });
-    } catch (e) {
-      send({ t: "error", id: m.id, err: a.run.secretValues.redactRecord(errorToRecord(e)) });
+      await answerCall(a, m, send);
     } finally {
       if (--calls === 0) cpu.resumed();
     }
@@ -221,8 +217,26 @@ function drive(a: IsolatedAttempt, child: import("node:child_process").ChildProc
     });
     if (control.aborted) onAbort();
     else control.signal.addEventListener("abort", onAbort, { once: true });
-    send({ t: "run", spec: { module: task.sourceFile!, task: task.name, inputs: a.inputs, context: a.context, env: a.env, secrets: [...a.secrets] } });
+    send(runMessage(a, 0, false));
   });
+}
+
+/** Runs a task call an isolated body made and sends back how it ended. */
+export async function answerCall(a: IsolatedAttempt, m: Extract<ToOwner, { t: "call" }>, send: (m: ToChild) => void): Promise<void> {
+  try {
+    const base = findTask(m.task);
+    const t = m.overrides ? withOverrides(base, m.overrides as JobOverrides) : base;
+    const inputs = await fromLiteral(m.inputs);
+    const out = await a.call(t, inputs, m.group, m.customContext);
+    send({ t: "result", aid: m.aid, id: m.id, lit: await toLiteral(out, { taskName: t.name, direction: "output" }) });
+  } catch (e) {
+    send({ t: "error", aid: m.aid, id: m.id, err: a.run.secretValues.redactRecord(errorToRecord(e)) });
+  }
+}
+
+/** The message that starts an attempt. */
+export function runMessage(a: IsolatedAttempt, aid: number, keep: boolean): ToChild {
+  return { t: "run", aid, keep, spec: { module: a.task.sourceFile!, task: a.task.name, inputs: a.inputs, context: a.context, env: a.env, secrets: [...a.secrets] } };
 }
 
 /** A task the isolated body called, as this process loaded it (the same module, or the deployed bundle). */

@@ -39,7 +39,7 @@ function installExitHook(): void {
   });
 }
 
-function setRef(child: ChildProcess, ref: boolean): void {
+export function setRef(child: ChildProcess, ref: boolean): void {
   const f = ref ? "ref" : "unref";
   child[f]();
   (child.channel as { ref?(): void; unref?(): void } | undefined)?.[f]?.();
@@ -48,14 +48,14 @@ function setRef(child: ChildProcess, ref: boolean): void {
 }
 
 /** Starts a process and resolves once it is ready for an attempt (rejects if it dies first). */
-export function spawnAttemptProcess(heapMb: number): Promise<AttemptProcess> {
+export function spawnAttemptProcess(heapMb: number, o: { replica?: boolean } = {}): Promise<AttemptProcess> {
   installExitHook();
   const t0 = performance.now();
   const child = fork(ENTRY, [], {
     execArgv: [...nodeFlagsForUserCode(), ...(heapMb > 0 ? [`--max-old-space-size=${heapMb}`] : [])],
     stdio: ["ignore", "pipe", "pipe", "ipc"],
     serialization: "advanced",
-    env: process.env,
+    env: o.replica ? { ...process.env, FLYTE_ISOLATION_REPLICA: "1" } : process.env,
   });
   live.add(child);
   child.once("exit", () => live.delete(child));

@@ -10,7 +10,8 @@
  * child → owner  call {id, task, inputs}    the task calls another task: the owner's controller runs it
  * owner → child  result {id, lit} | error   how that call ended
  * owner → child  abort {reason}             maxRuntime passed / run aborted: ctx().signal fires
- * child → owner  done {lit} | failed {err}  how the attempt ended; the child exits right after
+ * child → owner  log {stream, line}         a console line of the attempt (replicas; a one-attempt process's stdio is its log)
+ * child → owner  done {lit} | failed {err}  how the attempt ended; a one-attempt process exits right after
  * ```
  */
 import type { ErrorRecord } from "../errors.ts";
@@ -50,14 +51,19 @@ export interface AttemptSpec {
   secrets: [string, string][];
 }
 
+/**
+ * Every message about an attempt carries its `aid`: a pre-started process runs one attempt (`keep: false`, it exits
+ * after reporting), a replica of a warm pool (reuse-pool.ts) runs many, several at once, and stays.
+ */
 export type ToChild =
-  | { t: "run"; spec: AttemptSpec }
-  | { t: "abort"; reason: ErrorRecord }
-  | { t: "result"; id: number; lit: Literal }
-  | { t: "error"; id: number; err: ErrorRecord };
+  | { t: "run"; aid: number; spec: AttemptSpec; keep: boolean }
+  | { t: "abort"; aid: number; reason: ErrorRecord }
+  | { t: "result"; aid: number; id: number; lit: Literal }
+  | { t: "error"; aid: number; id: number; err: ErrorRecord };
 
 export type ToOwner =
   | { t: "ready" }
-  | { t: "call"; id: number; task: string; overrides?: JobOverrides; inputs: Literal; group: string | null; customContext: Record<string, string> }
-  | { t: "done"; lit: Literal }
-  | { t: "failed"; err: ErrorRecord };
+  | { t: "call"; aid: number; id: number; task: string; overrides?: JobOverrides; inputs: Literal; group: string | null; customContext: Record<string, string> }
+  | { t: "log"; aid: number; stream: "stdout" | "stderr"; line: string }
+  | { t: "done"; aid: number; lit: Literal }
+  | { t: "failed"; aid: number; err: ErrorRecord };
