@@ -11,18 +11,16 @@ import { readFile } from "node:fs/promises";
 import { millicores, quantityBytes } from "../authoring/resources.ts";
 import { FunctionTaskTemplate } from "../authoring/function-task-template.ts";
 import type { TaskTemplate } from "../authoring/task-template.ts";
-import { listLoadedEnvironments } from "../authoring/environment.ts";
-import { NonRecoverableError, OOMError, RuntimeUserError, ModuleLoadError, errorToRecord, errorFromRecord } from "../errors.ts";
-import type { AttemptControl } from "../controller/attempt-control.ts";
-import { writeToSink, type LogSink } from "../controller/log-capture.ts";
+import { NonRecoverableError, OOMError, RuntimeUserError, errorToRecord, errorFromRecord } from "../errors.ts";
+import { writeToSink } from "../controller/log-capture.ts";
 import type { RunState } from "../controller/run-state.ts";
 import type { Literal } from "../types/literal.ts";
-import { fromLiteral, toLiteral } from "../types/literal.ts";
-import { withOverrides } from "../queue/queue-dispatcher.ts";
-import type { JobOverrides } from "../queue/action-queue.ts";
+import { answerCall, isolationGraceMs, runMessage, showMiB, type IsolatedAttempt } from "./attempt-io.ts";
 import { cpuSlots, takeAttemptProcess } from "./process-pool.ts";
 import { runInPool } from "./reuse-pool.ts";
-import type { ChildContext, ToChild, ToOwner } from "./protocol.ts";
+import type { ToChild, ToOwner } from "./protocol.ts";
+
+export { isolationGraceMs, type IsolatedAttempt } from "./attempt-io.ts";
 
 const MiB = 1024 * 1024;
 /**
@@ -33,12 +31,6 @@ const MiB = 1024 * 1024;
 export const MIN_ISOLATED_MEMORY_MIB = 128;
 /** How often the RSS of an isolated process is compared with its limit. */
 const RSS_POLL_MS = 50;
-
-/** Milliseconds an aborted attempt's process has to settle before it is killed (`FLYTE_ISOLATION_GRACE_MS`). */
-export function isolationGraceMs(): number {
-  const v = Number(process.env.FLYTE_ISOLATION_GRACE_MS);
-  return Number.isFinite(v) && v >= 0 && process.env.FLYTE_ISOLATION_GRACE_MS !== "" && process.env.FLYTE_ISOLATION_GRACE_MS !== undefined ? v : 3000;
-}
 
 /**
  * Whether `task`'s attempts run isolated in `run`: the run asked for it, the task is a plain function task
@@ -55,22 +47,6 @@ function memoryLimit(task: TaskTemplate): number | undefined {
   const m = task.resources?.memory;
   if (m === undefined) return undefined;
   return quantityBytes(typeof m === "string" ? m : m[1]);
-}
-
-export const showMiB = (bytes: number) => `${Math.round(bytes / MiB)}Mi`;
-
-export interface IsolatedAttempt {
-  run: RunState;
-  task: TaskTemplate;
-  attempt: number;
-  context: ChildContext;
-  control: AttemptControl;
-  sink: LogSink;
-  inputs: Literal;
-  env: Record<string, string>;
-  secrets: ReadonlyMap<string, string>;
-  /** Runs a task call the body made, as a child of this attempt (in the attempt's frame). */
-  call(task: TaskTemplate, inputs: unknown, group: string | null, customContext: Record<string, string>): Promise<unknown>;
 }
 
 /** Runs the attempt's body in a process of its own; resolves to the output literal. */
@@ -221,29 +197,3 @@ function drive(a: IsolatedAttempt, child: import("node:child_process").ChildProc
   });
 }
 
-/** Runs a task call an isolated body made and sends back how it ended. */
-export async function answerCall(a: IsolatedAttempt, m: Extract<ToOwner, { t: "call" }>, send: (m: ToChild) => void): Promise<void> {
-  try {
-    const base = findTask(m.task);
-    const t = m.overrides ? withOverrides(base, m.overrides as JobOverrides) : base;
-    const inputs = await fromLiteral(m.inputs);
-    const out = await a.call(t, inputs, m.group, m.customContext);
-    send({ t: "result", aid: m.aid, id: m.id, lit: await toLiteral(out, { taskName: t.name, direction: "output" }) });
-  } catch (e) {
-    send({ t: "error", aid: m.aid, id: m.id, err: a.run.secretValues.redactRecord(errorToRecord(e)) });
-  }
-}
-
-/** The message that starts an attempt. */
-export function runMessage(a: IsolatedAttempt, aid: number, keep: boolean): ToChild {
-  return { t: "run", aid, keep, spec: { module: a.task.sourceFile!, task: a.task.name, inputs: a.inputs, context: a.context, env: a.env, secrets: [...a.secrets] } };
-}
-
-/** A task the isolated body called, as this process loaded it (the same module, or the deployed bundle). */
-function findTask(name: string): TaskTemplate {
-  for (const env of listLoadedEnvironments().reverse()) {
-    const t = (env as { tasks?: ReadonlyMap<string, TaskTemplate> }).tasks?.get(name);
-    if (t) return t;
-  }
-  throw new ModuleLoadError(`An isolated attempt called task "${name}", which this process has not loaded. Declare tasks at the top level of a module the calling task's module imports.`);
-}

@@ -23,7 +23,7 @@ import { RuntimeSystemError, errorFromRecord, errorToRecord } from "../errors.ts
 import { writeToSink } from "../controller/log-capture.ts";
 import { rawWrite } from "../internal/terminal-output.ts";
 import type { Literal } from "../types/literal.ts";
-import { answerCall, isolationGraceMs, runMessage, showMiB, type IsolatedAttempt } from "./isolated-attempt.ts";
+import { answerCall, isolationGraceMs, runMessage, showMiB, type IsolatedAttempt } from "./attempt-io.ts";
 import { setRef, spawnAttemptProcess } from "./process-pool.ts";
 import type { ToChild, ToOwner } from "./protocol.ts";
 
