@@ -4,7 +4,9 @@
  *   - in-process (the default),
  *   - isolated in a pre-started process (`withRunContext({ isolation: "process" })`, spares ready),
  *   - isolated in a freshly spawned process (`FLYTE_ISOLATION_SPARES=0`).
- * p50 and max over a few runs each; the machine's load is printed by bench/run.ts beside the table.
+ * p50 and max over a few runs each; the machine's load is printed by bench/run.ts beside the table. Then
+ * throughput of short attempts, all isolated: through a reusable environment's warm pool (one replica,
+ * concurrency 8) vs one fresh process per attempt (pre-started spares, CPU slots = the machine's cores).
  *
  * `benchIsolation()` returns rows for `bench/run.ts` (`npm run bench -- isolation`).
  * @module
@@ -14,7 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { init, withRunContext } from "flyte-ts";
 import { drainSpares, sparesReady } from "../src/isolation/process-pool.ts";
-import { started } from "./fixtures/isolation-tasks.ts";
+import { shutdownWarmPools } from "../src/isolation/reuse-pool.ts";
+import { fanOut, started } from "./fixtures/isolation-tasks.ts";
 
 export interface BenchRow {
   name: string;
@@ -22,6 +25,10 @@ export interface BenchRow {
   target?: string;
   ok?: boolean;
 }
+
+/** Fewer attempts through fresh processes: each costs a spawn, on a machine that may have two cores. */
+const POOL_N = 1_000;
+const PROCESS_N = 20;
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -51,15 +58,28 @@ export async function benchIsolation(): Promise<BenchRow[]> {
     process.env.FLYTE_ISOLATION_SPARES = "0";
     drainSpares();
     const cold = await startLatency(true, 4, async () => undefined);
+    process.env.FLYTE_ISOLATION_SPARES = saved ?? "2";
+    const through = async (n: number, pooled: boolean) => {
+      const t0 = now();
+      const r = await withRunContext({ isolation: "process" }).run(fanOut, { n, pooled });
+      await r.outputs();
+      const s = (now() - t0) / 1000;
+      return `${n} attempts in ${s.toFixed(1)} s (${(n / s).toFixed(1)} attempts/s)`;
+    };
+    const pool = await through(POOL_N, true);
+    const perProcess = await through(PROCESS_N, false);
     return [
       { name: "attempt start, in-process", value: stat(inProcess) },
       { name: "attempt start, isolated, pre-started process", value: stat(warm) },
       { name: "attempt start, isolated, cold spawn", value: stat(cold) },
+      { name: "short attempts, reusable env (1 replica, concurrency 8)", value: pool },
+      { name: "short attempts, process per attempt", value: perProcess },
     ];
   } finally {
     if (saved === undefined) delete process.env.FLYTE_ISOLATION_SPARES;
     else process.env.FLYTE_ISOLATION_SPARES = saved;
     drainSpares();
+    shutdownWarmPools();
   }
 }
 
