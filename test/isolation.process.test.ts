@@ -1,7 +1,10 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { withRunContext, type Run } from "flyte-ts";
 import { NonRecoverableError, OOMError, TaskTimeoutError, ValidationError } from "flyte-ts/errors";
-import { freshRuntime } from "./helpers/runtime.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { flyte, freshRuntime, REPO } from "./helpers/runtime.ts";
 import { allocate, allocateWithFallback, counter, nativeHog, spin, tooSmall, twoCounters, unbounded, whoAmI } from "./fixtures/isolation/tasks.ts";
 
 const isolated = (o: Record<string, unknown> = {}) => withRunContext({ isolation: "process", ...o });
@@ -42,6 +45,14 @@ describe("process per attempt", () => {
     expect(b.calls).toBe(a.calls + 1);
     expect(a.pid).toBe(process.pid);
   });
+
+  it("flyte run --isolate runs each attempt in a process of its own", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "flyte-isolate-cli-"));
+    const r = flyte(cwd, ["run", join(REPO, "test/fixtures/isolation/tasks.ts"), "twoCounters", "--isolate", "-q"]);
+    expect(r.stderr).not.toContain("Error");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Outputs: \{ calls: \[ 1, 1 \], pids: \[ \d+, \d+ \], parentPid: \d+ \}/);
+  }, 60_000);
 
   it("rejects an unknown isolation value", async () => {
     const e = await withRunContext({ isolation: "thread" as "process" }).run(counter).then(() => undefined, (err: unknown) => err);
