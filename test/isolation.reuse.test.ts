@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withRunContext } from "flyte-ts";
+import { TaskTimeoutError } from "flyte-ts/errors";
 import { shutdownWarmPools, warmPools } from "../src/isolation/reuse-pool.ts";
 import { freshRuntime } from "./helpers/runtime.ts";
-import { leakyCaller, warmCounter, warmFanOut } from "./fixtures/isolation/tasks.ts";
+import { leakyCaller, warmCounter, warmFanOut, warmSpin } from "./fixtures/isolation/tasks.ts";
 
 const isolated = () => withRunContext({ isolation: "process" });
 
@@ -42,4 +43,14 @@ describe("ReusePolicy warm pools (isolation on)", () => {
     const attempts = tree.root!.children.map((c) => c.attempts.map((a) => a.error?.code ?? a.phase));
     expect(attempts).toEqual([["succeeded"], ["succeeded"], ["ReplicaLost", "succeeded"], ["succeeded"]]);
   }, 90_000);
+
+  it("a replica running an attempt that spins past its timeout is killed; the pool starts another", async () => {
+    const before = await (await isolated().run(warmSpin, { spin: false })).outputs();
+    const r = await isolated().run(warmSpin, { spin: true });
+    const e = await r.outputs().then(() => undefined, (err: unknown) => err);
+    expect(e).toBeInstanceOf(TaskTimeoutError);
+    expect((await (await r.action("a0")).details()).phase).toBe("timed_out");
+    const after = await (await isolated().run(warmSpin, { spin: false })).outputs();
+    expect(after).not.toBe(before);
+  }, 60_000);
 });

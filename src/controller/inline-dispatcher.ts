@@ -180,9 +180,14 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
   try {
     if (queuedTimer) clearTimeout(queuedTimer);
     const maxRuntime = (task.timeout.maxRuntime ?? 0) * 1000;
-    if (maxRuntime > 0) {
-      (timers ??= []).push(setTimeout(() => control.abort(new TaskTimeoutError(`Task "${task.name}" attempt #${attempt} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
-    }
+    const startClock = () => {
+      if (maxRuntime > 0) {
+        (timers ??= []).push(setTimeout(() => control.abort(new TaskTimeoutError(`Task "${task.name}" attempt #${attempt} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
+      }
+    };
+    // An isolated attempt's clock starts once its process is there (a cold spawn or a new replica is not its runtime).
+    const isolated = isolationApplies(run, task);
+    if (!isolated) startClock();
     attemptRow.phase = "running";
     attemptRow.startedAt = Date.now();
     row.phase = "running";
@@ -195,7 +200,6 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     cleanupSecrets = secrets.cleanup;
     const envVars = task.envVars || secrets !== NO_SECRETS || run.hasEnvVars ? { ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env } : undefined;
     // An isolated attempt gets its env vars in its own process; process.env here is left alone.
-    const isolated = isolationApplies(run, task);
     if (envVars && !isolated) releaseEnv = leaseEnv(envVars, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
 
     const context = new AttemptContext(run, task, req.name, attempt, req.group, run.frozenContext(req.customContext), control, secrets.byId, (uri) => {
@@ -205,7 +209,7 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     const scope = new AttemptScope(run, { action: req.name, epoch: run.nextEpoch() }, context, submit);
     installLogCapture();
     const body = isolated
-      ? runIsolatedBody(run, req, key, context, control, sink, envVars ?? {}, secrets.byId, scope)
+      ? runIsolatedBody(run, req, key, context, control, sink, envVars ?? {}, secrets.byId, scope, startClock)
       : runInFrame({ scope, io: run.ioScope, sink }, () => runBody(run, task, req.inputs, context, key));
     try {
       // An isolated body settles only once its process is gone (killed after the grace period if it ignores the abort).
@@ -251,11 +255,11 @@ async function runBody(run: RunState, task: TaskTemplate, inputs: unknown, conte
 
 /** `runBody` in a process of its own (src/isolation); task calls it makes come back here, as children of the attempt. */
 async function runIsolatedBody(run: RunState, req: ActionRequest, key: string, context: AttemptContext, control: AttemptControl, sink: LogSink,
-  env: Record<string, string>, secrets: ReadonlyMap<string, string>, scope: AttemptScope,
+  env: Record<string, string>, secrets: ReadonlyMap<string, string>, scope: AttemptScope, started: () => void,
 ): Promise<Packed> {
   const { task } = req;
   const lit = await runIsolated({
-    run, task, attempt: context.attempt, control, sink, inputs: req.lit, env, secrets,
+    run, task, attempt: context.attempt, control, sink, inputs: req.lit, env, secrets, started,
     context: {
       action: context.action, actionName: context.actionName, runName: context.runName, attempt: context.attempt, version: context.version,
       rawDataPath: context.rawDataPath, runBaseDir: context.runBaseDir, mode: context.mode, customContext: { ...context.customContext },

@@ -35,6 +35,8 @@ export interface IsolatedAttempt {
   inputs: Literal;
   env: Record<string, string>;
   secrets: ReadonlyMap<string, string>;
+  /** Called when the attempt is handed to its process: its maxRuntime counts from here. */
+  started(): void;
   /** Runs a task call the body made, as a child of this attempt (in the attempt's frame). */
   call(task: TaskTemplate, inputs: unknown, group: string | null, customContext: Record<string, string>): Promise<unknown>;
 }

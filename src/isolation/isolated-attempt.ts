@@ -193,6 +193,7 @@ function drive(a: IsolatedAttempt, child: import("node:child_process").ChildProc
     });
     if (control.aborted) onAbort();
     else control.signal.addEventListener("abort", onAbort, { once: true });
+    a.started();
     send(runMessage(a, 0, false));
   });
 }

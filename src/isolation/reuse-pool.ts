@@ -191,6 +191,7 @@ class ReplicaPool {
           t.unref();
         };
         const done = () => a.control.signal.removeEventListener("abort", onAbort);
+        a.started();
         replica.run(aid, {
           a,
           resolve: (v) => {
