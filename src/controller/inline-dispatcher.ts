@@ -5,7 +5,7 @@
  */
 import { TaskTemplate as TaskTemplateBase, type TaskTemplate } from "../authoring/task-template.ts";
 import {
-  ActionAbortedError, FlyteError, NonRecoverableError, SecretLeakError, SecretNotFoundError, StoreError, TaskTimeoutError,
+  ActionAbortedError, FlyteError, NonRecoverableError, SecretLeakError, SecretNotFoundError, StoreError, TaskInterruptedError, TaskTimeoutError,
   errorToRecord, type ErrorRecord,
 } from "../errors.ts";
 import type { ActionScope } from "../internal/action-scope.ts";
@@ -51,7 +51,8 @@ export function retryStateOf(attempts: readonly AttemptRow[]): RetryState {
   let systemFailures = 0;
   for (const a of attempts) {
     if (!a.error || a.error.code === "WorkerLost") continue;
-    if (a.error.kind === "system") systemFailures++;
+    // A preempted attempt is not the task's fault: it does not spend the user's retries.
+    if (a.error.kind === "system" || a.error.code === "TaskInterruptedError") systemFailures++;
     else userFailures++;
   }
   return { userFailures, systemFailures, previousError: attempts.at(-1)?.error ?? null };
@@ -101,12 +102,15 @@ async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, ke
       if (run.abort.signal.aborted) throw abortedError(run, task);
       const retryable = !(e instanceof NonRecoverableError) && !(e instanceof SecretNotFoundError) && !(e instanceof SecretLeakError) &&
         !(e instanceof TaskTimeoutError && e.bound === "deadline") && !(e instanceof StoreError);
-      const system = e instanceof FlyteError && e.kind === "system";
+      const interrupted = e instanceof TaskInterruptedError;
+      const system = interrupted || (e instanceof FlyteError && e.kind === "system");
       if (system) systemFailures++;
       else userFailures++;
       const budgetLeft = system ? systemFailures <= run.systemRetries : userFailures <= task.retries.count;
       if (!retryable || !budgetLeft) throw e;
       previousError = run.secretValues.redactRecord(errorToRecord(e));
+      // Preempted on a worker: the action goes back to the queue now, for a worker that is not going away.
+      if (interrupted && deferBackoff) throw new RetryDeferred(0);
       const delayS = task.retries.backoff ? task.retries.backoff.computeDelay(userFailures - 1) : 0;
       if (Date.now() + delayS * 1000 >= deadlineAt) throw deadlineError(task, deadlineMs);
       if (delayS > 0) {

@@ -43,7 +43,7 @@ export class QueueDispatcher implements ActionDispatcher {
     await run.writes.flush(run.name);
     const failure = run.writes.failureOf(run.name);
     if (failure) throw failure;
-    await this.queue.enqueue(taskIdentifier(env, req.task.queue ?? run.options.queue), job);
+    await this.queue.enqueue(taskIdentifier(env, req.task.queue ?? run.options.queue, run.options.interruptible ?? req.task.interruptible), job);
     return actionKey(job);
   }
 

@@ -17,7 +17,7 @@ import { InlineDispatcher, RetryDeferred, retryStateOf, type RetryState } from "
 import { loadRecoveredInto } from "../controller/recovery.ts";
 import { RunState } from "../controller/run-state.ts";
 import { startAdmitted, submitChild } from "../controller/submit-action.ts";
-import { RuntimeSystemError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
+import { RuntimeSystemError, TaskInterruptedError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import { withIoScope } from "../io/io-scope.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
@@ -48,6 +48,8 @@ export interface WorkerOptions {
   resolveTask: TaskResolver;
   /** The engine's own connections (claims, completions) come from a pool sized for this worker. */
   databaseUrl: string;
+  /** Runs on preemptible capacity: claims only actions of interruptible tasks (see `interrupt`). */
+  interruptible?: boolean;
   /** `"process"`: attempts of non-reusable environments run in a fresh child process each (src/isolation). */
   isolation?: "none" | "process";
   /** Called when an action starts and ends here (progress output of `flyte worker`). */
@@ -99,7 +101,11 @@ export class Worker {
   /** Starts claiming actions. */
   async start(): Promise<void> {
     const handler: Task = async (payload, helpers) => this.#execute(payload as ActionJob, helpers.job.task_identifier);
-    const taskList = Object.fromEntries(this.#o.envs.map((env) => [taskIdentifier(env, this.#o.queue), handler]));
+    // A worker on preemptible capacity takes interruptible actions only; the others take both kinds.
+    const taskList = Object.fromEntries(this.#o.envs.flatMap((env) => [
+      ...(this.#o.interruptible ? [] : [[taskIdentifier(env, this.#o.queue), handler]]),
+      [taskIdentifier(env, this.#o.queue, true), handler],
+    ]));
     // graphile-worker's concurrency only bounds claimed jobs: parents parked on their children keep a claim but
     // not a slot, so claims go well beyond the slots (WorkerSlots bounds what executes).
     // Listening before the engine starts: its workers are created (and their lock ids chosen) inside run().
@@ -163,6 +169,17 @@ export class Worker {
     if (this.#abortPoll) clearInterval(this.#abortPoll);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     await this.#o.actionQueue.releaseWorker(this.id, this.#engineIds);
+  }
+
+  /**
+   * The machine is being taken away (a spot worker's SIGTERM outlived its grace period): every attempt running
+   * here fails with `TaskInterruptedError` and its action goes back to the queue for another worker, without
+   * spending the task's retries (they count against execution.systemRetries).
+   */
+  interrupt(): void {
+    for (const { state } of this.#runs.values()) {
+      state.interruptAttempts(new TaskInterruptedError(`The worker running this attempt (${this.id}) was interrupted (preempted); the action goes back to the queue and is retried without spending its retries.`));
+    }
   }
 
   get running(): number {

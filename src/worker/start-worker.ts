@@ -30,6 +30,11 @@ export interface StartWorkerOptions {
    * once). @default "none" (attempts run in the worker's process)
    */
   isolation?: "none" | "process";
+  /**
+   * Preemptible capacity: the worker takes only actions of interruptible tasks (workers without it take both), and
+   * `interrupt()` fails what it runs with `TaskInterruptedError`, retried elsewhere without spending retries.
+   */
+  interruptible?: boolean;
   /** Progress: an action started here, or ended here (with its phase and duration). */
   onAction?: (e: { run: string; action: string; task: string; phase: string; ms?: number }) => void;
 }
@@ -45,6 +50,8 @@ export interface WorkerHandle {
    * nothing waits for its registration to expire. Call it before the process exits with attempts still running.
    */
   abandon(): Promise<void>;
+  /** Preemption: attempts running here fail with `TaskInterruptedError` and go back to the queue (see `interruptible`). */
+  interrupt(): void;
 }
 
 export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> {
@@ -80,6 +87,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
     actionQueue: rt.queue, rawDataPath: rt.config.rawDataPath.includes("://") ? rt.config.rawDataPath : rt.blobStore.uriFor("raw"),
     systemRetries: rt.config.systemRetries, offload: rt.config.offload, durability: rt.config.durability, resolveTask, databaseUrl: rt.config.databaseUrl!,
     ...(o.isolation === "process" ? { isolation: "process" as const } : {}),
+    ...(o.interruptible ? { interruptible: true } : {}),
     ...(o.onAction ? { onAction: (e: { job: ActionJob; phase: string; ms?: number }) => o.onAction!({ run: e.job.run, action: e.job.action, task: e.job.task, phase: e.phase, ...(e.ms !== undefined ? { ms: e.ms } : {}) }) } : {}),
   });
   await worker.start();
@@ -90,6 +98,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
     },
     stop: () => worker.stop(),
     abandon: () => worker.abandon(),
+    interrupt: () => worker.interrupt(),
   };
 }
 
