@@ -13,6 +13,8 @@
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { join } from "node:path";
 import { init, withRunContext } from "flyte-ts";
 import { drainSpares, sparesReady } from "../src/isolation/process-pool.ts";
@@ -29,6 +31,8 @@ export interface BenchRow {
 /** Fewer attempts through fresh processes: each costs a spawn, on a machine that may have two cores. */
 const POOL_N = 1_000;
 const PROCESS_N = 20;
+const LEAK_BATCH = 500;
+const LEAK_BATCHES = 6;
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -68,12 +72,32 @@ export async function benchIsolation(): Promise<BenchRow[]> {
     };
     const pool = await through(POOL_N, true);
     const perProcess = await through(PROCESS_N, false);
+    // Leak check, scaled down from the issue's 10,000: this process's heap after a full GC (and its RSS, which
+    // also moves with V8's and the allocator's retained space) after each batch of pooled attempts.
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const heap: number[] = [];
+    const rss: number[] = [];
+    for (let b = 0; b < LEAK_BATCHES; b++) {
+      await (await withRunContext({ isolation: "process" }).run(fanOut, { n: LEAK_BATCH, pooled: true })).outputs();
+      gc();
+      heap.push(process.memoryUsage().heapUsed / 2 ** 20);
+      rss.push(process.memoryUsage.rss() / 2 ** 20);
+    }
+    const first = heap[0]!;
+    const last = heap.at(-1)!;
     return [
       { name: "attempt start, in-process", value: stat(inProcess) },
       { name: "attempt start, isolated, pre-started process", value: stat(warm) },
       { name: "attempt start, isolated, cold spawn", value: stat(cold) },
       { name: "short attempts, reusable env (1 replica, concurrency 8)", value: pool },
       { name: "short attempts, process per attempt", value: perProcess },
+      {
+        name: `owner heap after GC over ${LEAK_BATCHES * LEAK_BATCH} pooled attempts`,
+        value: `${first.toFixed(1)} MiB after the first ${LEAK_BATCH}, ${last.toFixed(1)} MiB after the last (${(((last - first) / first) * 100).toFixed(1)}%; RSS ${rss[0]!.toFixed(0)} → ${rss.at(-1)!.toFixed(0)} MiB)`,
+        target: "within 10%",
+        ok: Math.abs(last - first) <= first * 0.1,
+      },
     ];
   } finally {
     if (saved === undefined) delete process.env.FLYTE_ISOLATION_SPARES;
