@@ -7,10 +7,10 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { init, withRunContext, type Run } from "flyte-ts";
+import { init, listWorkers, withRunContext, type Run } from "flyte-ts";
 import { TaskTimeoutError } from "flyte-ts/errors";
 import { shutdown } from "../src/run/runtime.ts";
-import { allocateWithFallback, spin, twoCounters, whoAmI } from "./fixtures/isolation/tasks.ts";
+import { allocateWithFallback, spin, twoCounters, warmCounter, whoAmI } from "./fixtures/isolation/tasks.ts";
 import { usePostgres } from "./helpers/postgres.ts";
 import { spawnFlyteProcess, stopProcesses, type WorkerProcess } from "./helpers/worker-processes.ts";
 import { REPO, waitFor } from "./helpers/runtime.ts";
@@ -26,7 +26,7 @@ beforeAll(async () => {
   const config = join(dir, ".flyte", "config.yaml");
   writeFileSync(config, `backend: cluster\nstore:\n  databaseUrl: ${url}\nstorage:\n  url: ${join(dir, "blobs")}\n`);
   await init({ root: dir, backend: "cluster", databaseUrl: url, storage: join(dir, "blobs") });
-  worker = spawnFlyteProcess(dir, ["worker", FIXTURE, "--env", "iso", "--env", "iso-small", "--concurrency", "2", "--isolate"], {
+  worker = spawnFlyteProcess(dir, ["worker", FIXTURE, "--env", "iso", "--env", "iso-small", "--env", "iso-warm", "--concurrency", "2", "--isolate"], {
     FLYTE_CONFIG: config, FLYTE_ISOLATION_GRACE_MS: "500",
   });
   await waitFor(() => worker.out.join("").includes("executing iso"), 60_000, "the worker to start");
@@ -63,4 +63,27 @@ it("a CPU-spinning task is killed at its timeout; the worker survives", async ()
   expect(await failure(r)).toBeInstanceOf(TaskTimeoutError);
   expect(worker.child.exitCode).toBeNull();
   expect((await (await remote().run(whoAmI, { x: 5 })).outputs()).x).toBe(10);
+}, 60_000);
+
+it("runs a reusable environment on a warm pool; flyte get workers shows its size and use", async () => {
+  const a = await (await remote().run(warmCounter, { waitMs: 0 })).outputs();
+  const b = await (await remote().run(warmCounter, { waitMs: 0 })).outputs();
+  expect(b.pid).toBe(a.pid);
+  expect(b.calls).toBe(a.calls + 1);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const pools = (await listWorkers()).flatMap((w) => w.pools ?? []);
+    const pool = pools.find((p) => p.env === "iso-warm");
+    // A heartbeat taken while the replica was still starting reports it as starting: wait for one that has it.
+    if (pool && pool.replicas >= 1) {
+      // replicas: [1, 2], concurrency 1; nothing running or waiting now.
+      expect(pool.replicas, JSON.stringify(pool)).toBeGreaterThanOrEqual(1);
+      expect(pool.replicas, JSON.stringify(pool)).toBeLessThanOrEqual(2);
+      expect(pool.capacity, JSON.stringify(pool)).toBe(pool.replicas);
+      expect(pool.waiting, JSON.stringify(pool)).toBe(0);
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`no warm pool of iso-warm reported; workers report ${JSON.stringify(pools)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }, 60_000);

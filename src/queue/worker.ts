@@ -29,6 +29,7 @@ import { actionKey, newPool, type JobOverrides, QUEUE_SCHEMA, quietLogger, taskI
 import { QueueDispatcher, withOverrides } from "./queue-dispatcher.ts";
 import { whileReachable } from "../store/postgres/reconnect.ts";
 import { WorkerSlots } from "./worker-slots.ts";
+import { warmPools } from "../isolation/reuse-pool.ts";
 
 /** Finds the code of a task at a version: a deployed bundle, or (for development) the files this worker loaded. */
 export type TaskResolver = (fqn: string, version: string) => Promise<TaskTemplate>;
@@ -131,7 +132,7 @@ export class Worker {
     try {
       await q.heartbeat({
         id: this.id, envs: this.#o.envs, queue: this.#o.queue ?? null, pid: process.pid, host: hostname(), concurrency: this.#o.concurrency,
-        running: this.#slots.running, startedAt: this.#startedAt,
+        running: this.#slots.running, startedAt: this.#startedAt, pools: warmPools(),
       }, this.#engineIds);
       const now = Date.now();
       this.#reachableSince ??= now;

@@ -150,14 +150,16 @@ export function registerGetCommand(program: Command): void {
       print(out, g, data, () => columns([["VERSION", "DEPLOYED", "ENVIRONMENT", "IMAGE", ""], ...data.map((t, i) => [t.version, t.deployedAt, t.environment, t.image, i === 0 ? "latest" : ""])]));
     });
 
-  get.command("workers").description("Workers of the cluster backend: environments, queue, pid/host, concurrency, running attempts, last heartbeat")
+  get.command("workers").description("Workers of the cluster backend: environments, queue, pid/host, concurrency, running attempts, last heartbeat, warm pools")
     .action(async (_o: unknown, cmd: Command) => {
       const g = await openRuntime(cmd);
       const out = cliIo(cmd).stdout;
       const data = (await listWorkers()).map((w) => ({ ...w, startedAt: w.startedAt.toISOString(), heartbeatAt: w.heartbeatAt.toISOString() }));
       print(out, g, data, () => (data.length
-        ? columns([["ID", "ENVS", "QUEUE", "HOST", "PID", "CONCURRENCY", "RUNNING", "HEARTBEAT"],
-          ...data.map((w) => [w.id, w.envs.join(","), w.queue ?? "", w.host, String(w.pid), String(w.concurrency), String(w.running), w.heartbeatAt])])
+        ? columns([["ID", "ENVS", "QUEUE", "HOST", "PID", "CONCURRENCY", "RUNNING", "HEARTBEAT", "WARM POOLS"],
+          ...data.map((w) => [w.id, w.envs.join(","), w.queue ?? "", w.host, String(w.pid), String(w.concurrency), String(w.running), w.heartbeatAt,
+            // "env: replicas (+starting), running/capacity busy, waiting"
+            (w.pools ?? []).map((p) => `${p.env}: ${p.replicas}${p.starting ? `+${p.starting}` : ""} replicas, ${p.running}/${p.capacity} busy${p.waiting ? `, ${p.waiting} waiting` : ""}`).join("; ")])])
         : "No workers are running. Start one with: flyte worker --env <name>"));
     });
 
