@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: runs the runtime benchmarks, then the I/O and sandbox ones when their files exist, and
  * prints one table (name | value | target | ok). Optional arguments pick sections: `npm run bench -- runtime io`.
- * The cluster section (a local PostgreSQL and worker processes, ~1-2 min) runs only when named: `npm run bench -- cluster`.
+ * The cluster section (a local PostgreSQL and worker processes, ~1-2 min) runs only when named: `npm run bench -- cluster`;
+ * so does the isolation section (child processes, ~30 s): `npm run bench -- isolation`.
  */
 import { existsSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -41,6 +42,7 @@ if (want("runtime")) rows.push(...(await benchRuntime()));
 if (want("io")) rows.push(...(await optional("io benchmarks", "io.bench.ts", "benchIo")));
 if (want("sandbox")) rows.push(...(await optional("sandbox benchmarks", "sandbox.bench.ts", "benchSandbox")));
 if (wanted.has("cluster")) rows.push(...(await optional("cluster benchmarks", "cluster.bench.ts", "benchCluster")));
+if (wanted.has("isolation")) rows.push(...(await optional("isolation benchmarks", "isolation.bench.ts", "benchIsolation")));
 
 console.log(`\nflyte-ts benchmarks — node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}, ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
 console.log(table(rows));

@@ -193,12 +193,12 @@ const QUANTITY_MULT: Readonly<Record<string, number>> = {
 };
 
 /** Bytes in a Kubernetes quantity already checked against `QUANTITY_RE`. */
-function quantityBytes(q: string): number {
+export function quantityBytes(q: string): number {
   const m = QUANTITY_RE.exec(q)!;
   return Number(m[1]) * QUANTITY_MULT[m[2] ?? ""]!;
 }
 
-function millicores(c: CpuValue): number {
+export function millicores(c: CpuValue): number {
   if (typeof c === "number") return c * 1000;
   return c.endsWith("m") ? Number(c.slice(0, -1)) : Number(c) * 1000;
 }

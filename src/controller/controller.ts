@@ -24,6 +24,8 @@ export interface RunOptionsResolved {
   version: string;
   /** What the run's records survive (see store/write-batch.ts `Durability`). */
   durability: "full" | "process";
+  /** `process`: each attempt of a non-reusable function task runs in a fresh child process (src/isolation). */
+  isolation?: "none" | "process";
   /** The user file the task came from, for `flyte recover`. */
   sourceFile?: string;
   /** The trigger whose fire started the run (`flyte serve`), recorded in the run's options. */

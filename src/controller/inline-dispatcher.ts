@@ -5,7 +5,7 @@
  */
 import { TaskTemplate as TaskTemplateBase, type TaskTemplate } from "../authoring/task-template.ts";
 import {
-  ActionAbortedError, FlyteError, NonRecoverableError, SecretLeakError, SecretNotFoundError, StoreError, TaskTimeoutError,
+  ActionAbortedError, FlyteError, NonRecoverableError, SecretLeakError, SecretNotFoundError, StoreError, TaskInterruptedError, TaskTimeoutError,
   errorToRecord, type ErrorRecord,
 } from "../errors.ts";
 import type { ActionScope } from "../internal/action-scope.ts";
@@ -22,6 +22,7 @@ import { isPromise, packNow, type Packed } from "./packing.ts";
 import type { RunState } from "./run-state.ts";
 import { refuseSecrets } from "./secret-redactor.ts";
 import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
+import { isolationApplies, runIsolated } from "../isolation/isolated-attempt.ts";
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -50,7 +51,8 @@ export function retryStateOf(attempts: readonly AttemptRow[]): RetryState {
   let systemFailures = 0;
   for (const a of attempts) {
     if (!a.error || a.error.code === "WorkerLost") continue;
-    if (a.error.kind === "system") systemFailures++;
+    // A preempted attempt is not the task's fault: it does not spend the user's retries.
+    if (a.error.kind === "system" || a.error.code === "TaskInterruptedError") systemFailures++;
     else userFailures++;
   }
   return { userFailures, systemFailures, previousError: attempts.at(-1)?.error ?? null };
@@ -100,12 +102,15 @@ async function attemptLoop(run: RunState, req: ActionRequest, row: ActionRow, ke
       if (run.abort.signal.aborted) throw abortedError(run, task);
       const retryable = !(e instanceof NonRecoverableError) && !(e instanceof SecretNotFoundError) && !(e instanceof SecretLeakError) &&
         !(e instanceof TaskTimeoutError && e.bound === "deadline") && !(e instanceof StoreError);
-      const system = e instanceof FlyteError && e.kind === "system";
+      const interrupted = e instanceof TaskInterruptedError;
+      const system = interrupted || (e instanceof FlyteError && e.kind === "system");
       if (system) systemFailures++;
       else userFailures++;
       const budgetLeft = system ? systemFailures <= run.systemRetries : userFailures <= task.retries.count;
       if (!retryable || !budgetLeft) throw e;
       previousError = run.secretValues.redactRecord(errorToRecord(e));
+      // Preempted on a worker: the action goes back to the queue now, for a worker that is not going away.
+      if (interrupted && deferBackoff) throw new RetryDeferred(0);
       const delayS = task.retries.backoff ? task.retries.backoff.computeDelay(userFailures - 1) : 0;
       if (Date.now() + delayS * 1000 >= deadlineAt) throw deadlineError(task, deadlineMs);
       if (delayS > 0) {
@@ -179,9 +184,14 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
   try {
     if (queuedTimer) clearTimeout(queuedTimer);
     const maxRuntime = (task.timeout.maxRuntime ?? 0) * 1000;
-    if (maxRuntime > 0) {
-      (timers ??= []).push(setTimeout(() => control.abort(new TaskTimeoutError(`Task "${task.name}" attempt #${attempt} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
-    }
+    const startClock = () => {
+      if (maxRuntime > 0) {
+        (timers ??= []).push(setTimeout(() => control.abort(new TaskTimeoutError(`Task "${task.name}" attempt #${attempt} ran longer than its maxRuntime of ${maxRuntime / 1000}s and was aborted. Raise timeout.maxRuntime or make the task honour ctx().signal.`, { bound: "maxRuntime" })), maxRuntime));
+      }
+    };
+    // An isolated attempt's clock starts once its process is there (a cold spawn or a new replica is not its runtime).
+    const isolated = isolationApplies(run, task);
+    if (!isolated) startClock();
     attemptRow.phase = "running";
     attemptRow.startedAt = Date.now();
     row.phase = "running";
@@ -193,7 +203,8 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     const secrets = task.secrets.length > 0 ? resolveSecrets(run, task) : NO_SECRETS;
     cleanupSecrets = secrets.cleanup;
     const envVars = task.envVars || secrets !== NO_SECRETS || run.hasEnvVars ? { ...run.options.envVars, ...(task.envVars ?? {}), ...secrets.env } : undefined;
-    if (envVars) releaseEnv = leaseEnv(envVars, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
+    // An isolated attempt gets its env vars in its own process; process.env here is left alone.
+    if (envVars && !isolated) releaseEnv = leaseEnv(envVars, `${run.name}/${req.name}`, (n) => (n in secrets.env ? `${n} (a secret)` : n));
 
     const context = new AttemptContext(run, task, req.name, attempt, req.group, run.frozenContext(req.customContext), control, secrets.byId, (uri) => {
       row.reportUri = uri;
@@ -201,9 +212,12 @@ async function runAttempt(run: RunState, req: ActionRequest, row: ActionRow, key
     });
     const scope = new AttemptScope(run, { action: req.name, epoch: run.nextEpoch() }, context, submit);
     installLogCapture();
-    const body = runInFrame({ scope, io: run.ioScope, sink }, () => runBody(run, task, req.inputs, context, key));
+    const body = isolated
+      ? runIsolatedBody(run, req, key, context, control, sink, envVars ?? {}, secrets.byId, scope, startClock)
+      : runInFrame({ scope, io: run.ioScope, sink }, () => runBody(run, task, req.inputs, context, key));
     try {
-      const out = await control.race(body);
+      // An isolated body settles only once its process is gone (killed after the grace period if it ignores the abort).
+      const out = isolated ? await body : await control.race(body);
       if (task.report) await context.flushReport();
       attemptRow.phase = "succeeded";
       return out;
@@ -241,6 +255,26 @@ async function runBody(run: RunState, task: TaskTemplate, inputs: unknown, conte
   // The output is stored (and cached): a secret value in it fails the attempt rather than being masked.
   if (run.secretValues.size > 0) refuseSecrets(run.secretValues, resolved, { taskName: task.name, direction: "output" });
   return packNow(run, task, resolved, `${key}/outputs`, "output");
+}
+
+/** `runBody` in a process of its own (src/isolation); task calls it makes come back here, as children of the attempt. */
+async function runIsolatedBody(run: RunState, req: ActionRequest, key: string, context: AttemptContext, control: AttemptControl, sink: LogSink,
+  env: Record<string, string>, secrets: ReadonlyMap<string, string>, scope: AttemptScope, started: () => void,
+): Promise<Packed> {
+  const { task } = req;
+  const lit = await runIsolated({
+    run, task, attempt: context.attempt, control, sink, inputs: req.lit, env, secrets, started,
+    context: {
+      action: context.action, actionName: context.actionName, runName: context.runName, attempt: context.attempt, version: context.version,
+      rawDataPath: context.rawDataPath, runBaseDir: context.runBaseDir, mode: context.mode, customContext: { ...context.customContext },
+      checkpoints: context.checkpoints, group: context.group, runStartTime: context.runStartTime, inputPath: context.inputPath,
+      outputPath: context.outputPath, codeBundle: context.codeBundle, imageCache: { ...context.imageCache },
+    },
+    call: (t, inputs, group, customContext) =>
+      runInFrame({ scope, io: run.ioScope, sink }, () => scope.submit(t, inputs, { ...scope, group, customContext })),
+  });
+  if (run.secretValues.size > 0) refuseSecrets(run.secretValues, lit, { taskName: task.name, direction: "output" });
+  return packNow(run, task, lit, `${key}/outputs`, "output");
 }
 
 const DEFAULT_PRE = TaskTemplateBase.prototype.pre;

@@ -60,7 +60,7 @@ export function installLogCapture(): void {
   }
 }
 
-function writeToSink(sink: LogSink, stream: "stdout" | "stderr", text: string): void {
+export function writeToSink(sink: LogSink, stream: "stdout" | "stderr", text: string): void {
   const buf = state.partial.get(sink) ?? { stdout: "", stderr: "" };
   state.partial.set(sink, buf);
   const lines = (buf[stream] + text).split("\n");

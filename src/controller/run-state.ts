@@ -216,6 +216,11 @@ export class RunState {
     }
   }
 
+  /** Ends every attempt in flight with `reason` (a worker being preempted), leaving the run itself running. */
+  interruptAttempts(reason: Error): void {
+    for (let a = this.#attempts; a; a = a.next) a.abort(reason);
+  }
+
   /** Forgets a finished attempt (see `trackAttempt`). */
   releaseAttempt(attempt: AttemptControl): void {
     const { prev, next } = attempt;

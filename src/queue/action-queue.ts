@@ -63,6 +63,21 @@ export interface WorkerRow {
   running: number;
   startedAt: number;
   heartbeatAt: number;
+  /** Warm pools of reusable environments this worker runs (`flyte worker --isolate`): size and use. */
+  pools?: WorkerPoolRow[];
+}
+
+/** One warm pool of a worker, as its last heartbeat reported it. */
+export interface WorkerPoolRow {
+  env: string;
+  replicas: number;
+  starting: number;
+  /** Attempts running on the pool's replicas. */
+  running: number;
+  /** replicas × concurrency. */
+  capacity: number;
+  /** Attempts waiting for room on the pool. */
+  waiting: number;
 }
 
 /**
@@ -74,9 +89,12 @@ const MAX_ENGINE_ATTEMPTS = 1_000;
 /** How often a waiter re-checks the store when no notification came (a missed NOTIFY costs at most this). */
 const RECHECK_MS = 2_000;
 
-/** The job type a worker of `env` (and `queue`) claims. */
-export function taskIdentifier(env: string, queue?: string): string {
-  return queue ? `flyte/${env}/${queue}` : `flyte/${env}`;
+/**
+ * The job type a worker of `env` (and `queue`) claims. Actions of interruptible tasks get their own type: a worker
+ * started with `--interruptible` (preemptible capacity) claims only those; every other worker claims both.
+ */
+export function taskIdentifier(env: string, queue?: string, interruptible = false): string {
+  return `${queue ? `flyte/${env}/${queue}` : `flyte/${env}`}${interruptible ? ":interruptible" : ""}`;
 }
 
 export function actionKey(j: Pick<ActionJob, "project" | "domain" | "run" | "action">): string {
@@ -144,16 +162,21 @@ export class ActionQueue {
       // Two processes creating it at once: one wins, the other sees a duplicate type or key.
       if (e.code !== "23505" && e.code !== "42P07") throw e;
     }));
+    // Added after the table first shipped: registries created before it gain the column here.
+    await whileReachable(() => pool.query(`ALTER TABLE ${QUEUE_SCHEMA}.flyte_workers ADD COLUMN IF NOT EXISTS pools JSONB NOT NULL DEFAULT '[]'::jsonb`)
+      .catch((e: { code?: string }) => {
+        if (e.code !== "42701" && e.code !== "23505") throw e;
+      }));
     return new ActionQueue(pool, utils);
   }
 
   /** Registers (or renews) a worker; `engineIds` are the ids graphile-worker locks its jobs under. */
   async heartbeat(w: Omit<WorkerRow, "heartbeatAt">, engineIds: readonly string[]): Promise<void> {
     await this.#pool.query(
-      `INSERT INTO ${QUEUE_SCHEMA}.flyte_workers (id, envs, queue, pid, host, concurrency, running, engine_ids, started_at, heartbeat_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-       ON CONFLICT (id) DO UPDATE SET running = EXCLUDED.running, engine_ids = EXCLUDED.engine_ids, heartbeat_at = EXCLUDED.heartbeat_at`,
-      [w.id, w.envs, w.queue, w.pid, w.host, w.concurrency, w.running, [...engineIds], w.startedAt, Date.now()],
+      `INSERT INTO ${QUEUE_SCHEMA}.flyte_workers (id, envs, queue, pid, host, concurrency, running, engine_ids, started_at, heartbeat_at, pools)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (id) DO UPDATE SET running = EXCLUDED.running, engine_ids = EXCLUDED.engine_ids, heartbeat_at = EXCLUDED.heartbeat_at, pools = EXCLUDED.pools`,
+      [w.id, w.envs, w.queue, w.pid, w.host, w.concurrency, w.running, [...engineIds], w.startedAt, Date.now(), JSON.stringify(w.pools ?? [])],
     );
   }
 
@@ -168,6 +191,7 @@ export class ActionQueue {
     return r.rows.map((x: Record<string, unknown>) => ({
       id: x.id as string, envs: x.envs as string[], queue: (x.queue as string | null) ?? null, pid: x.pid as number, host: x.host as string,
       concurrency: x.concurrency as number, running: x.running as number, startedAt: Number(x.started_at), heartbeatAt: Number(x.heartbeat_at),
+      pools: (x.pools as WorkerPoolRow[] | null | undefined) ?? [],
     }));
   }
 

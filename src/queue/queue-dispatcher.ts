@@ -5,7 +5,10 @@
  * recovery, cache, the queued row); executing (the attempt loop, retries, timeouts, logs, secrets) happens on the
  * worker, through the same inline attempt loop the embedded runtime uses.
  */
-import { resourcesRecord } from "../authoring/resources.ts";
+import { Device, Resources, resourcesRecord, type DeviceOptions, type ResourcesOptions } from "../authoring/resources.ts";
+import { Backoff, RetryStrategy } from "../authoring/retry-strategy.ts";
+import { Timeout } from "../authoring/timeout.ts";
+import { Secret, type SecretOptions } from "../secrets/secret.ts";
 import { OVERRIDDEN, type TaskTemplate } from "../authoring/task-template.ts";
 import { errorFromRecord, errorToRecord, TaskTimeoutError, ValidationError } from "../errors.ts";
 import type { ActionDispatcher, ActionRequest } from "../controller/dispatcher.ts";
@@ -40,7 +43,7 @@ export class QueueDispatcher implements ActionDispatcher {
     await run.writes.flush(run.name);
     const failure = run.writes.failureOf(run.name);
     if (failure) throw failure;
-    await this.queue.enqueue(taskIdentifier(env, req.task.queue ?? run.options.queue), job);
+    await this.queue.enqueue(taskIdentifier(env, req.task.queue ?? run.options.queue, run.options.interruptible ?? req.task.interruptible), job);
     return actionKey(job);
   }
 
@@ -122,4 +125,27 @@ export function jobOverrides(task: TaskTemplate): JobOverrides {
     ...(task.reusable === undefined && task.secrets.length > 0 ? { secrets: task.secrets.map((x) => ({ ...x })) } : {}),
     ...(task.reusable === undefined && task.resources ? { resources: resourcesRecord(task.resources) } : {}),
   };
+}
+
+/** The task as its caller overrode it (see `JobOverrides`). */
+export function withOverrides(task: TaskTemplate, o: JobOverrides | undefined): TaskTemplate {
+  if (!o) return task;
+  const { backoff } = o.retries;
+  return task.override({
+    shortName: o.shortName,
+    retries: new RetryStrategy({ count: o.retries.count, ...(backoff ? { backoff: new Backoff(backoff) } : {}) }),
+    timeout: new Timeout(o.timeout),
+    // Carried only for a call site whose task is not reusable: its env vars, secrets and resources are its own
+    // even where the declared task is reusable (the call site said reusable: "off").
+    ...(o.envVars || o.secrets || o.resources ? { reusable: "off" as const } : {}),
+    ...(o.envVars ? { envVars: o.envVars } : {}),
+    ...(o.secrets ? { secrets: o.secrets.map((x) => new Secret(x as SecretOptions)) } : {}),
+    ...(o.resources ? { resources: resourcesOf(o.resources) } : {}),
+  });
+}
+
+/** `Resources` from the options a job carries (see `JobOverrides.resources`). */
+function resourcesOf(o: Record<string, unknown>): Resources {
+  const gpu = o.gpu;
+  return new Resources({ ...o, ...(gpu && typeof gpu === "object" ? { gpu: new Device(gpu as DeviceOptions) } : {}) } as ResourcesOptions);
 }

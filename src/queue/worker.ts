@@ -12,16 +12,12 @@ import { hostname } from "node:os";
 import { EventEmitter } from "node:events";
 import { run as runGraphile, type Runner, type Task, type WorkerEvents } from "graphile-worker";
 import type { TaskTemplate } from "../authoring/task-template.ts";
-import { Backoff, RetryStrategy } from "../authoring/retry-strategy.ts";
-import { Timeout } from "../authoring/timeout.ts";
-import { Device, Resources, type DeviceOptions, type ResourcesOptions } from "../authoring/resources.ts";
-import { Secret, type SecretOptions } from "../secrets/secret.ts";
 import type { RunOptionsResolved } from "../controller/controller.ts";
 import { InlineDispatcher, RetryDeferred, retryStateOf, type RetryState } from "../controller/inline-dispatcher.ts";
 import { loadRecoveredInto } from "../controller/recovery.ts";
 import { RunState } from "../controller/run-state.ts";
 import { startAdmitted, submitChild } from "../controller/submit-action.ts";
-import { RuntimeSystemError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
+import { RuntimeSystemError, TaskInterruptedError, TaskTimeoutError, errorToRecord, type ErrorRecord } from "../errors.ts";
 import type { BlobStore } from "../io/blob-store.ts";
 import { withIoScope } from "../io/io-scope.ts";
 import type { SecretStore } from "../secrets/secret-store.ts";
@@ -30,9 +26,10 @@ import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteral } from "../types/literal.ts";
 import type pg from "pg";
 import { actionKey, newPool, type JobOverrides, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
-import { QueueDispatcher } from "./queue-dispatcher.ts";
+import { QueueDispatcher, withOverrides } from "./queue-dispatcher.ts";
 import { whileReachable } from "../store/postgres/reconnect.ts";
 import { WorkerSlots } from "./worker-slots.ts";
+import { warmPools } from "../isolation/reuse-pool.ts";
 
 /** Finds the code of a task at a version: a deployed bundle, or (for development) the files this worker loaded. */
 export type TaskResolver = (fqn: string, version: string) => Promise<TaskTemplate>;
@@ -52,6 +49,10 @@ export interface WorkerOptions {
   resolveTask: TaskResolver;
   /** The engine's own connections (claims, completions) come from a pool sized for this worker. */
   databaseUrl: string;
+  /** Runs on preemptible capacity: claims only actions of interruptible tasks (see `interrupt`). */
+  interruptible?: boolean;
+  /** `"process"`: attempts of non-reusable environments run in a fresh child process each (src/isolation). */
+  isolation?: "none" | "process";
   /** Called when an action starts and ends here (progress output of `flyte worker`). */
   onAction?: (e: { job: ActionJob; phase: ActionPhase | "started" | "dropped" | "retrying"; ms?: number }) => void;
 }
@@ -104,7 +105,11 @@ export class Worker {
   /** Starts claiming actions. */
   async start(): Promise<void> {
     const handler: Task = async (payload, helpers) => this.#execute(payload as ActionJob, helpers.job.task_identifier);
-    const taskList = Object.fromEntries(this.#o.envs.map((env) => [taskIdentifier(env, this.#o.queue), handler]));
+    // A worker on preemptible capacity takes interruptible actions only; the others take both kinds.
+    const taskList = Object.fromEntries(this.#o.envs.flatMap((env) => [
+      ...(this.#o.interruptible ? [] : [[taskIdentifier(env, this.#o.queue), handler]]),
+      [taskIdentifier(env, this.#o.queue, true), handler],
+    ]));
     // graphile-worker's concurrency only bounds claimed jobs: parents parked on their children keep a claim but
     // not a slot, so claims go well beyond the slots (WorkerSlots bounds what executes).
     // Listening before the engine starts: its workers are created (and their lock ids chosen) inside run().
@@ -130,7 +135,7 @@ export class Worker {
     try {
       await q.heartbeat({
         id: this.id, envs: this.#o.envs, queue: this.#o.queue ?? null, pid: process.pid, host: hostname(), concurrency: this.#o.concurrency,
-        running: this.#slots.running, startedAt: this.#startedAt,
+        running: this.#slots.running, startedAt: this.#startedAt, pools: warmPools(),
       }, this.#engineIds);
       const now = Date.now();
       this.#reachableSince ??= now;
@@ -168,6 +173,17 @@ export class Worker {
     if (this.#abortPoll) clearInterval(this.#abortPoll);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     await this.#o.actionQueue.releaseWorker(this.id, this.#engineIds);
+  }
+
+  /**
+   * The machine is being taken away (a spot worker's SIGTERM outlived its grace period): every attempt running
+   * here fails with `TaskInterruptedError` and its action goes back to the queue for another worker, without
+   * spending the task's retries (they count against execution.systemRetries).
+   */
+  interrupt(): void {
+    for (const { state } of this.#runs.values()) {
+      state.interruptAttempts(new TaskInterruptedError(`The worker running this attempt (${this.id}) was interrupted (preempted); the action goes back to the queue and is retried without spending its retries.`));
+    }
   }
 
   get running(): number {
@@ -376,6 +392,7 @@ export class Worker {
       disableRunCache: saved.disableRunCache ?? false, envVars: saved.envVars ?? {}, labels: runRow.labels ?? {}, annotations: {},
       maxActionConcurrency: 0, customContext: saved.customContext ?? {}, forceRerunActions: saved.forceRerunActions ?? [], version: job.version,
       durability: this.#o.durability,
+      ...(this.#o.isolation === "process" ? { isolation: "process" as const } : {}),
     };
     const state: RunState = new RunState({
       name: runRow.name, task: undefined as unknown as TaskTemplate, options, store: this.#o.store, blobStore: this.#o.blobStore, secrets: this.#o.secrets,
@@ -392,25 +409,4 @@ export class Worker {
   }
 }
 
-/** The task as its caller overrode it (see `JobOverrides`). */
-export function withOverrides(task: TaskTemplate, o: JobOverrides | undefined): TaskTemplate {
-  if (!o) return task;
-  const { backoff } = o.retries;
-  return task.override({
-    shortName: o.shortName,
-    retries: new RetryStrategy({ count: o.retries.count, ...(backoff ? { backoff: new Backoff(backoff) } : {}) }),
-    timeout: new Timeout(o.timeout),
-    // Carried only for a call site whose task is not reusable: its env vars, secrets and resources are its own
-    // even where the declared task is reusable (the call site said reusable: "off").
-    ...(o.envVars || o.secrets || o.resources ? { reusable: "off" as const } : {}),
-    ...(o.envVars ? { envVars: o.envVars } : {}),
-    ...(o.secrets ? { secrets: o.secrets.map((x) => new Secret(x as SecretOptions)) } : {}),
-    ...(o.resources ? { resources: resourcesOf(o.resources) } : {}),
-  });
-}
-
-/** `Resources` from the options a job carries (see `JobOverrides.resources`). */
-function resourcesOf(o: Record<string, unknown>): Resources {
-  const gpu = o.gpu;
-  return new Resources({ ...o, ...(gpu && typeof gpu === "object" ? { gpu: new Device(gpu as DeviceOptions) } : {}) } as ResourcesOptions);
-}
+export { withOverrides } from "./queue-dispatcher.ts";

@@ -41,12 +41,18 @@ export interface RunContextOptions {
    * child's result) or `process` (the process being killed). Default: config `execution.durability` (`full`).
    */
   durability?: "full" | "process";
+  /**
+   * `"process"`: each attempt runs in a fresh child process, with `resources.memory` enforced (`OOMError`) and
+   * `maxRuntime` ending a task that ignores its signal (API.md §3). Default `"none"` (attempts run in this process).
+   */
+  isolation?: "none" | "process";
 }
 
 const KEYS = [
   "mode", "name", "project", "domain", "version", "overwriteCache", "disableRunCache", "envVars", "labels", "annotations",
   "interruptible", "queue", "rawDataPath", "runBaseDir", "maxActionConcurrency", "customContext", "serviceAccount", "dryRun",
   "copyStyle", "logLevel", "cacheLookupScope", "recoverFrom", "forceRerunActions", "durability",
+  "isolation",
 ] as const;
 
 /** `r` + 19 lowercase base36 characters. */
@@ -81,6 +87,9 @@ function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
   if (o.durability !== undefined && o.durability !== "full" && o.durability !== "process") {
     throw new ValidationError(`withRunContext: durability must be "full" (survives power loss) or "process" (survives the process being killed), got ${show(o.durability)}.`, { field: "durability" });
   }
+  if (o.isolation !== undefined && o.isolation !== "none" && o.isolation !== "process") {
+    throw new ValidationError(`withRunContext: isolation must be "none" (attempts run in this process) or "process" (each attempt in a fresh child process), got ${show(o.isolation)}.`, { field: "isolation" });
+  }
   const r: RunOptionsResolved = {
     name: o.name === undefined ? generateRunName() : validateRunName(o.name),
     project: o.project ?? rt.config.project,
@@ -105,6 +114,7 @@ function resolveRunOptions(o: RunContextOptions): RunOptionsResolved {
   if (o.queue !== undefined) r.queue = o.queue;
   if (o.rawDataPath !== undefined) r.rawDataPath = o.rawDataPath;
   if (o.recoverFrom !== undefined) r.recoverFrom = o.recoverFrom;
+  if (o.isolation === "process") r.isolation = "process";
   return r;
 }
 

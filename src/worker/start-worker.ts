@@ -24,6 +24,17 @@ export interface StartWorkerOptions {
    * start the worker from the file that defines them), whatever version an action names.
    */
   code?: "deployed" | "loaded";
+  /**
+   * `"process"`: each attempt of a non-reusable environment runs in a fresh child process (memory limit from
+   * `resources.memory` → `OOMError`, `maxRuntime` enforced by killing it, CPU requests bounding how many run at
+   * once). @default "none" (attempts run in the worker's process)
+   */
+  isolation?: "none" | "process";
+  /**
+   * Preemptible capacity: the worker takes only actions of interruptible tasks (workers without it take both), and
+   * `interrupt()` fails what it runs with `TaskInterruptedError`, retried elsewhere without spending retries.
+   */
+  interruptible?: boolean;
   /** Progress: an action started here, or ended here (with its phase and duration). */
   onAction?: (e: { run: string; action: string; task: string; phase: string; ms?: number }) => void;
 }
@@ -39,6 +50,8 @@ export interface WorkerHandle {
    * nothing waits for its registration to expire. Call it before the process exits with attempts still running.
    */
   abandon(): Promise<void>;
+  /** Preemption: attempts running here fail with `TaskInterruptedError` and go back to the queue (see `interruptible`). */
+  interrupt(): void;
 }
 
 export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> {
@@ -73,6 +86,8 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
     envs: o.envs, concurrency, ...(o.queue ? { queue: o.queue } : {}), store: rt.store, blobStore: rt.blobStore, secrets: rt.secrets,
     actionQueue: rt.queue, rawDataPath: rt.config.rawDataPath.includes("://") ? rt.config.rawDataPath : rt.blobStore.uriFor("raw"),
     systemRetries: rt.config.systemRetries, offload: rt.config.offload, durability: rt.config.durability, resolveTask, databaseUrl: rt.config.databaseUrl!,
+    ...(o.isolation === "process" ? { isolation: "process" as const } : {}),
+    ...(o.interruptible ? { interruptible: true } : {}),
     ...(o.onAction ? { onAction: (e: { job: ActionJob; phase: string; ms?: number }) => o.onAction!({ run: e.job.run, action: e.job.action, task: e.job.task, phase: e.phase, ...(e.ms !== undefined ? { ms: e.ms } : {}) }) } : {}),
   });
   await worker.start();
@@ -83,6 +98,7 @@ export async function startWorker(o: StartWorkerOptions): Promise<WorkerHandle> 
     },
     stop: () => worker.stop(),
     abandon: () => worker.abandon(),
+    interrupt: () => worker.interrupt(),
   };
 }
 

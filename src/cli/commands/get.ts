@@ -182,14 +182,16 @@ export function registerGetCommand(program: Command): void {
         : "No triggers deployed yet. Attach some to a task (env.task({ triggers: Trigger.hourly() }, ...)) and deploy it with: flyte deploy <file.ts>"));
     });
 
-  get.command("workers").description("Workers of the cluster backend: environments, queue, pid/host, concurrency, running attempts, last heartbeat")
+  get.command("workers").description("Workers of the cluster backend: environments, queue, pid/host, concurrency, running attempts, last heartbeat, warm pools")
     .action(async (_o: unknown, cmd: Command) => {
       const g = await openRuntime(cmd);
       const out = cliIo(cmd).stdout;
       const data = (await listWorkers()).map((w) => ({ ...w, startedAt: w.startedAt.toISOString(), heartbeatAt: w.heartbeatAt.toISOString() }));
       print(out, g, data, () => (data.length
-        ? columns([["ID", "ENVS", "QUEUE", "HOST", "PID", "CONCURRENCY", "RUNNING", "HEARTBEAT"],
-          ...data.map((w) => [w.id, w.envs.join(","), w.queue ?? "", w.host, String(w.pid), String(w.concurrency), String(w.running), w.heartbeatAt])])
+        ? columns([["ID", "ENVS", "QUEUE", "HOST", "PID", "CONCURRENCY", "RUNNING", "HEARTBEAT", "WARM POOLS"],
+          ...data.map((w) => [w.id, w.envs.join(","), w.queue ?? "", w.host, String(w.pid), String(w.concurrency), String(w.running), w.heartbeatAt,
+            // "env: replicas (+starting), running/capacity busy, waiting"
+            (w.pools ?? []).map((p) => `${p.env}: ${p.replicas}${p.starting ? `+${p.starting}` : ""} replicas, ${p.running}/${p.capacity} busy${p.waiting ? `, ${p.waiting} waiting` : ""}`).join("; ")])])
         : "No workers are running. Start one with: flyte worker --env <name>"));
     });
 

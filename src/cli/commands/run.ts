@@ -68,6 +68,7 @@ export function registerRunCommand(program: Command): void {
     .option("--raw-data-path <uri>", "where offloaded data and files of this run go")
     .option("--copy-style <style>", "code bundling: loaded_modules, all or none")
     .option("--dry-run", "validate the task, inputs and options, then stop without creating a run")
+    .option("--isolate", "run each attempt in a fresh child process (memory limits, hard timeouts)")
     .option("-q, --quiet", "no live tree, plain progress lines")
     .allowUnknownOption(true)
     .allowExcessArguments(true)
@@ -106,6 +107,7 @@ export function registerRunCommand(program: Command): void {
       if (opts.name) ctxOpts.name = opts.name as string;
       if (opts.recoverFrom) ctxOpts.recoverFrom = opts.recoverFrom as string;
       if (opts.overwriteCache) ctxOpts.overwriteCache = true;
+      if (opts.isolate) ctxOpts.isolation = "process";
       if (opts.maxActionConcurrency !== undefined) ctxOpts.maxActionConcurrency = parseConcurrencyFlag(String(opts.maxActionConcurrency));
       if (opts.local && opts.remote) throw new UsageError("--local and --remote exclude each other: --local runs here, --remote on the workers. Pass one.");
       if (opts.remote) ctxOpts.mode = "remote";

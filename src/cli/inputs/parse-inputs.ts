@@ -14,7 +14,7 @@ import { placeholder } from "./input-specs.ts";
 /** Flags of `flyte run` itself: an input with one of these names is given as `--input name=value`. */
 export const RUN_FLAGS = new Set([
   "name", "inputs-file", "recover-from", "input", "env", "label", "overwrite-cache", "max-action-concurrency", "help", "local",
-  "follow", "f", "quiet", "q", "raw-data-path", "queue", "h", "remote", "copy-style", "dry-run", "config", "c", "verbose", "v",
+  "follow", "f", "quiet", "q", "raw-data-path", "queue", "h", "remote", "copy-style", "dry-run", "isolate", "config", "c", "verbose", "v",
   "output-format", "o", "project", "p", "domain", "d",
 ]);
 
