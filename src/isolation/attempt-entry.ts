@@ -9,6 +9,7 @@
  * once up to the policy's concurrency, and keeps its module state between them: that is the point of reuse.
  */
 import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { listLoadedEnvironments } from "../authoring/environment.ts";
 import { OVERRIDDEN, TaskTemplate } from "../authoring/task-template.ts";
 import { installLogCapture, type LogSink } from "../controller/log-capture.ts";
@@ -33,6 +34,13 @@ const send = (m: ToOwner): Promise<void> =>
 
 // The owner went away (crashed, killed): attempts nobody awaits do not go on.
 process.on("disconnect", () => process.exit(1));
+// A task that blocks the event loop (a CPU loop) never sees "disconnect": a thread of this process watches the
+// owner, and kills the process once the owner is gone (it was reparented), whatever the main thread is doing.
+new Worker(
+  `const { workerData } = require("node:worker_threads");
+   setInterval(() => { if (process.ppid !== workerData.owner) process.kill(workerData.self, "SIGKILL"); }, 500);`,
+  { eval: true, workerData: { owner: process.ppid, self: process.pid } },
+).unref();
 
 interface Running {
   abort: AbortController;
