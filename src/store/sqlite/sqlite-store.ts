@@ -718,10 +718,20 @@ export class SqliteStore implements RunStore {
       try {
         // The actions' rows may not fit; the run's own record matters most.
         this.#db.prepare(`UPDATE runs SET phase = 'failed', error = ?, ended_at = ?, ${end} WHERE name = ?`).run(err, endedAt, key.name);
-        return Promise.resolve(true);
       } catch {
         return Promise.resolve(false);
       }
+      try {
+        // Then the unfinished actions and attempts end too, without the error's text (the run has it): a phase and
+        // an end time grow a row by a few bytes, which a full store can often still take.
+        this.#db.transaction(() => {
+          this.#db.prepare(`UPDATE actions SET phase = 'failed', ended_at = ? WHERE run_name = ? AND phase NOT IN ${TERMINAL_SQL}`).run(endedAt, key.name);
+          this.#db.prepare(`UPDATE attempts SET phase = 'failed', ended_at = ? WHERE run_name = ? AND phase NOT IN ${TERMINAL_SQL}`).run(endedAt, key.name);
+        })();
+      } catch {
+        // Left running: `flyte get run` shows the run failed with why.
+      }
+      return Promise.resolve(true);
     }
   }
 
