@@ -7,7 +7,7 @@ import tseslint from "typescript-eslint";
  * The folder graph, lowest layer first: each entry may import only the entries listed (and itself). Type-only
  * imports follow it too, with the one exception below. A folder not listed here is refused by `npm run lint`.
  */
-const LAYERS = {
+export const LAYERS = {
   "errors.ts": [],
   "version.ts": [],
   internal: ["errors.ts"],
@@ -22,7 +22,7 @@ const LAYERS = {
   queue: ["controller", "authoring", "store", "types", "io", "secrets", "internal", "errors.ts"],
   run: ["queue", "controller", "authoring", "store", "images", "secrets", "types", "io", "report", "internal", "errors.ts", "version.ts"],
   sandbox: ["run", "authoring", "types", "io", "secrets", "internal", "errors.ts"],
-  clustered: ["run", "authoring", "images", "secrets", "types", "io", "report", "internal", "errors.ts"],
+  clustered: ["run", "controller", "authoring", "images", "secrets", "types", "io", "report", "internal", "errors.ts"],
   deploy: ["run", "controller", "authoring", "store", "images", "io", "internal", "errors.ts"],
   // Local development tools (`flyte dev cluster`'s PostgreSQL, also used by the tests and benchmarks).
   dev: ["internal", "errors.ts"],

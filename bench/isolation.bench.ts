@@ -17,8 +17,8 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { join } from "node:path";
 import { init, withRunContext } from "flyte-ts";
-import { drainSpares, sparesReady } from "../src/isolation/process-pool.ts";
-import { shutdownWarmPools } from "../src/isolation/reuse-pool.ts";
+import { drainSpares, sparesReady } from "../src/controller/isolation/process-pool.ts";
+import { shutdownWarmPools } from "../src/controller/isolation/reuse-pool.ts";
 import { fanOut, started } from "./fixtures/isolation-tasks.ts";
 
 export interface BenchRow {

@@ -11,7 +11,7 @@ import {
   alwaysFail, callsTask, crash, flakyTask, hang, needsGpu, pidsIn, portProbe, rankInfo, type RankInfo,
 } from "./fixtures/clustered/tasks.ts";
 import { survivors } from "./fixtures/clustered/processes.ts";
-import { nodeFlagsForUserCode } from "../src/clustered/rank-protocol.ts";
+import { nodeFlagsForUserCode } from "../src/internal/user-code-flags.ts";
 
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { withRunContext } from "flyte-ts";
 import { TaskTimeoutError } from "flyte-ts/errors";
-import { shutdownWarmPools, warmPools } from "../src/isolation/reuse-pool.ts";
+import { shutdownWarmPools, warmPools } from "../src/controller/isolation/reuse-pool.ts";
 import { freshRuntime } from "./helpers/runtime.ts";
 import { leakyCaller, warmCounter, warmFanOut, warmSpin } from "./fixtures/isolation/tasks.ts";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { withRunContext } from "flyte-ts";
-import { shutdownWarmPools, warmPools } from "../src/isolation/reuse-pool.ts";
+import { shutdownWarmPools, warmPools } from "../src/controller/isolation/reuse-pool.ts";
 import { freshRuntime } from "./helpers/runtime.ts";
 import { scalingFanOut } from "./fixtures/isolation/tasks.ts";
 

@@ -3,10 +3,13 @@
  * import cycle, an import against the folder graph, cli/ reaching past the public API.
  */
 import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ESLint } from "eslint";
 import { describe, expect, it } from "vitest";
 import { REPO } from "./helpers/runtime.ts";
+// @ts-expect-error -- the ESLint config is plain JavaScript without types.
+import { LAYERS } from "../eslint.config.js";
 
 const eslint = new ESLint({ cwd: REPO });
 
@@ -34,6 +37,12 @@ describe("npm run lint", () => {
     expect(await problems("src/authoring/x.ts", `import type { RunStore } from "../store/store.ts";\nexport type S = RunStore;\n`)).toHaveLength(1);
     expect(await problems("src/controller/x.ts", `import { run } from "../run/run.ts";\nexport const r = run;\n`)).toHaveLength(1);
     expect(await problems("src/run/x.ts", `import { map } from "./map.ts";\nimport type { Controller } from "../controller/controller.ts";\nexport const m: [typeof map, Controller?] = [map];\n`)).toEqual([]);
+  });
+
+  it("places every folder and top-level file of src/ in the folder graph (a new one cannot escape it)", () => {
+    const placed = new Set([...Object.keys(LAYERS as Record<string, string[]>), "cli", "index.ts", "extend.ts"]);
+    const entries = readdirSync(join(REPO, "src"), { withFileTypes: true }).map((d) => d.name).filter((n) => !n.endsWith(".test.ts"));
+    expect(entries.filter((n) => !placed.has(n))).toEqual([]);
   });
 
   it("lets cli/ import the public API but not the runtime's insides", async () => {

@@ -11,29 +11,16 @@
  * Binary files are `v8.serialize` (structured clone), so dates, maps and typed arrays survive.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { extname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { deserialize, serialize } from "node:v8";
 import type { ErrorRecord } from "../errors.ts";
+import { nodeFlagsForUserCode } from "../internal/user-code-flags.ts";
+import type { ChildContext } from "../controller/isolation/protocol.ts";
 
 const here = fileURLToPath(import.meta.url);
 /** The rank entry next to this file, with this file's extension (.ts from source, .js once compiled). */
 const RANK_ENTRY = join(here, "..", `rank-entry${extname(here)}`);
-/** tsx's loader, resolved from this package so ranks can import the user's TypeScript whatever the cwd is. */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-
-/**
- * Run from the sources of a flyte-ts checkout (not the compiled dist/), a rank must resolve the user file's
- * `import "flyte-ts"` to those sources too, as `bin/flyte.js` arranges for the CLI, or it would load a second runtime.
- */
-const SOURCE_CONDITIONS = extname(here) === ".ts" ? ["--conditions=flyte-ts-source"] : [];
-
-/** Node flags for a child process that imports the user's TypeScript and shares this process's copy of flyte-ts. */
-export function nodeFlagsForUserCode(): string[] {
-  return ["--import", TSX_LOADER, ...SOURCE_CONDITIONS];
-}
-
 /** The command line of one rank process: Node with tsx, running the rank entry. */
 export function rankCommand(): [string, string[]] {
   return [process.execPath, [...nodeFlagsForUserCode(), RANK_ENTRY]];
@@ -46,26 +33,8 @@ export const ENV_GROUP = "FLYTE_CLUSTERED_GROUP";
 /** Env var with the pid of the process that owns the action; ranks exit when it disappears. */
 export const ENV_PARENT_PID = "FLYTE_CLUSTERED_PARENT_PID";
 
-/** The serialisable part of the parent's `TaskContext`, handed to every rank. */
-export interface RankContext {
-  action: { name: string; runName: string; project?: string; domain?: string };
-  actionName: string;
-  runName: string;
-  attempt: number;
-  version: string;
-  rawDataPath: string;
-  runBaseDir: string;
-  mode: "local" | "remote" | "hybrid";
-  customContext: Record<string, string>;
-  checkpoints: { previous: string | null; current: string };
-  group: string | null;
-  runStartTime: Date;
-  inputPath: string;
-  outputPath: string;
-  codeBundle: { uri: string; version: string } | null;
-  imageCache: Record<string, string>;
-  data: Record<string, unknown>;
-}
+/** The serialisable part of the parent's `TaskContext`, handed to every rank, with the rank's own data. */
+export type RankContext = ChildContext & { data: Record<string, unknown> };
 
 export interface RankSpec {
   /** File that defines the task; imported by every rank. */

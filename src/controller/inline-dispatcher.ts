@@ -22,7 +22,7 @@ import { isPromise, packNow, type Packed } from "./packing.ts";
 import type { RunState } from "./run-state.ts";
 import { refuseSecrets } from "./secret-redactor.ts";
 import { resolveSecrets, type ResolvedSecrets } from "./secrets.ts";
-import { isolationApplies, runIsolated } from "../isolation/isolated-attempt.ts";
+import { isolationApplies, runIsolated } from "./isolation/isolated-attempt.ts";
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve, reject) => {

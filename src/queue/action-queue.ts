@@ -8,6 +8,8 @@
  * row, then notifies `<project>/<domain>/<run>/<action>`; whoever awaits it reads the row. Notifications can be
  * missed (a reconnect), so every waiter also re-checks the store now and then: the row is the truth.
  */
+import type { PoolStats } from "../controller/isolation/reuse-pool.ts";
+import type { JobOverrides } from "../authoring/task-overrides.ts";
 import { hostname } from "node:os";
 import { Logger, makeWorkerUtils, type WorkerUtils } from "graphile-worker";
 import { RETRYABLE_ERROR_CODES } from "graphile-worker/dist/lib.js";
@@ -34,17 +36,8 @@ export interface ActionJob {
   overrides?: JobOverrides;
 }
 
-/** The options of an overridden task that a worker applies to the task as its module declares it. */
-export interface JobOverrides {
-  shortName: string;
-  retries: { count: number; backoff?: { base: number; factor: number; cap?: number } };
-  timeout: { maxRuntime?: number; maxQueuedTime?: number; deadline?: number };
-  envVars?: Record<string, string>;
-  /** The secrets the attempt resolves (a task that is not reusable: the call site's list, or the declared one). */
-  secrets?: { key: string; group?: string; mount?: string; asEnvVar?: string }[];
-  /** The compute resources the call site asked for (`Resources` options; a `gpu` Device as its options). */
-  resources?: Record<string, unknown>;
-}
+
+export type { JobOverrides } from "../authoring/task-overrides.ts";
 
 export const DONE_CHANNEL = "flyte_action_done";
 /** The graphile-worker schema; the store's tables live in the default schema beside it. */
@@ -68,17 +61,7 @@ export interface WorkerRow {
 }
 
 /** One warm pool of a worker, as its last heartbeat reported it. */
-export interface WorkerPoolRow {
-  env: string;
-  replicas: number;
-  starting: number;
-  /** Attempts running on the pool's replicas. */
-  running: number;
-  /** replicas × concurrency. */
-  capacity: number;
-  /** Attempts waiting for room on the pool. */
-  waiting: number;
-}
+export type WorkerPoolRow = PoolStats;
 
 /**
  * The engine counts a claim lost with its worker as an attempt: the budget for those is ours

@@ -1,8 +1,7 @@
 /** A call site's `task.override()` travels in the job (JSON) and is applied by the worker to the task as declared. */
 import { describe, expect, it } from "vitest";
 import { GPU, Resources, Secret, TaskEnvironment } from "../index.ts";
-import { jobOverrides } from "./queue-dispatcher.ts";
-import { withOverrides } from "./worker.ts";
+import { jobOverrides, withOverrides } from "../authoring/task-overrides.ts";
 
 const env = new TaskEnvironment({ name: "ovr", secrets: ["declared-key"] });
 const t = env.task(async function t() {

@@ -5,10 +5,6 @@
  * recovery, cache, the queued row); executing (the attempt loop, retries, timeouts, logs, secrets) happens on the
  * worker, through the same inline attempt loop the embedded runtime uses.
  */
-import { Device, Resources, resourcesRecord, type DeviceOptions, type ResourcesOptions } from "../authoring/resources.ts";
-import { Backoff, RetryStrategy } from "../authoring/retry-strategy.ts";
-import { Timeout } from "../authoring/timeout.ts";
-import { Secret, type SecretOptions } from "../secrets/secret.ts";
 import { OVERRIDDEN, type TaskTemplate } from "../authoring/task-template.ts";
 import { errorFromRecord, errorToRecord, TaskTimeoutError, ValidationError } from "../errors.ts";
 import type { ActionDispatcher, ActionRequest } from "../controller/dispatcher.ts";
@@ -16,7 +12,8 @@ import type { Packed } from "../controller/packing.ts";
 import type { RunState } from "../controller/run-state.ts";
 import { isTerminal, type ActionRow } from "../store/store.ts";
 import { decodeLiteral } from "../types/codec.ts";
-import { actionKey, taskIdentifier, type ActionJob, type ActionQueue, type JobOverrides } from "./action-queue.ts";
+import { jobOverrides } from "../authoring/task-overrides.ts";
+import { actionKey, taskIdentifier, type ActionJob, type ActionQueue } from "./action-queue.ts";
 
 /** Lets a worker know when an attempt of its own is blocked on children (see worker-slots.ts). */
 export interface BlockingHooks {
@@ -105,47 +102,4 @@ export class QueueDispatcher implements ActionDispatcher {
     if (ended!.phase === "succeeded" && ended!.outputs) return { literal: decodeLiteral(ended!.outputs), bytes: ended!.outputs };
     throw errorFromRecord(ended!.error ?? { name: "RuntimeSystemError", code: "NoError", kind: "system", message: `Action ${req.name} ended ${ended!.phase} without an error.` });
   }
-}
-
-/**
- * What an overridden task's attempts depend on, for the worker (which loads the task as declared) to apply. A
- * reusable task's env vars, secrets and resources belong to its environment and are not carried.
- */
-export function jobOverrides(task: TaskTemplate): JobOverrides {
-  const { backoff } = task.retries;
-  return {
-    shortName: task.shortName,
-    retries: { count: task.retries.count, ...(backoff ? { backoff: { base: backoff.base, factor: backoff.factor, ...(backoff.cap !== undefined ? { cap: backoff.cap } : {}) } } : {}) },
-    timeout: {
-      ...(task.timeout.maxRuntime !== undefined ? { maxRuntime: task.timeout.maxRuntime } : {}),
-      ...(task.timeout.maxQueuedTime !== undefined ? { maxQueuedTime: task.timeout.maxQueuedTime } : {}),
-      ...(task.timeout.deadline !== undefined ? { deadline: task.timeout.deadline } : {}),
-    },
-    ...(task.envVars && (task.reusable === undefined) ? { envVars: { ...task.envVars } } : {}),
-    ...(task.reusable === undefined && task.secrets.length > 0 ? { secrets: task.secrets.map((x) => ({ ...x })) } : {}),
-    ...(task.reusable === undefined && task.resources ? { resources: resourcesRecord(task.resources) } : {}),
-  };
-}
-
-/** The task as its caller overrode it (see `JobOverrides`). */
-export function withOverrides(task: TaskTemplate, o: JobOverrides | undefined): TaskTemplate {
-  if (!o) return task;
-  const { backoff } = o.retries;
-  return task.override({
-    shortName: o.shortName,
-    retries: new RetryStrategy({ count: o.retries.count, ...(backoff ? { backoff: new Backoff(backoff) } : {}) }),
-    timeout: new Timeout(o.timeout),
-    // Carried only for a call site whose task is not reusable: its env vars, secrets and resources are its own
-    // even where the declared task is reusable (the call site said reusable: "off").
-    ...(o.envVars || o.secrets || o.resources ? { reusable: "off" as const } : {}),
-    ...(o.envVars ? { envVars: o.envVars } : {}),
-    ...(o.secrets ? { secrets: o.secrets.map((x) => new Secret(x as SecretOptions)) } : {}),
-    ...(o.resources ? { resources: resourcesOf(o.resources) } : {}),
-  });
-}
-
-/** `Resources` from the options a job carries (see `JobOverrides.resources`). */
-function resourcesOf(o: Record<string, unknown>): Resources {
-  const gpu = o.gpu;
-  return new Resources({ ...o, ...(gpu && typeof gpu === "object" ? { gpu: new Device(gpu as DeviceOptions) } : {}) } as ResourcesOptions);
 }

@@ -26,10 +26,11 @@ import { decodeLiteral } from "../types/codec.ts";
 import { fromLiteral } from "../types/literal.ts";
 import type pg from "pg";
 import { actionKey, newPool, type JobOverrides, QUEUE_SCHEMA, quietLogger, taskIdentifier, WORKER_TTL_MS, type ActionJob, type ActionQueue } from "./action-queue.ts";
-import { QueueDispatcher, withOverrides } from "./queue-dispatcher.ts";
+import { withOverrides } from "../authoring/task-overrides.ts";
+import { QueueDispatcher } from "./queue-dispatcher.ts";
 import { whileReachable } from "../store/postgres/reconnect.ts";
 import { WorkerSlots } from "./worker-slots.ts";
-import { warmPools } from "../isolation/reuse-pool.ts";
+import { warmPools } from "../controller/isolation/reuse-pool.ts";
 
 /** Finds the code of a task at a version: a deployed bundle, or (for development) the files this worker loaded. */
 export type TaskResolver = (fqn: string, version: string) => Promise<TaskTemplate>;
@@ -409,4 +410,4 @@ export class Worker {
   }
 }
 
-export { withOverrides } from "./queue-dispatcher.ts";
+export { withOverrides } from "../authoring/task-overrides.ts";

@@ -4,7 +4,7 @@
  * statements, how it encodes booleans on the way in).
  */
 import type { ErrorRecord } from "../errors.ts";
-import type { ActionCacheRecord, ActionRow, ActionSummary, AttemptRow, RunRow, TaskSpecRow } from "./store.ts";
+import type { ActionCacheRecord, ActionRow, ActionSummary, AttemptRow, FireRow, RunRow, TaskSpecRow } from "./store.ts";
 
 export type Row = Record<string, unknown>;
 
@@ -122,5 +122,15 @@ export function taskSpecFromDb(r: Row): TaskSpecRow {
     project: r.project as string, domain: r.domain as string, name: r.name as string, version: r.version as string,
     environment: r.environment as string, spec: JSON.parse(r.spec as string) as Record<string, unknown>,
     createdAt: r.created_at as number, deployedAt: r.deployed_at as number,
+  };
+}
+
+/** A trigger fire as either store returns it (see RunStore.recordFire). */
+export function fireFromDb(r: Row): FireRow {
+  return {
+    project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, triggerName: r.trigger_name as string,
+    fireTime: r.fire_time as number, version: r.version as string, runName: r.run_name as string, state: r.state as FireRow["state"],
+    error: (r.error as string | null) ?? null, claimedBy: (r.claimed_by as string | null) ?? null,
+    claimExpiresAt: (r.claim_expires_at as number | null) ?? null, recordedAt: r.recorded_at as number,
   };
 }

@@ -22,8 +22,7 @@ import { migrate } from "./migrations.ts";
 import { DatabaseOutageError, whileReachable } from "./reconnect.ts";
 import {
   ACTION_COLS, ACTION_KEYS, ACTION_SUMMARY_SQL, ATTEMPT_VALUES_SQL, RUN_COLS, RUN_JSON, actionFromDb, actionJsonValue, actionSummaryFromValues,
-  attemptFromDb, attemptFromValues, bytes, json, num, parse, runFromDb, taskSpecFromDb, type Row,
-} from "../rows.ts";
+  attemptFromDb, attemptFromValues, bytes, json, num, parse, runFromDb, taskSpecFromDb, fireFromDb, type Row } from "../rows.ts";
 
 
 /** How long opening the store may take to reach the server before it is reported unreachable. */
@@ -108,15 +107,6 @@ function triggerFromDb(r: Row): TriggerRow {
     project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, name: r.name as string, version: r.version as string,
     spec: JSON.parse(r.spec as string) as Record<string, unknown>, active: r.active === true, activatedAt: (r.activated_at as number | null) ?? null,
     createdAt: r.created_at as number,
-  };
-}
-
-function fireFromDb(r: Row): FireRow {
-  return {
-    project: r.project as string, domain: r.domain as string, taskName: r.task_name as string, triggerName: r.trigger_name as string,
-    fireTime: r.fire_time as number, version: r.version as string, runName: r.run_name as string, state: r.state as FireRow["state"],
-    error: (r.error as string | null) ?? null, claimedBy: (r.claimed_by as string | null) ?? null,
-    claimExpiresAt: (r.claim_expires_at as number | null) ?? null, recordedAt: r.recorded_at as number,
   };
 }
 

@@ -10,16 +10,16 @@
  */
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { listLoadedEnvironments } from "../authoring/environment.ts";
-import { OVERRIDDEN, TaskTemplate } from "../authoring/task-template.ts";
-import { installLogCapture, type LogSink } from "../controller/log-capture.ts";
-import { ModuleLoadError, errorFromRecord, errorToRecord } from "../errors.ts";
-import { runInFrame } from "../internal/async-frame.ts";
-import { setLogEcho } from "../internal/terminal-output.ts";
-import type { ActionScope } from "../internal/action-scope.ts";
-import { jobOverrides } from "../queue/queue-dispatcher.ts";
-import { Report } from "../report/report.ts";
-import { fromLiteral, toLiteral, type Literal } from "../types/literal.ts";
+import { listLoadedEnvironments } from "../../authoring/environment.ts";
+import { OVERRIDDEN, TaskTemplate } from "../../authoring/task-template.ts";
+import { installLogCapture, type LogSink } from "../log-capture.ts";
+import { ModuleLoadError, errorFromRecord, errorToRecord } from "../../errors.ts";
+import { runInFrame } from "../../internal/async-frame.ts";
+import { setLogEcho } from "../../internal/terminal-output.ts";
+import type { ActionScope } from "../../internal/action-scope.ts";
+import { jobOverrides } from "../../authoring/task-overrides.ts";
+import { Report } from "../../report/report.ts";
+import { fromLiteral, toLiteral, type Literal } from "../../types/literal.ts";
 import type { AttemptSpec, ToChild, ToOwner } from "./protocol.ts";
 
 if (!process.send) {
@@ -138,5 +138,5 @@ if (process.env.FLYTE_ISOLATION_REPLICA === "1") {
 
 // The whole public API, loaded before `ready`: a user module's `import "flyte-ts"` then finds it loaded, so a
 // pre-started process spends its attempt's time on the user's own module only.
-await import("../index.ts");
+await import("flyte-ts");
 await send({ t: "ready" });

@@ -3,15 +3,15 @@
  * pool's replica, reuse-pool.ts): the attempt as the owner sees it, answering the task calls its body makes, and
  * the message that starts it.
  */
-import { listLoadedEnvironments } from "../authoring/environment.ts";
-import type { TaskTemplate } from "../authoring/task-template.ts";
-import { ModuleLoadError, errorToRecord } from "../errors.ts";
-import type { AttemptControl } from "../controller/attempt-control.ts";
-import type { LogSink } from "../controller/log-capture.ts";
-import type { RunState } from "../controller/run-state.ts";
-import type { JobOverrides } from "../queue/action-queue.ts";
-import { withOverrides } from "../queue/queue-dispatcher.ts";
-import { fromLiteral, toLiteral, type Literal } from "../types/literal.ts";
+import { listLoadedEnvironments } from "../../authoring/environment.ts";
+import type { TaskTemplate } from "../../authoring/task-template.ts";
+import { ModuleLoadError, errorToRecord } from "../../errors.ts";
+import type { AttemptControl } from "../attempt-control.ts";
+import type { LogSink } from "../log-capture.ts";
+import type { RunState } from "../run-state.ts";
+import type { JobOverrides } from "../../authoring/task-overrides.ts";
+import { withOverrides } from "../../authoring/task-overrides.ts";
+import { fromLiteral, toLiteral, type Literal } from "../../types/literal.ts";
 import type { ChildContext, ToChild, ToOwner } from "./protocol.ts";
 
 const MiB = 1024 * 1024;

@@ -8,13 +8,13 @@
  * (`FLYTE_ISOLATION_GRACE_MS`, default 3000) is killed, so no work of an ended attempt goes on.
  */
 import { readFile } from "node:fs/promises";
-import { millicores, quantityBytes } from "../authoring/resources.ts";
-import { FunctionTaskTemplate } from "../authoring/function-task-template.ts";
-import type { TaskTemplate } from "../authoring/task-template.ts";
-import { NonRecoverableError, OOMError, RuntimeUserError, errorToRecord, errorFromRecord } from "../errors.ts";
-import { writeToSink } from "../controller/log-capture.ts";
-import type { RunState } from "../controller/run-state.ts";
-import type { Literal } from "../types/literal.ts";
+import { millicores, quantityBytes } from "../../authoring/resources.ts";
+import { FunctionTaskTemplate } from "../../authoring/function-task-template.ts";
+import type { TaskTemplate } from "../../authoring/task-template.ts";
+import { NonRecoverableError, OOMError, RuntimeUserError, errorToRecord, errorFromRecord } from "../../errors.ts";
+import { writeToSink } from "../log-capture.ts";
+import type { RunState } from "../run-state.ts";
+import type { Literal } from "../../types/literal.ts";
 import { answerCall, isolationGraceMs, runMessage, showMiB, type IsolatedAttempt } from "./attempt-io.ts";
 import { cpuSlots, takeAttemptProcess } from "./process-pool.ts";
 import { runInPool } from "./reuse-pool.ts";

@@ -14,11 +14,11 @@
  * child → owner  done {lit} | failed {err}  how the attempt ended; a one-attempt process exits right after
  * ```
  */
-import type { ErrorRecord } from "../errors.ts";
-import type { JobOverrides } from "../queue/action-queue.ts";
-import type { Literal } from "../types/literal.ts";
+import type { ErrorRecord } from "../../errors.ts";
+import type { JobOverrides } from "../../authoring/task-overrides.ts";
+import type { Literal } from "../../types/literal.ts";
 
-/** The serialisable part of an attempt's `TaskContext`. */
+/** The serialisable part of an attempt's `TaskContext` (also what each rank of a clustered task gets). */
 export interface ChildContext {
   action: { name: string; runName: string; project?: string; domain?: string };
   actionName: string;

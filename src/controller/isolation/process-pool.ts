@@ -13,7 +13,7 @@ import { availableParallelism } from "node:os";
 import { extname, join } from "node:path";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
-import { nodeFlagsForUserCode } from "../clustered/rank-protocol.ts";
+import { nodeFlagsForUserCode } from "../../internal/user-code-flags.ts";
 import type { ToOwner } from "./protocol.ts";
 
 const here = fileURLToPath(import.meta.url);

@@ -18,11 +18,11 @@
  */
 import { readFile } from "node:fs/promises";
 import type { ChildProcess } from "node:child_process";
-import type { ReusePolicy } from "../authoring/reuse-policy.ts";
-import { RuntimeSystemError, errorFromRecord, errorToRecord } from "../errors.ts";
-import { writeToSink } from "../controller/log-capture.ts";
-import { rawWrite } from "../internal/terminal-output.ts";
-import type { Literal } from "../types/literal.ts";
+import type { ReusePolicy } from "../../authoring/reuse-policy.ts";
+import { RuntimeSystemError, errorFromRecord, errorToRecord } from "../../errors.ts";
+import { writeToSink } from "../log-capture.ts";
+import { rawWrite } from "../../internal/terminal-output.ts";
+import type { Literal } from "../../types/literal.ts";
 import { answerCall, isolationGraceMs, runMessage, showMiB, type IsolatedAttempt } from "./attempt-io.ts";
 import { setRef, spawnAttemptProcess } from "./process-pool.ts";
 import type { ToChild, ToOwner } from "./protocol.ts";
@@ -278,7 +278,7 @@ function ttlMs(seconds: number): number {
 
 const pools = new Map<string, ReplicaPool>();
 
-/** Size and use of a warm pool. */
+/** Size and use of a warm pool (what a worker's heartbeat reports of it). */
 export interface PoolStats {
   env: string;
   replicas: number;
