@@ -182,7 +182,7 @@ describe("flyte k8s manifests: a whole installation", () => {
       minReplicaCount: 0, maxReplicaCount: 5, pollingInterval: 10, cooldownPeriod: 120,
       triggers: [{
         type: "postgresql", name: "queued-actions",
-        metadata: { query: "SELECT count(*) FROM flyte_queue.jobs WHERE task_identifier = 'flyte/k8s-spot/batch' AND attempts < max_attempts", targetQueryValue: "4", activationTargetQueryValue: "0" },
+        metadata: { query: "SELECT count(*) FROM flyte_queue.jobs WHERE task_identifier IN ('flyte/k8s-spot/batch', 'flyte/k8s-spot/batch:interruptible') AND attempts < max_attempts", targetQueryValue: "4", activationTargetQueryValue: "0" },
         authenticationRef: { name: "flyte-db" },
       }],
     });

@@ -25,6 +25,7 @@ import type { IVolume } from "kubernetes-models/v1/Volume";
 import type { IVolumeMount } from "kubernetes-models/v1/VolumeMount";
 import { stringify } from "yaml";
 import { ValidationError } from "../errors.ts";
+import { taskIdentifier } from "../internal/task-identifier.ts";
 import type { Environment } from "../authoring/environment.ts";
 import { TaskEnvironment } from "../authoring/task-environment.ts";
 import type { TaskTemplate } from "../authoring/task-template.ts";
@@ -248,8 +249,9 @@ function workerObjects(env: Environment, c: Ctx, usedNames: Set<string>): K8sObj
               type: "postgresql",
               name: "queued-actions",
               metadata: {
-                // Actions queued or running for these workers (graphile-worker's jobs view; failed-for-good ones excluded).
-                query: `SELECT count(*) FROM flyte_queue.jobs WHERE task_identifier = '${queue ? `flyte/${env.name}/${queue}` : `flyte/${env.name}`}' AND attempts < max_attempts`,
+                // Actions queued or running for these workers, interruptible ones too (they take both kinds; graphile-worker's
+                // jobs view; failed-for-good ones excluded).
+                query: `SELECT count(*) FROM flyte_queue.jobs WHERE task_identifier IN ('${taskIdentifier(env.name, queue)}', '${taskIdentifier(env.name, queue, true)}') AND attempts < max_attempts`,
                 targetQueryValue: String(concurrency),
                 activationTargetQueryValue: "0",
               },

@@ -37,6 +37,7 @@ export interface ActionJob {
 }
 
 
+export { taskIdentifier } from "../internal/task-identifier.ts";
 export type { JobOverrides } from "../authoring/task-overrides.ts";
 
 export const DONE_CHANNEL = "flyte_action_done";
@@ -71,14 +72,6 @@ const MAX_ENGINE_ATTEMPTS = 1_000;
 
 /** How often a waiter re-checks the store when no notification came (a missed NOTIFY costs at most this). */
 const RECHECK_MS = 2_000;
-
-/**
- * The job type a worker of `env` (and `queue`) claims. Actions of interruptible tasks get their own type: a worker
- * started with `--interruptible` (preemptible capacity) claims only those; every other worker claims both.
- */
-export function taskIdentifier(env: string, queue?: string, interruptible = false): string {
-  return `${queue ? `flyte/${env}/${queue}` : `flyte/${env}`}${interruptible ? ":interruptible" : ""}`;
-}
 
 export function actionKey(j: Pick<ActionJob, "project" | "domain" | "run" | "action">): string {
   return `${j.project}/${j.domain}/${j.run}/${j.action}`;
