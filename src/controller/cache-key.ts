@@ -67,7 +67,12 @@ export function inputsHash(inputs: Literal, ignored: readonly string[] = []): st
 }
 
 export function cacheKey(task: TaskTemplate, inputs: Literal): string {
-  return sha256(inputsHash(inputs, task.cache.ignoredInputs) + task.name + interfaceHash(task) + cacheVersion(task));
+  return keyOf(inputsHash(inputs, task.cache.ignoredInputs), task.name, interfaceHash(task), cacheVersion(task));
+}
+
+/** The key from its parts (the one formula `cacheKey` and `cacheKeyParts` share). */
+function keyOf(inputsHash: string, taskName: string, interfaceHash: string, cacheVersion: string): string {
+  return sha256(inputsHash + taskName + interfaceHash + cacheVersion);
 }
 
 /** What `cacheKey` is computed from, with the key: what an action records so a reader can see why it hit or missed. */
@@ -94,7 +99,7 @@ export function cacheKeyParts(task: TaskTemplate, lit: Literal): CacheKeyParts {
       .map((name) => ({ name, hash: sha256(canonicalJson((lit as Record<string, Literal>)[name]!)) }))
     : [];
   return {
-    key: sha256(ih + task.name + iface + version), taskName: task.name, cacheVersion: version,
+    key: keyOf(ih, task.name, iface, version), taskName: task.name, cacheVersion: version,
     ...(task.cache.versionOverride !== undefined ? { versionOverride: task.cache.versionOverride } : {}),
     interfaceHash: iface, inputsHash: ih, inputs, ignoredInputs: [...ignored],
   };
